@@ -1,0 +1,119 @@
+"""leadping_nb: analyse Leadping lead-messaging activity in notebooks.
+
+Page events from ``POST /events/leads/{leadId}`` into typed Polars frames (UTC timestamps,
+exact Decimal money), compute delivery latencies, outcomes, retries and billing, render
+reports and figures, explore with widgets, all offline against the built-in emulator or
+against the real API with a bearer key.
+
+Examples
+--------
+>>> import leadping_nb as lp
+>>> emu = lp.Emulator(seed=3, n_leads=5)
+>>> with emu.client() as client:
+...     result = client.fetch_events(emu.lead_ids(), lp.EventQuery(page_size=200))
+>>> result.frame.schema["billable_amount"]
+Decimal(precision=18, scale=6)
+
+Heavy parts load on first use: the HTTP stack with the clients, matplotlib with the figures
+and reports, ipywidgets with the widgets, so ``import leadping_nb`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._errors import (
+    ApiError,
+    AuthError,
+    LeadpingError,
+    PaginationError,
+    QueryError,
+    RateLimitError,
+    SchemaError,
+)
+from ._query import EventQuery, Filter, OrderBy, RangeFilter, check_lead_id
+from ._schema import EVENT_SCHEMA, MONEY_DTYPE, TIMESTAMP_DTYPE
+
+if TYPE_CHECKING:
+    from ._client import (
+        AsyncClient,
+        AsyncEventSearch,
+        Client,
+        EventSearch,
+        FetchJob,
+        FetchProgress,
+        FetchResult,
+        Page,
+    )
+    from ._frame import DecodedPage, FrameReport, events_frame, schema_table
+    from ._http import RateLimit, RetryPolicy
+    from .emulator import Emulator, FaultConfig
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    "AsyncClient": "._client",
+    "AsyncEventSearch": "._client",
+    "Client": "._client",
+    "EventSearch": "._client",
+    "FetchJob": "._client",
+    "FetchProgress": "._client",
+    "FetchResult": "._client",
+    "Page": "._client",
+    "DecodedPage": "._frame",
+    "FrameReport": "._frame",
+    "events_frame": "._frame",
+    "schema_table": "._frame",
+    "RateLimit": "._http",
+    "RetryPolicy": "._http",
+    "Emulator": ".emulator",
+    "FaultConfig": ".emulator",
+}
+
+__all__ = [
+    "EVENT_SCHEMA",
+    "MONEY_DTYPE",
+    "TIMESTAMP_DTYPE",
+    "ApiError",
+    "AsyncClient",
+    "AsyncEventSearch",
+    "AuthError",
+    "Client",
+    "DecodedPage",
+    "Emulator",
+    "EventQuery",
+    "EventSearch",
+    "FaultConfig",
+    "FetchJob",
+    "FetchProgress",
+    "FetchResult",
+    "Filter",
+    "FrameReport",
+    "LeadpingError",
+    "OrderBy",
+    "Page",
+    "PaginationError",
+    "QueryError",
+    "RangeFilter",
+    "RateLimit",
+    "RateLimitError",
+    "RetryPolicy",
+    "SchemaError",
+    "check_lead_id",
+    "events_frame",
+    "schema_table",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'leadping_nb' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
