@@ -25,7 +25,8 @@ def _env() -> tuple[dict[str, str], dict[str, str]]:
     conda: dict[str, str] = {}
     pip: dict[str, str] = {}
     in_pip = False
-    for line in (ROOT / "environment.yml").read_text().splitlines():
+    text = (ROOT / "environment.yml").read_text().split("dependencies:", 1)[1]
+    for line in text.splitlines():
         item = line.split("#", 1)[0].rstrip()
         if item.strip() == "- pip:":
             in_pip = True

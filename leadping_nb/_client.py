@@ -1,0 +1,1135 @@
+"""``Client`` and ``AsyncClient``: deferred event searches, the paging loop, many leads at once.
+
+``AsyncClient`` does the work on the caller's event loop (top-level ``await`` in Jupyter).
+``Client`` has the same method names and runs an ``AsyncClient`` on a private event-loop
+thread it owns, so it works in a plain script and inside a running Jupyter kernel alike:
+no ``asyncio.run``, no loop patching (pitfalls §3.4). Ctrl-C / a kernel interrupt cancels
+the work on that thread and re-raises ``KeyboardInterrupt`` once it has stopped.
+
+:meth:`AsyncEventSearch.pages` holds the one paging loop of the package (the lead list of
+the lead picker uses the same private generator, :func:`_paginate`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import json
+import os
+import threading
+import time
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+)
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+from urllib.parse import quote
+
+import polars as pl
+
+from ._errors import ApiError, LeadpingError, PaginationError, QueryError, SchemaError
+from ._frame import DecodedPage, FrameReport, MalformedPageError, decode_page, frame_from_pages
+from ._http import (
+    DEFAULT_BASE_URL,
+    HttpSession,
+    RateLimit,
+    RateLimiter,
+    RetryPolicy,
+    Sleep,
+    check_base_url,
+    is_wire_handler,
+)
+from ._query import EventQuery, check_lead_id
+
+__all__ = [
+    "AsyncClient",
+    "AsyncEventSearch",
+    "Client",
+    "EventSearch",
+    "FetchJob",
+    "FetchProgress",
+    "FetchResult",
+    "Page",
+]
+
+T = TypeVar("T")
+IN_PROCESS_BASE_URL = "http://emulator.localhost"
+_LEAD_SEARCH_FIELDS = ("firstName", "lastName", "email", "phone")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a lead's events, as fetched.
+
+    Attributes
+    ----------
+    lead_id
+        The lead.
+    number
+        1-based page number.
+    decoded
+        The typed page (``decoded.frame`` has the declared event schema).
+    raw
+        The response body bytes.
+    request_token
+        The continuation token this page was requested with (``None`` for the first).
+    attempts
+        HTTP attempts it took (1 = no retry).
+    elapsed
+        Seconds from the first attempt to the answer.
+    """
+
+    lead_id: str
+    number: int
+    decoded: DecodedPage
+    raw: bytes = field(repr=False)
+    request_token: str | None
+    attempts: int
+    elapsed: float
+
+    @property
+    def token(self) -> str | None:
+        """The continuation token for the next page (``None``: this was the last)."""
+        return self.decoded.token
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        """This page's events as a typed frame."""
+        return self.decoded.frame
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The raw items as dicts (numbers exact: JSON decimals become ``Decimal``)."""
+        data = json.loads(self.raw, parse_float=Decimal)
+        items = data.get("items") or []
+        return list(items)
+
+    def __len__(self) -> int:
+        return self.decoded.n_items
+
+
+@dataclass(frozen=True)
+class FetchProgress:
+    """A progress update of :meth:`Client.fetch_events` (one per page and per finished lead).
+
+    Attributes
+    ----------
+    leads_total, leads_done, leads_failed
+        Lead counters over the whole fetch.
+    pages, events
+        Pages and events fetched so far over the whole fetch.
+    lead_id
+        The lead this update is about.
+    lead_pages, lead_events
+        That lead's pages and events so far.
+    lead_finished
+        Whether that lead is done (successfully or not).
+    error
+        The lead's error when it failed.
+    """
+
+    leads_total: int
+    leads_done: int
+    leads_failed: int
+    pages: int
+    events: int
+    lead_id: str
+    lead_pages: int
+    lead_events: int
+    lead_finished: bool
+    error: LeadpingError | None = None
+
+
+ProgressCallback = Callable[[FetchProgress], None]
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What :meth:`Client.fetch_events` returns.
+
+    Attributes
+    ----------
+    frame
+        Every event of every lead that succeeded, typed, ``lead_id`` on every row.
+    status
+        One row per requested lead: ``lead_id``, ``ok``, ``pages``, ``events``,
+        ``duplicates_dropped``, ``complete`` (false when a cap stopped paging early),
+        ``attempts``, ``elapsed_s``, ``error_type``, ``error``.
+    report
+        The frame conversion report (unknown fields, nulled values, unknown enum values).
+    errors
+        The exception of each failed lead. A failed lead's events are not in ``frame``.
+    """
+
+    frame: pl.DataFrame
+    status: pl.DataFrame
+    report: FrameReport
+    errors: Mapping[str, LeadpingError]
+
+    @property
+    def failed(self) -> list[str]:
+        """Lead ids that failed."""
+        return list(self.errors)
+
+    @property
+    def ok(self) -> bool:
+        """True when every lead succeeded."""
+        return not self.errors
+
+    def raise_for_errors(self) -> FetchResult:
+        """Raise the first lead's error if any lead failed; return ``self`` otherwise."""
+        for exc in self.errors.values():
+            raise exc
+        return self
+
+    def __repr__(self) -> str:
+        n_ok = self.status.height - len(self.errors)
+        return (
+            f"FetchResult({self.frame.height} events from {n_ok}/{self.status.height} leads"
+            + (f", failed: {self.failed}" if self.errors else "")
+            + ")"
+        )
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        return (
+            f"<p><b>{escape(repr(self))}</b></p>"
+            + self.status._repr_html_()
+            + (self.report._repr_html_() if hasattr(self.report, "_repr_html_") else "")
+        )
+
+
+@dataclass
+class _LeadOutcome:
+    pages: list[DecodedPage] = field(default_factory=list)
+    attempts: int = 0
+    complete: bool = True
+    error: LeadpingError | None = None
+    started: float = 0.0
+    elapsed: float = 0.0
+
+
+class _HasToken(Protocol):
+    @property
+    def token(self) -> str | None: ...
+
+
+P = TypeVar("P", bound=_HasToken)
+
+
+def _head(decoded: DecodedPage, keep: int) -> DecodedPage:
+    return dataclasses.replace(decoded, frame=decoded.frame.head(keep), n_items=keep)
+
+
+@dataclass(frozen=True)
+class _LeadPage:
+    frame: pl.DataFrame
+    token: str | None
+
+
+def _bind_page(decode: Callable[[bytes, int], P], number: int) -> Callable[[bytes], P]:
+    return lambda raw: decode(raw, number)
+
+
+async def _paginate(
+    session: HttpSession,
+    path: str,
+    body_for: Callable[[str | None], Mapping[str, Any]],
+    decode: Callable[[bytes, int], P],
+    *,
+    lead_id: str | None,
+) -> AsyncGenerator[tuple[int, P, bytes, str | None, int, float], None]:
+    """The paging loop: echo the token unchanged, stop on a null/empty one, refuse repeats."""
+    token: str | None = None
+    seen: set[str] = set()
+    number = 0
+    while True:
+        number += 1
+        n = number
+        result, decoded = await session.request(
+            "POST",
+            path,
+            json_body=body_for(token),
+            lead_id=lead_id,
+            page=n,
+            decode=_bind_page(decode, n),
+            retryable_decode_errors=(MalformedPageError,),
+        )
+        assert decoded is not None
+        yield n, decoded, result.content, token, result.attempts, result.elapsed
+        nxt = decoded.token
+        if not nxt:
+            return
+        if nxt in seen or nxt == token:
+            raise PaginationError(
+                f"the server returned a continuation token it had already returned "
+                f"(page {n}); stopping to avoid a loop or duplicated events",
+                lead_id=lead_id,
+                page=n,
+            )
+        seen.add(nxt)
+        token = nxt
+
+
+class AsyncEventSearch:
+    """A deferred search of one lead's events: nothing is sent until you iterate.
+
+    Create it with :meth:`AsyncClient.events`. ``pages()`` is the paging loop; ``items()``,
+    ``frame()`` and ``count()`` build on it.
+    """
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        lead_id: str,
+        query: EventQuery,
+        *,
+        max_pages: int | None,
+        max_events: int | None,
+        lenient: bool,
+        keep_unknown: bool,
+    ) -> None:
+        self._client = client
+        self.lead_id = lead_id
+        self.query = query
+        self.max_pages = max_pages
+        self.max_events = max_events
+        self.lenient = lenient
+        self.keep_unknown = keep_unknown
+        #: False after iteration stopped because of ``max_pages`` / ``max_events``.
+        self.complete = True
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(lead_id={self.lead_id!r}, query={self.query!r}, "
+            f"max_pages={self.max_pages}, max_events={self.max_events})"
+        )
+
+    def _path(self) -> str:
+        return "/events/leads/" + quote(self.lead_id, safe="")
+
+    def _decode(self, raw: bytes, number: int) -> DecodedPage:
+        return decode_page(
+            raw,
+            lead_id=self.lead_id,
+            page=number,
+            lenient=self.lenient,
+            keep_unknown=self.keep_unknown,
+        )
+
+    async def pages(self) -> AsyncGenerator[Page, None]:
+        """Yield the lead's pages in order, following continuation tokens.
+
+        Stops on a null or empty token, or at ``max_pages`` / ``max_events`` (then
+        :attr:`complete` is False). Raises :class:`~leadping_nb.PaginationError` when a
+        token repeats.
+        """
+        session = await self._client._session()
+        self.complete = True
+        events = 0
+        agen = _paginate(
+            session,
+            self._path(),
+            self.query.to_body,
+            self._decode,
+            lead_id=self.lead_id,
+        )
+        try:
+            async for number, decoded, raw, req_token, attempts, elapsed in agen:
+                if self.max_events is not None and events + decoded.n_items >= self.max_events:
+                    keep = self.max_events - events
+                    if keep < decoded.n_items or decoded.token:
+                        self.complete = False
+                    decoded = _head(decoded, keep)
+                    yield Page(self.lead_id, number, decoded, raw, req_token, attempts, elapsed)
+                    return
+                events += decoded.n_items
+                yield Page(self.lead_id, number, decoded, raw, req_token, attempts, elapsed)
+                if self.max_pages is not None and number >= self.max_pages:
+                    if decoded.token:
+                        self.complete = False
+                    return
+        finally:
+            await agen.aclose()
+
+    async def items(self) -> AsyncIterator[dict[str, Any]]:
+        """Yield the raw items (dicts, money as ``Decimal``) across all pages."""
+        async for page in self.pages():
+            for item in page.items[: page.decoded.n_items]:
+                yield item
+
+    async def frame(self) -> pl.DataFrame:
+        """All the lead's events as one typed frame (duplicates across pages dropped)."""
+        decoded = [page.decoded async for page in self.pages()]
+        frame, _report, _dups = _assemble(decoded)
+        return frame
+
+    async def count(self) -> int:
+        """The number of matching events, from the server's ``totalCount`` (one request)."""
+        session = await self._client._session()
+        q = self.query
+        body = EventQuery(
+            page_size=1,
+            include_count=True,
+            search=q.search,
+            search_fields=q.search_fields,
+            filters=q.filters,
+            range_filters=q.range_filters,
+        ).to_body()
+        _result, decoded = await session.request(
+            "POST",
+            self._path(),
+            json_body=body,
+            lead_id=self.lead_id,
+            page=1,
+            decode=lambda raw: self._decode(raw, 1),
+            retryable_decode_errors=(MalformedPageError,),
+        )
+        assert decoded is not None
+        if decoded.total_count is None:
+            raise ApiError(
+                "the server did not return totalCount although includeCount was sent",
+                lead_id=self.lead_id,
+                page=1,
+            )
+        return decoded.total_count
+
+
+def _assemble(decoded: list[DecodedPage]) -> tuple[pl.DataFrame, FrameReport, int]:
+    """Concatenate typed pages; drop exact duplicates of an event id (counted)."""
+    frame, report = frame_from_pages(decoded)
+    if frame.height == 0:
+        return frame, report, 0
+    first = frame.select(pl.col("id").is_first_distinct()).to_series()
+    n_dups = first.len() - int(first.sum())
+    if n_dups == 0:
+        return frame, report, 0
+    deduped = frame.filter(first)
+    dup_rows = frame.filter(~first)
+    conflicts = dup_rows.join(deduped, on=dup_rows.columns, how="anti", nulls_equal=True)
+    if conflicts.height:
+        bad = conflicts["id"][0]
+        raise SchemaError(
+            f"event id {bad!r} arrived twice with different content; refusing to pick one",
+            field="id",
+            value=str(bad),
+            lead_id=None if "lead_id" not in conflicts.columns else conflicts["lead_id"][0],
+        )
+    return deduped, report, n_dups
+
+
+class AsyncClient:
+    """Asynchronous Leadping client; use with ``async with`` on the loop that runs it.
+
+    Parameters
+    ----------
+    api_key
+        Bearer credential; defaults to the ``LEADPING_API_KEY`` environment variable.
+        It never appears in a repr, log line or exception.
+    base_url
+        API root, default ``https://api.leadping.ai``. ``http://`` only to loopback.
+    transport
+        An httpx transport or a sans-IO handler such as :class:`~leadping_nb.Emulator`
+        (then the default base URL is ``http://emulator.localhost`` and no socket is used).
+    timeout
+        Per-attempt read timeout in seconds.
+    concurrency
+        Requests in flight at most (and connection-pool size), default 8.
+    rate_limit
+        Client-side limit, default Leadping's 300 requests / 60 s; ``None`` disables it.
+    retry
+        The :class:`~leadping_nb.RetryPolicy`.
+    sleep, clock
+        Injectable async sleep and monotonic clock (tests, compressed-time benchmarks).
+
+    Examples
+    --------
+    >>> import asyncio
+    >>> from leadping_nb import AsyncClient, Emulator
+    >>> async def main():
+    ...     emu = Emulator(seed=1, n_leads=3)
+    ...     async with emu.async_client() as client:
+    ...         return await client.events(emu.lead_ids()[0]).frame()
+    >>> asyncio.run(main()).height > 0
+    True
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        transport: object | None = None,
+        timeout: float = 30.0,
+        concurrency: int = 8,
+        rate_limit: RateLimit | None = RateLimit(),  # noqa: B008 - frozen value
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen value
+        sleep: Sleep | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if base_url is None:
+            base_url = IN_PROCESS_BASE_URL if is_wire_handler(transport) else DEFAULT_BASE_URL
+        self.base_url = check_base_url(base_url)
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise QueryError(
+                f"concurrency must be an int >= 1, got {concurrency!r}", field="concurrency"
+            )
+        if not timeout > 0:
+            raise QueryError(f"timeout must be > 0 seconds, got {timeout!r}", field="timeout")
+        key = api_key if api_key is not None else os.environ.get("LEADPING_API_KEY")
+        self.__api_key = key.strip() if key and key.strip() else None
+        self._transport = transport
+        self.timeout = timeout
+        self.concurrency = concurrency
+        self.rate_limit = rate_limit
+        self.retry = retry
+        self._sleep: Sleep = sleep or asyncio.sleep
+        self._clock = clock or time.monotonic
+        self._http: HttpSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        key = "***" if self.__api_key else None
+        return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={key})"
+
+    @property
+    def has_api_key(self) -> bool:
+        """Whether a key is configured (the key itself is never exposed)."""
+        return self.__api_key is not None
+
+    async def _session(self) -> HttpSession:
+        loop = asyncio.get_running_loop()
+        if self._http is None:
+            if self.__api_key is None:
+                from ._errors import AuthError
+
+                raise AuthError(
+                    "no API key: pass api_key=... to the client or set the LEADPING_API_KEY "
+                    "environment variable (nothing was sent)"
+                )
+            limiter = (
+                RateLimiter(self.rate_limit, clock=self._clock, sleep=self._sleep)
+                if self.rate_limit is not None
+                else None
+            )
+            self._http = HttpSession(
+                base_url=self.base_url,
+                api_key=self.__api_key,
+                transport=self._transport,
+                timeout=self.timeout,
+                max_connections=self.concurrency,
+                limiter=limiter,
+                retry=self.retry,
+                sleep=self._sleep,
+            )
+            self._loop = loop
+        elif self._loop is not loop:
+            raise LeadpingError(
+                "this AsyncClient is bound to the event loop it first ran in; create one "
+                "client per event loop (or use the synchronous Client)"
+            )
+        return self._http
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+            self._loop = None
+
+    def events(
+        self,
+        lead_id: str,
+        query: EventQuery | None = None,
+        *,
+        max_pages: int | None = None,
+        max_events: int | None = None,
+        lenient: bool = False,
+        keep_unknown: bool = False,
+    ) -> AsyncEventSearch:
+        """A deferred search of one lead's events (nothing is sent yet).
+
+        Parameters
+        ----------
+        lead_id
+            The lead; validated now (see :func:`~leadping_nb.check_lead_id`).
+        query
+            Filters, order and page size; default ``EventQuery()``.
+        max_pages, max_events
+            Client-side caps, distinct from the page size.
+        lenient
+            Turn unconvertible values into counted nulls instead of raising SchemaError.
+        keep_unknown
+            Keep fields the schema does not declare, as text columns.
+        """
+        return AsyncEventSearch(
+            self,
+            check_lead_id(lead_id),
+            _check_query(query),
+            max_pages=_check_cap(max_pages, "max_pages"),
+            max_events=_check_cap(max_events, "max_events"),
+            lenient=lenient,
+            keep_unknown=keep_unknown,
+        )
+
+    async def fetch_events(
+        self,
+        lead_ids: Iterable[str],
+        query: EventQuery | None = None,
+        *,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        max_pages: int | None = None,
+        max_events: int | None = None,
+        lenient: bool = False,
+        keep_unknown: bool = False,
+    ) -> FetchResult:
+        """Fetch every event of many leads concurrently into one typed frame.
+
+        All lead ids are validated before any request. Leads are paged concurrently (at
+        most ``concurrency`` requests in flight, within the client's rate limit); pages
+        are decoded in worker threads while other requests are in flight. A lead that
+        fails is reported in :attr:`FetchResult.status` and :attr:`FetchResult.errors`
+        and never costs the others.
+
+        Parameters
+        ----------
+        lead_ids
+            The leads (duplicates are fetched once).
+        query
+            Applied to every lead.
+        concurrency
+            Requests in flight at most; default: the client's.
+        on_progress
+            Called with a :class:`FetchProgress` after each page and each finished lead.
+        max_pages, max_events
+            Per-lead caps.
+        lenient, keep_unknown
+            As for :meth:`events`.
+        """
+        ids = _check_ids(lead_ids)
+        q = _check_query(query)
+        limit = self.concurrency if concurrency is None else concurrency
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise QueryError(f"concurrency must be an int >= 1, got {limit!r}", field="concurrency")
+        caps = (_check_cap(max_pages, "max_pages"), _check_cap(max_events, "max_events"))
+        await self._session()
+        sem = asyncio.Semaphore(limit)
+        outcomes = {lead: _LeadOutcome() for lead in ids}
+        totals = {"pages": 0, "events": 0, "done": 0, "failed": 0}
+
+        def report(lead: str, finished: bool) -> None:
+            if on_progress is None:
+                return
+            o = outcomes[lead]
+            on_progress(
+                FetchProgress(
+                    leads_total=len(ids),
+                    leads_done=totals["done"],
+                    leads_failed=totals["failed"],
+                    pages=totals["pages"],
+                    events=totals["events"],
+                    lead_id=lead,
+                    lead_pages=len(o.pages),
+                    lead_events=sum(p.n_items for p in o.pages),
+                    lead_finished=finished,
+                    error=o.error,
+                )
+            )
+
+        async def one(lead: str) -> None:
+            o = outcomes[lead]
+            async with sem:
+                o.started = time.monotonic()
+                search = self.events(
+                    lead,
+                    q,
+                    max_pages=caps[0],
+                    max_events=caps[1],
+                    lenient=lenient,
+                    keep_unknown=keep_unknown,
+                )
+                try:
+                    async for page in search.pages():
+                        o.pages.append(page.decoded)
+                        o.attempts += page.attempts
+                        totals["pages"] += 1
+                        totals["events"] += page.decoded.n_items
+                        report(lead, False)
+                    o.complete = search.complete
+                except LeadpingError as exc:
+                    o.error = exc
+                    totals["failed"] += 1
+                finally:
+                    o.elapsed = time.monotonic() - o.started
+            totals["done"] += 1
+            report(lead, True)
+
+        async with asyncio.TaskGroup() as group:
+            for lead in ids:
+                group.create_task(one(lead))
+        return await asyncio.to_thread(_result, ids, outcomes)
+
+    async def leads(
+        self,
+        search: str | None = None,
+        *,
+        page_size: int = 100,
+        max_leads: int | None = 500,
+    ) -> pl.DataFrame:
+        """List the caller's leads (``POST /leads/all/my``), optionally searched.
+
+        Parameters
+        ----------
+        search
+            Case-insensitive substring over first name, last name, e-mail and phone.
+        page_size
+            Leads per request.
+        max_leads
+            Stop after this many (default 500, what a picker can show); ``None``: all.
+
+        Returns
+        -------
+        polars.DataFrame
+            Columns ``id``, ``name``, ``email``, ``phone``, ``status``, ``source``,
+            ``created_at`` (UTC).
+        """
+        EventQuery(page_size=page_size)  # the same page-size rule
+        cap = _check_cap(max_leads, "max_leads")
+        session = await self._session()
+        rows: list[dict[str, Any]] = []
+
+        def body_for(token: str | None) -> dict[str, Any]:
+            body: dict[str, Any] = {"pageSize": page_size}
+            if token is not None:
+                body["continuationToken"] = token
+            if search:
+                body["search"] = search
+                body["searchFields"] = list(_LEAD_SEARCH_FIELDS)
+            return body
+
+        agen = _paginate(session, "/leads/all/my", body_for, _decode_leads, lead_id=None)
+        try:
+            async for _n, decoded, _raw, _tok, _att, _el in agen:
+                rows.extend(decoded.frame.to_dicts())
+                if cap is not None and len(rows) >= cap:
+                    rows = rows[:cap]
+                    break
+        finally:
+            await agen.aclose()
+        return pl.DataFrame(rows, schema=_LEADS_SCHEMA)
+
+    async def lead(self, lead_id: str) -> dict[str, Any]:
+        """One lead (``GET /leads/{id}``) as the API's dict."""
+        lead_id = check_lead_id(lead_id)
+        session = await self._session()
+        result, _ = await session.request(
+            "GET", "/leads/" + quote(lead_id, safe=""), lead_id=lead_id
+        )
+        data = json.loads(result.content, parse_float=Decimal)
+        if not isinstance(data, dict):
+            raise ApiError("GET /leads/{id} did not return an object", lead_id=lead_id)
+        return data
+
+
+_LEADS_SCHEMA = pl.Schema(
+    [
+        ("id", pl.String()),
+        ("name", pl.String()),
+        ("email", pl.String()),
+        ("phone", pl.String()),
+        ("status", pl.String()),
+        ("source", pl.String()),
+        ("created_at", pl.Datetime("us", "UTC")),
+    ]
+)
+
+
+_LEADS_RAW_SCHEMA = pl.Schema(
+    [(n, pl.String() if n == "created_at" else d) for n, d in _LEADS_SCHEMA.items()]
+)
+
+
+def _decode_leads(raw: bytes, number: int) -> _LeadPage:
+    """Decode a LeadTableRow page into the small picker frame."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedPageError(
+            f"lead list page {number} is not valid JSON: {exc}", page=number
+        ) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+        raise MalformedPageError(f"lead list page {number} has no items array", page=number)
+    rows = []
+    for item in data["items"]:
+        first = item.get("firstName") or ""
+        last = item.get("lastName") or ""
+        source = item.get("source")
+        rows.append(
+            {
+                "id": item.get("id"),
+                "name": f"{first} {last}".strip() or None,
+                "email": item.get("email"),
+                "phone": item.get("phone"),
+                "status": item.get("status"),
+                "source": source.get("name") if isinstance(source, dict) else None,
+                "created_at": item.get("createdAt"),
+            }
+        )
+    frame = pl.DataFrame(rows, schema=_LEADS_RAW_SCHEMA, orient="row").with_columns(
+        pl.col("created_at").str.to_datetime(time_zone="UTC", time_unit="us")
+    )
+    token = data.get("continuationToken") or None
+    return _LeadPage(frame, token if isinstance(token, str) else None)
+
+
+def _result(ids: list[str], outcomes: Mapping[str, _LeadOutcome]) -> FetchResult:
+    frames = []
+    reports = []
+    status_rows = []
+    errors: dict[str, LeadpingError] = {}
+    for lead in ids:
+        o = outcomes[lead]
+        row: dict[str, Any] = {
+            "lead_id": lead,
+            "ok": o.error is None,
+            "pages": len(o.pages),
+            "events": 0,
+            "duplicates_dropped": 0,
+            "complete": o.complete and o.error is None,
+            "attempts": o.attempts,
+            "elapsed_s": round(o.elapsed, 6),
+            "error_type": None,
+            "error": None,
+        }
+        if o.error is None:
+            try:
+                frame, rep, dups = _assemble(o.pages)
+            except SchemaError as exc:
+                o.error = exc
+            else:
+                frame = frame.with_columns(pl.col("lead_id").fill_null(lead))
+                frames.append(frame)
+                reports.append(rep)
+                row["events"] = frame.height
+                row["duplicates_dropped"] = dups
+        if o.error is not None:
+            errors[lead] = o.error
+            row.update(
+                ok=False,
+                complete=False,
+                error_type=type(o.error).__name__,
+                error=str(o.error),
+            )
+        status_rows.append(row)
+    from ._frame import empty_events_frame
+
+    frame = pl.concat(frames, how="vertical") if frames else empty_events_frame()
+    status = pl.DataFrame(
+        status_rows,
+        schema={
+            "lead_id": pl.String,
+            "ok": pl.Boolean,
+            "pages": pl.Int64,
+            "events": pl.Int64,
+            "duplicates_dropped": pl.Int64,
+            "complete": pl.Boolean,
+            "attempts": pl.Int64,
+            "elapsed_s": pl.Float64,
+            "error_type": pl.String,
+            "error": pl.String,
+        },
+        orient="row",
+    )
+    report = _merge_reports(reports)
+    return FetchResult(frame=frame, status=status, report=report, errors=errors)
+
+
+def _merge_reports(reports: list[FrameReport]) -> FrameReport:
+    merged = FrameReport.empty()
+    for rep in reports:
+        merged = merged.merge(rep)
+    return merged
+
+
+def _check_query(query: EventQuery | None) -> EventQuery:
+    if query is None:
+        return EventQuery()
+    if not isinstance(query, EventQuery):
+        raise QueryError(f"query must be an EventQuery, got {type(query).__name__}", field="query")
+    return query
+
+
+def _check_cap(value: int | None, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise QueryError(f"{name} must be an int >= 1 or None, got {value!r}", field=name)
+    return value
+
+
+def _check_ids(lead_ids: Iterable[str]) -> list[str]:
+    if isinstance(lead_ids, str):
+        raise QueryError(
+            "lead_ids must be a list of ids, not one string (wrap it: [lead_id])",
+            field="lead_ids",
+        )
+    ids: list[str] = []
+    seen: set[str] = set()
+    for lead in lead_ids:
+        lead = check_lead_id(lead)
+        if lead not in seen:
+            seen.add(lead)
+            ids.append(lead)
+    return ids
+
+
+class _LoopThread:
+    """A private event loop on a daemon thread, owned by one sync :class:`Client`."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="leadping-nb-loop", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def submit(
+        self, coro: Coroutine[Any, Any, T]
+    ) -> tuple[concurrent.futures.Future[T], threading.Event]:
+        done = threading.Event()
+
+        async def wrapped() -> T:
+            try:
+                return await coro
+            finally:
+                done.set()
+
+        return asyncio.run_coroutine_threadsafe(wrapped(), self.loop), done
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if threading.current_thread() is self._thread:
+            raise LeadpingError("the synchronous Client cannot be used from its own loop thread")
+        future, done = self.submit(coro)
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            future.cancel()
+            done.wait(timeout=10)
+            raise
+
+    def close(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
+
+
+class FetchJob:
+    """A fetch running in the background (from :meth:`Client.start_fetch`).
+
+    ``cancel()`` really stops it: in-flight requests are cancelled and no task is left.
+    """
+
+    def __init__(self, future: concurrent.futures.Future[FetchResult], done: threading.Event):
+        self._future = future
+        self._done = done
+
+    def cancel(self, wait: float = 10.0) -> bool:
+        """Cancel the fetch and wait (up to ``wait`` seconds) until it has stopped."""
+        cancelled = self._future.cancel()
+        self._done.wait(timeout=wait)
+        return cancelled
+
+    def cancelled(self) -> bool:
+        """Whether the fetch was cancelled."""
+        return self._future.cancelled()
+
+    def done(self) -> bool:
+        """Whether the fetch finished, failed or was cancelled."""
+        return self._future.done() and self._done.is_set()
+
+    def result(self, timeout: float | None = None) -> FetchResult:
+        """Wait for and return the :class:`FetchResult`."""
+        return self._future.result(timeout)
+
+    def add_done_callback(self, fn: Callable[[FetchJob], None]) -> None:
+        """Call ``fn(job)`` when the fetch ends (from the client's loop thread)."""
+        self._future.add_done_callback(lambda _f: fn(self))
+
+
+async def _anext(agen: AsyncGenerator[T, None]) -> T:
+    return await agen.__anext__()
+
+
+class EventSearch:
+    """Synchronous twin of :class:`AsyncEventSearch` (same method names)."""
+
+    def __init__(self, client: Client, search: AsyncEventSearch) -> None:
+        self._client = client
+        self._search = search
+
+    @property
+    def lead_id(self) -> str:
+        """The lead."""
+        return self._search.lead_id
+
+    @property
+    def query(self) -> EventQuery:
+        """The query."""
+        return self._search.query
+
+    @property
+    def complete(self) -> bool:
+        """False after iteration stopped because of a cap."""
+        return self._search.complete
+
+    def __repr__(self) -> str:
+        return repr(self._search).replace("AsyncEventSearch", "EventSearch", 1)
+
+    def pages(self) -> Iterator[Page]:
+        """Yield the lead's pages in order (see :meth:`AsyncEventSearch.pages`)."""
+        runner = self._client._runner
+        agen = self._search.pages()
+        try:
+            while True:
+                try:
+                    page = runner.run(_anext(agen))
+                except StopAsyncIteration:
+                    return
+                yield page
+        finally:
+            runner.run(agen.aclose())
+
+    def items(self) -> Iterator[dict[str, Any]]:
+        """Yield the raw items (dicts, money as ``Decimal``) across all pages."""
+        for page in self.pages():
+            yield from page.items[: page.decoded.n_items]
+
+    def frame(self) -> pl.DataFrame:
+        """All the lead's events as one typed frame."""
+        return self._client._runner.run(self._search.frame())
+
+    def count(self) -> int:
+        """The number of matching events (server ``totalCount``)."""
+        return self._client._runner.run(self._search.count())
+
+
+class Client:
+    """Synchronous Leadping client; works in scripts and inside a running Jupyter kernel.
+
+    Same parameters and method names as :class:`AsyncClient`. Work runs on a private
+    event-loop thread; Ctrl-C or a kernel interrupt cancels it cleanly.
+
+    Examples
+    --------
+    >>> from leadping_nb import Client, Emulator
+    >>> emu = Emulator(seed=7, n_leads=4)
+    >>> with emu.client() as client:  # Client(api_key=..., transport=emu)
+    ...     result = client.fetch_events(emu.lead_ids())
+    >>> result.ok, result.frame["lead_id"].n_unique()
+    (True, 4)
+    """
+
+    def __init__(self, api_key: str | None = None, **kwargs: Any) -> None:
+        self._async = AsyncClient(api_key, **kwargs)
+        self._runner = _LoopThread()
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("AsyncClient", "Client", 1)
+
+    @property
+    def base_url(self) -> str:
+        """The API root."""
+        return self._async.base_url
+
+    @property
+    def has_api_key(self) -> bool:
+        """Whether a key is configured."""
+        return self._async.has_api_key
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close connections and stop the loop thread."""
+        if not self._runner.loop.is_closed():
+            self._runner.run(self._async.aclose())
+            self._runner.close()
+
+    def events(
+        self,
+        lead_id: str,
+        query: EventQuery | None = None,
+        *,
+        max_pages: int | None = None,
+        max_events: int | None = None,
+        lenient: bool = False,
+        keep_unknown: bool = False,
+    ) -> EventSearch:
+        """A deferred search of one lead's events (see :meth:`AsyncClient.events`)."""
+        return EventSearch(
+            self,
+            self._async.events(
+                lead_id,
+                query,
+                max_pages=max_pages,
+                max_events=max_events,
+                lenient=lenient,
+                keep_unknown=keep_unknown,
+            ),
+        )
+
+    def fetch_events(
+        self,
+        lead_ids: Iterable[str],
+        query: EventQuery | None = None,
+        **kwargs: Any,
+    ) -> FetchResult:
+        """Fetch many leads concurrently (see :meth:`AsyncClient.fetch_events`)."""
+        ids = _check_ids(lead_ids)
+        return self._runner.run(self._async.fetch_events(ids, query, **kwargs))
+
+    def start_fetch(
+        self,
+        lead_ids: Iterable[str],
+        query: EventQuery | None = None,
+        **kwargs: Any,
+    ) -> FetchJob:
+        """Start :meth:`fetch_events` in the background and return a cancellable job.
+
+        Input is validated now, so a bad id or query raises here, before any request.
+        """
+        ids = _check_ids(lead_ids)
+        _check_query(query)
+        future, done = self._runner.submit(self._async.fetch_events(ids, query, **kwargs))
+        return FetchJob(future, done)
+
+    def leads(self, search: str | None = None, **kwargs: Any) -> pl.DataFrame:
+        """List the caller's leads (see :meth:`AsyncClient.leads`)."""
+        return self._runner.run(self._async.leads(search, **kwargs))
+
+    def lead(self, lead_id: str) -> dict[str, Any]:
+        """One lead as a dict (see :meth:`AsyncClient.lead`)."""
+        return self._runner.run(self._async.lead(lead_id))

@@ -1,0 +1,520 @@
+"""Transport, auth, retries and the rate limiter: the only module that imports httpx.
+
+* :class:`HttpSession` sends one logical request with bearer auth, the client-side rate
+  limiter, and retries (tenacity): 429 honouring ``Retry-After`` (seconds or HTTP date),
+  500/502/503/504, connect/read timeouts, dropped connections and bodies that fail to
+  decode (truncated JSON). Backoff is capped exponential with jitter, under a total
+  deadline; ``sleep`` is injectable so tests are fast. ``POST /events/leads/{leadId}`` is
+  a read-only query, so retrying it is safe.
+* :class:`RateLimiter` is a sliding-window limiter (default Leadping's 300 requests / 60 s)
+  shared by every request of a client; a 429 pauses it for ``Retry-After``.
+* :func:`wire_transport` turns a sans-IO handler (the emulator) into an in-process httpx
+  transport: no sockets.
+
+The API key lives only in :class:`HttpSession`'s private attribute and the outgoing
+``Authorization`` header. It is never logged, never put into an exception, never shown
+in a repr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import email.utils
+import ipaddress
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+import tenacity
+
+from ._errors import ApiError, AuthError, QueryError, RateLimitError
+from ._wire import WireHandler, WireRequest
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "HttpResult",
+    "HttpSession",
+    "RateLimit",
+    "RateLimiter",
+    "RetryPolicy",
+    "check_base_url",
+    "is_wire_handler",
+]
+
+log = logging.getLogger("leadping_nb")
+
+DEFAULT_BASE_URL = "https://api.leadping.ai"
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A client-side request budget: at most ``requests`` in any ``per_seconds`` window.
+
+    The default is Leadping's published limit, 300 requests per 60 seconds.
+    """
+
+    requests: int = 300
+    per_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.requests < 1 or not self.per_seconds > 0:
+            raise QueryError(
+                f"rate limit must be >= 1 request per > 0 seconds, got "
+                f"{self.requests}/{self.per_seconds}s",
+                field="rate_limit",
+            )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How failed requests are retried.
+
+    Parameters
+    ----------
+    attempts
+        Attempts per request in total (1 = no retry).
+    backoff
+        First backoff in seconds; it doubles per attempt, with full jitter.
+    max_backoff
+        Cap of one backoff.
+    max_retry_after
+        Cap of a server's ``Retry-After`` (seconds).
+    deadline
+        Total seconds one request may take with all its retries.
+    """
+
+    attempts: int = 6
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+    max_retry_after: float = 120.0
+    deadline: float = 600.0
+
+
+class RateLimiter:
+    """Sliding-window limiter: no more than ``limit.requests`` starts in any window.
+
+    A small safety margin (1 % of the window, at least 20 ms) absorbs the difference
+    between when we send and when the server counts. ``pause(seconds)`` holds every
+    caller back, used when the server answers 429 with ``Retry-After``.
+    """
+
+    def __init__(
+        self,
+        limit: RateLimit,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.limit = limit
+        self._clock = clock
+        self._sleep = sleep
+        self._starts: collections.deque[float] = collections.deque()
+        self._paused_until = 0.0
+        self._lock: asyncio.Lock | None = None
+        self._margin = max(0.01 * limit.per_seconds, 0.02)
+
+    async def acquire(self) -> None:
+        """Wait until one more request may start, and record it."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            while True:
+                now = self._clock()
+                window = self.limit.per_seconds + self._margin
+                while self._starts and self._starts[0] <= now - window:
+                    self._starts.popleft()
+                wait = self._paused_until - now
+                if len(self._starts) >= self.limit.requests:
+                    wait = max(wait, self._starts[0] + window - now)
+                if wait <= 0:
+                    self._starts.append(now)
+                    return
+                await self._sleep(wait)
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request back for ``seconds`` (after a 429)."""
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(base_url: str) -> str:
+    """Validate a base URL: https anywhere, plain http only to loopback.
+
+    Examples
+    --------
+    >>> check_base_url("https://api.leadping.ai/")
+    'https://api.leadping.ai'
+    >>> check_base_url("http://127.0.0.1:8080")
+    'http://127.0.0.1:8080'
+    >>> check_base_url("http://example.com")
+    Traceback (most recent call last):
+    ...
+    leadping_nb._errors.QueryError: base_url: plain http:// is refused for ...
+    """
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise QueryError(
+            f"base_url: expected an http(s) URL with a host, got {base_url!r}", field="base_url"
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise QueryError(
+            f"base_url: plain http:// is refused for {parts.hostname!r} (the API key would "
+            "travel unencrypted); use https://, or http:// only to localhost/127.0.0.1/[::1]",
+            field="base_url",
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise QueryError(
+            "base_url: must not carry credentials, a query or a fragment", field="base_url"
+        )
+    return base_url.rstrip("/")
+
+
+def is_wire_handler(obj: object) -> bool:
+    """Whether ``obj`` is a sans-IO handler (has ``handle``) rather than an httpx transport."""
+    return callable(getattr(obj, "handle", None)) and not isinstance(
+        obj, httpx.AsyncBaseTransport | httpx.BaseTransport
+    )
+
+
+class _WireTransport(httpx.AsyncBaseTransport):
+    """In-process transport over a sans-IO handler: no sockets, faults carried out here."""
+
+    def __init__(self, handler: WireHandler, sleep: Sleep) -> None:
+        self._handler = handler
+        self._sleep = sleep
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        wire = WireRequest(
+            method=request.method,
+            path=request.url.raw_path.split(b"?", 1)[0].decode("ascii"),
+            query=request.url.query.decode("ascii"),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
+        )
+        answer = self._handler.handle(wire)
+        if answer.delay > 0:
+            timeout = request.extensions.get("timeout", {}).get("read")
+            if timeout is not None and answer.delay > timeout:
+                await self._sleep(timeout)
+                raise httpx.ReadTimeout("emulated slow response exceeded the read timeout")
+            await self._sleep(answer.delay)
+        if answer.fault == "drop":
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        return httpx.Response(answer.status, headers=list(answer.headers), content=answer.body)
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    """One successful response (after retries), with what it took to get it."""
+
+    status: int
+    content: bytes
+    headers: Mapping[str, str]
+    attempts: int
+    elapsed: float
+
+
+class _RetryableError(Exception):
+    """Internal: an attempt failed in a way worth retrying."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        content: bytes = b"",
+        cause: BaseException | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+        self.content = content
+        self.cause = cause
+
+
+def _retry_after(value: str | None, now: float) -> float | None:
+    """Parse Retry-After: delta seconds or an HTTP date."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:  # pragma: no cover - parsedate_to_datetime raises instead on 3.11+
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def _problem(content: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+class HttpSession:
+    """One httpx.AsyncClient with auth, limiter and retries; bound to the loop that made it.
+
+    Parameters
+    ----------
+    base_url
+        Checked by :func:`check_base_url`.
+    api_key
+        The bearer credential (never logged or shown).
+    transport
+        An httpx transport, a sans-IO handler with ``handle`` (the emulator), or ``None``.
+    timeout
+        Read/write/pool timeout per attempt in seconds (connect: at most 10 s).
+    max_connections
+        Connection-pool size; callers cap concurrency to the same number.
+    limiter
+        The shared :class:`RateLimiter`, or ``None`` for no client-side limit.
+    retry
+        The :class:`RetryPolicy`.
+    sleep
+        Injectable async sleep (tests pass a fast fake).
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str | None,
+        transport: object | None,
+        timeout: float,
+        max_connections: int,
+        limiter: RateLimiter | None,
+        retry: RetryPolicy,
+        sleep: Sleep = asyncio.sleep,
+        user_agent: str = "leadping-nb",
+    ) -> None:
+        self._api_key = api_key
+        self._limiter = limiter
+        self._retry = retry
+        self._sleep = sleep
+        if transport is None:
+            tx: httpx.AsyncBaseTransport | None = None
+        elif is_wire_handler(transport):
+            tx = _WireTransport(transport, sleep)  # type: ignore[arg-type,unused-ignore]
+        elif isinstance(transport, httpx.AsyncBaseTransport):
+            tx = transport
+        else:
+            raise QueryError(
+                "transport must be an httpx.AsyncBaseTransport or an object with "
+                f"handle(WireRequest) (such as the Emulator), got {type(transport).__name__}",
+                field="transport",
+            )
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            transport=tx,
+            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            headers={"Accept": "application/json", "User-Agent": user_agent},
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"HttpSession(base_url={str(self._client.base_url)!r}, api_key=***)"
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Mapping[str, Any] | None = None,
+        lead_id: str | None = None,
+        page: int | None = None,
+        decode: Callable[[bytes], T] | None = None,
+        retryable_decode_errors: tuple[type[BaseException], ...] = (),
+    ) -> tuple[HttpResult, T | None]:
+        """Send one logical request with retries; optionally decode the body in a thread.
+
+        ``decode`` runs in a worker thread (so other requests proceed meanwhile); when it
+        raises one of ``retryable_decode_errors`` (a truncated body), the request is retried.
+
+        Returns
+        -------
+        tuple
+            The :class:`HttpResult` and the decoded value (``None`` without ``decode``).
+
+        Raises
+        ------
+        AuthError
+            On 401/403.
+        RateLimitError
+            When 429 persists through every retry.
+        ApiError
+            Any other error status, or when the server stays unreachable.
+        """
+        headers = {}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        content = None
+        if json_body is not None:
+            headers["Content-Type"] = "application/json"
+            content = json.dumps(json_body, separators=(",", ":")).encode()
+        started = time.monotonic()
+        attempts = 0
+        policy = self._retry
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, _RetryableError) and exc.retry_after is not None:
+                return min(exc.retry_after, policy.max_retry_after)
+            cap = min(policy.max_backoff, policy.backoff * 2 ** (state.attempt_number - 1))
+            return random.uniform(cap / 2, cap)
+
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(policy.attempts)
+            | tenacity.stop_after_delay(policy.deadline),
+            wait=wait,
+            retry=tenacity.retry_if_exception_type(_RetryableError),
+            sleep=self._sleep,
+            reraise=True,
+            before_sleep=lambda s: log.info(
+                "retrying %s %s (lead %s, page %s) after attempt %d: %s",
+                method,
+                path,
+                lead_id,
+                page,
+                s.attempt_number,
+                s.outcome.exception() if s.outcome else "",
+            ),
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    result = await self._attempt(method, path, headers, content, attempts, started)
+                    if decode is None:
+                        return result, None
+                    try:
+                        value = await asyncio.to_thread(decode, result.content)
+                    except retryable_decode_errors as exc:
+                        raise _RetryableError(
+                            f"undecodable body: {exc}", status=result.status, cause=exc
+                        ) from exc
+                    return result, value
+        except _RetryableError as exc:
+            raise self._give_up(exc, lead_id, page, attempts) from exc.cause
+        except ApiError as exc:
+            exc.lead_id = lead_id if exc.lead_id is None else exc.lead_id
+            exc.page = page if exc.page is None else exc.page
+            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        content: bytes | None,
+        attempts: int,
+        started: float,
+    ) -> HttpResult:
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        try:
+            response = await self._client.request(method, path, headers=headers, content=content)
+        except httpx.TimeoutException as exc:
+            raise _RetryableError(f"timed out ({type(exc).__name__})", cause=exc) from exc
+        except httpx.TransportError as exc:
+            raise _RetryableError(
+                f"connection failed ({type(exc).__name__}: {exc})", cause=exc
+            ) from exc
+        status = response.status_code
+        if status in _RETRY_STATUS:
+            ra = _retry_after(response.headers.get("Retry-After"), time.time())
+            if status == 429 and self._limiter is not None:
+                self._limiter.pause(ra if ra is not None else 1.0)
+            raise _RetryableError(
+                f"HTTP {status}", status=status, retry_after=ra, content=response.content
+            )
+        if status >= 400:
+            raise self._error(status, response.content, response.headers, attempts)
+        return HttpResult(
+            status=status,
+            content=response.content,
+            headers=dict(response.headers),
+            attempts=attempts,
+            elapsed=time.monotonic() - started,
+        )
+
+    def _error(
+        self, status: int, content: bytes, headers: Mapping[str, str], attempts: int
+    ) -> ApiError:
+        p = _problem(content)
+        kw: dict[str, Any] = {
+            "status": status,
+            "title": p.get("title") if isinstance(p.get("title"), str) else None,
+            "detail": p.get("detail") if isinstance(p.get("detail"), str) else None,
+            "trace_id": p.get("traceId") if isinstance(p.get("traceId"), str) else None,
+            "errors": p.get("errors") if isinstance(p.get("errors"), dict) else None,
+            "attempts": attempts,
+        }
+        if status in (401, 403):
+            hint = (
+                "no API key was given"
+                if not self._api_key
+                else "the API key was refused"
+                if status == 401
+                else "the API key may not read these events"
+            )
+            return AuthError(
+                f"authentication failed: {hint}. Pass api_key=... to the client or set the "
+                "LEADPING_API_KEY environment variable",
+                **kw,
+            )
+        return ApiError("request failed", **kw)
+
+    def _give_up(
+        self, exc: _RetryableError, lead_id: str | None, page: int | None, attempts: int
+    ) -> ApiError:
+        kw: dict[str, Any] = {"lead_id": lead_id, "page": page, "attempts": attempts}
+        if exc.status is not None:
+            p = _problem(exc.content)
+            kw.update(
+                status=exc.status,
+                title=p.get("title") if isinstance(p.get("title"), str) else None,
+                detail=p.get("detail") if isinstance(p.get("detail"), str) else None,
+                trace_id=p.get("traceId") if isinstance(p.get("traceId"), str) else None,
+            )
+        if exc.status == 429:
+            return RateLimitError(
+                "rate limited: the server kept answering 429", retry_after=exc.retry_after, **kw
+            )
+        return ApiError(f"gave up: {exc}", **kw)

@@ -1,0 +1,518 @@
+"""Client / AsyncClient: paging, caps, retries, errors, isolation, cancellation, secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import threading
+import time
+from typing import Any
+
+import polars as pl
+import pytest
+
+from leadping_nb import (
+    ApiError,
+    AsyncClient,
+    AuthError,
+    Client,
+    EventQuery,
+    PaginationError,
+    QueryError,
+    RateLimit,
+    RateLimitError,
+    RetryPolicy,
+)
+from leadping_nb._schema import EVENT_SCHEMA
+from leadping_nb._wire import WireRequest, WireResponse
+
+from .fakes import KEY, FakeApi, drop, make_pages, slow, status, truncated
+
+
+class FakeSleep:
+    """Records requested sleeps and returns at once."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+        await asyncio.sleep(0)
+
+
+def client_for(api: FakeApi, **kw: Any) -> Client:
+    kw.setdefault("sleep", FakeSleep())
+    kw.setdefault("retry", RetryPolicy(attempts=4, backoff=0.1))
+    kw.setdefault("rate_limit", None)
+    return Client(api_key=KEY, transport=api, **kw)
+
+
+# --- the paging loop --------------------------------------------------------------------
+
+
+def test_one_page() -> None:
+    api = FakeApi({"L1": make_pages("L1", [3])})
+    with client_for(api) as c:
+        pages = list(c.events("L1").pages())
+    assert [len(p) for p in pages] == [3]
+    assert pages[0].number == 1 and pages[0].token is None and pages[0].request_token is None
+    assert pages[0].attempts == 1
+    assert pages[0].frame.schema == EVENT_SCHEMA
+    assert len(api.requests) == 1
+
+
+def test_many_pages_echo_the_token_unchanged_and_keep_order() -> None:
+    api = FakeApi({"L1": make_pages("L1", [2, 2, 1])})
+    with client_for(api) as c:
+        frame = c.events("L1", EventQuery(page_size=2, order_by="createdAt")).frame()
+    assert frame["id"].to_list() == [f"L1-ev{i:04d}" for i in range(5)]
+    bodies = api.bodies()
+    assert [b.get("continuationToken") for b in bodies] == [None, "p2", "p3"]
+    assert all(
+        b["pageSize"] == 2 and b["orderBy"] == [{"field": "createdAt", "direction": "asc"}]
+        for b in bodies
+    )
+
+
+def test_empty_first_page_gives_an_empty_typed_frame() -> None:
+    api = FakeApi({"L1": [[]]})
+    with client_for(api) as c:
+        frame = c.events("L1").frame()
+    assert frame.height == 0
+    assert frame.schema == EVENT_SCHEMA
+
+
+def test_empty_string_token_stops() -> None:
+    api = FakeApi({"L1": make_pages("L1", [1, 1])}, token_override={("L1", 1): ""})
+    with client_for(api) as c:
+        assert c.events("L1").frame().height == 1
+    assert len(api.requests) == 1
+
+
+def test_empty_page_with_a_token_continues() -> None:
+    api = FakeApi({"L1": [[], *make_pages("L1", [2])]})
+    with client_for(api) as c:
+        assert c.events("L1").frame().height == 2
+    assert len(api.requests) == 2
+
+
+def test_repeated_token_raises_pagination_error() -> None:
+    api = FakeApi({"L1": make_pages("L1", [1, 1, 1, 1])}, token_override={("L1", 3): "p2"})
+    with client_for(api) as c, pytest.raises(PaginationError) as exc:
+        c.events("L1").frame()
+    assert exc.value.lead_id == "L1" and exc.value.page == 3
+    assert len(api.requests) == 3
+
+
+def test_max_pages_and_max_events_are_caps_apart_from_page_size() -> None:
+    api = FakeApi({"L1": make_pages("L1", [3, 3, 3])})
+    with client_for(api) as c:
+        s = c.events("L1", EventQuery(page_size=3), max_pages=2)
+        assert s.frame().height == 6
+        assert s.complete is False
+        s2 = c.events("L1", EventQuery(page_size=3), max_events=4)
+        assert s2.frame()["id"].to_list() == [f"L1-ev{i:04d}" for i in range(4)]
+        assert s2.complete is False
+        s3 = c.events("L1", EventQuery(page_size=3), max_events=9)
+        assert s3.frame().height == 9 and s3.complete is True
+    with pytest.raises(QueryError):
+        client_for(api).events("L1", max_pages=0)
+
+
+def test_items_are_raw_dicts_with_exact_money() -> None:
+    from decimal import Decimal
+
+    api = FakeApi({"L1": make_pages("L1", [2])})
+    with client_for(api) as c:
+        items = list(c.events("L1").items())
+    assert [i["billableAmount"] for i in items] == [Decimal("0.0079")] * 2
+
+
+def test_count_uses_include_count() -> None:
+    api = FakeApi({"L1": make_pages("L1", [5, 5, 2])})
+    with client_for(api) as c:
+        assert c.events("L1", EventQuery(filters={"direction": "Outbound"})).count() == 12
+    body = api.bodies()[-1]
+    assert body["includeCount"] is True and body["pageSize"] == 1
+    assert body["filters"] == [{"field": "direction", "value": "Outbound"}]
+
+
+def test_duplicates_across_a_page_boundary_are_dropped_and_counted() -> None:
+    pages = make_pages("L1", [3, 3])
+    pages[1].insert(0, dict(pages[0][-1]))
+    api = FakeApi({"L1": pages})
+    with client_for(api) as c:
+        result = c.fetch_events(["L1"])
+    assert result.frame.height == 6
+    assert result.frame["id"].is_unique().all()
+    assert result.status["duplicates_dropped"].to_list() == [1]
+
+
+# --- retries -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", [429, 500, 502, 503, 504])
+def test_transient_statuses_are_retried(code: int) -> None:
+    api = FakeApi({"L1": make_pages("L1", [2, 2])}, script={2: status(code), 3: status(code)})
+    sleep = FakeSleep()
+    with client_for(api, sleep=sleep) as c:
+        pages = list(c.events("L1").pages())
+    assert [p.attempts for p in pages] == [1, 3]
+    assert sum(len(p) for p in pages) == 4
+    assert len(sleep.calls) == 2
+
+
+def test_retry_after_seconds_is_honoured_exactly() -> None:
+    api = FakeApi({"L1": make_pages("L1", [1])}, script={1: status(429, retry_after="7")})
+    sleep = FakeSleep()
+    with client_for(api, sleep=sleep) as c:
+        c.events("L1").frame()
+    assert sleep.calls == [7.0]
+
+
+def test_retry_after_http_date_is_honoured() -> None:
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    api = FakeApi({"L1": make_pages("L1", [1])}, script={1: status(503, retry_after=when)})
+    sleep = FakeSleep()
+    with client_for(api, sleep=sleep) as c:
+        c.events("L1").frame()
+    assert len(sleep.calls) == 1 and 27 <= sleep.calls[0] <= 31
+
+
+def test_backoff_is_capped_exponential_with_jitter() -> None:
+    api = FakeApi({"L1": make_pages("L1", [1])}, script={i: status(500) for i in range(1, 6)})
+    sleep = FakeSleep()
+    with client_for(
+        api, sleep=sleep, retry=RetryPolicy(attempts=6, backoff=1.0, max_backoff=4.0)
+    ) as c:
+        c.events("L1").frame()
+    caps = [1.0, 2.0, 4.0, 4.0, 4.0]
+    assert len(sleep.calls) == 5
+    assert all(cap / 2 <= s <= cap for s, cap in zip(sleep.calls, caps, strict=True))
+
+
+@pytest.mark.parametrize(
+    "fault", [drop, truncated, slow(60.0)], ids=["dropped", "truncated", "read-timeout"]
+)
+def test_transport_faults_are_retried(fault: Any) -> None:
+    api = FakeApi({"L1": make_pages("L1", [2, 2])}, script={2: fault})
+    with client_for(api, timeout=5.0) as c:
+        frame = c.events("L1").frame()
+    assert frame.height == 4
+    assert len(api.requests) == 3  # page 1, the failed attempt at page 2, its retry
+
+
+def test_giving_up_raises_api_error_with_context() -> None:
+    api = FakeApi({"L1": make_pages("L1", [1, 1])}, script={i: status(503) for i in range(2, 10)})
+    with client_for(api) as c, pytest.raises(ApiError) as exc:
+        c.events("L1").frame()
+    e = exc.value
+    assert (e.status, e.lead_id, e.page, e.attempts) == (503, "L1", 2, 4)
+    assert e.trace_id == "t-1"
+    assert "lead 'L1'" in str(e) and "page 2" in str(e) and "503" in str(e)
+
+
+def test_persistent_429_raises_rate_limit_error() -> None:
+    api = FakeApi(
+        {"L1": make_pages("L1", [1])},
+        script={i: status(429, retry_after="1") for i in range(1, 10)},
+    )
+    with client_for(api) as c, pytest.raises(RateLimitError) as exc:
+        c.events("L1").frame()
+    assert exc.value.retry_after == 1.0 and exc.value.status == 429
+
+
+def test_client_errors_are_not_retried() -> None:
+    api = FakeApi({"L1": make_pages("L1", [1])}, script={1: status(400)})
+    with client_for(api) as c, pytest.raises(ApiError) as exc:
+        c.events("L1").frame()
+    assert exc.value.status == 400 and exc.value.attempts == 1
+    assert len(api.requests) == 1
+
+
+def test_total_deadline_stops_retrying() -> None:
+    api = FakeApi({"L1": make_pages("L1", [1])})
+    api.per_lead_script["L1"] = lambda r, n: status(503)(r)
+    policy = RetryPolicy(attempts=100, backoff=0.05, max_backoff=0.05, deadline=0.3)
+    with (
+        Client(api_key=KEY, transport=api, rate_limit=None, retry=policy) as c,
+        pytest.raises(ApiError) as exc,
+    ):
+        c.events("L1").frame()
+    assert 2 <= exc.value.attempts < 20
+    assert len(api.requests) == exc.value.attempts
+
+
+# --- auth and secrets ----------------------------------------------------------------------
+
+SENTINEL = "sk_live_SENTINEL_d0_not_leak_4242"
+
+
+def test_wrong_key_gives_auth_error_with_a_hint() -> None:
+    api = FakeApi({"L1": make_pages("L1", [1])})
+    with (
+        Client(api_key=SENTINEL, transport=api, rate_limit=None) as c,
+        pytest.raises(AuthError) as exc,
+    ):
+        c.events("L1").frame()
+    assert "LEADPING_API_KEY" in str(exc.value) and exc.value.status == 401
+    assert SENTINEL not in str(exc.value) and SENTINEL not in repr(exc.value)
+
+
+def test_missing_key_fails_before_any_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LEADPING_API_KEY", raising=False)
+    api = FakeApi({"L1": make_pages("L1", [1])})
+    with Client(transport=api) as c, pytest.raises(AuthError, match="LEADPING_API_KEY"):
+        c.events("L1").frame()
+    assert api.requests == []
+
+
+def test_key_from_environment_is_sent_as_bearer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADPING_API_KEY", KEY)
+    api = FakeApi({"L1": make_pages("L1", [1])})
+    with Client(transport=api, rate_limit=None) as c:
+        assert c.events("L1").frame().height == 1
+    assert api.requests[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_key_never_appears_in_repr_logs_or_errors(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    api = FakeApi({"L1": make_pages("L1", [1])}, script={1: status(500), 2: drop})
+    progress: list[str] = []
+    c = Client(api_key=SENTINEL, transport=api, rate_limit=None, sleep=FakeSleep())
+    try:
+        texts = [repr(c), str(c), repr(c.events("L1")), repr(c._async)]
+        result = c.fetch_events(["L1", "L2"], on_progress=lambda p: progress.append(repr(p)))
+        texts += [repr(result), str(result.status.to_dicts()), *map(str, result.errors.values())]
+        texts += [repr(e) for e in result.errors.values()]
+    finally:
+        c.close()
+    texts += [r.getMessage() for r in caplog.records] + progress
+    assert result.errors  # 401s happened
+    assert not [t for t in texts if SENTINEL in t]
+
+
+def test_plain_http_to_a_remote_host_is_refused() -> None:
+    with pytest.raises(QueryError, match="http://"):
+        Client(api_key=KEY, base_url="http://api.leadping.ai")
+    Client(api_key=KEY, base_url="http://127.0.0.1:9").close()
+    Client(api_key=KEY, base_url="http://[::1]:9").close()
+
+
+@pytest.mark.parametrize("bad", ["", " ", "a/b", "../x", "x?y=1", "x#f", "x%2Fy", "a b"])
+def test_bad_lead_ids_fail_before_any_request(bad: str) -> None:
+    api = FakeApi({"L1": make_pages("L1", [1])})
+    with client_for(api) as c:
+        with pytest.raises(QueryError):
+            c.events(bad)
+        with pytest.raises(QueryError):
+            c.fetch_events(["L1", bad])
+    assert api.requests == []
+
+
+def test_lead_id_is_percent_encoded_into_one_path_segment() -> None:
+    api = FakeApi({"a:b@c": make_pages("a:b@c", [1])})
+    api.pages["a%3Ab%40c"] = api.pages["a:b@c"]
+    with client_for(api) as c:
+        c.events("a:b@c").frame()
+    assert api.requests[0].path == "/events/leads/a%3Ab%40c"
+
+
+# --- many leads ---------------------------------------------------------------------------
+
+
+def test_fetch_events_many_leads_one_frame_with_lead_ids() -> None:
+    api = FakeApi({f"L{i}": make_pages(f"L{i}", [2, 2]) for i in range(10)})
+    seen: list[Any] = []
+    with client_for(api) as c:
+        result = c.fetch_events(
+            [f"L{i}" for i in range(10)], EventQuery(page_size=2), on_progress=seen.append
+        )
+    assert result.ok and result.frame.height == 40
+    assert result.frame.group_by("lead_id").len().sort("lead_id")["len"].to_list() == [4] * 10
+    assert result.status["ok"].all() and result.status["pages"].to_list() == [2] * 10
+    final = seen[-1]
+    assert (final.leads_done, final.leads_total, final.pages, final.events) == (10, 10, 20, 40)
+    assert sum(p.lead_finished for p in seen) == 10
+
+
+def test_one_failing_lead_never_costs_the_others() -> None:
+    api = FakeApi({f"L{i}": make_pages(f"L{i}", [1, 1]) for i in range(5)})
+    api.per_lead_script["L2"] = lambda r, n: status(500)(r)
+    with client_for(api) as c:
+        result = c.fetch_events([f"L{i}" for i in range(5)] + ["NOPE"])
+    assert sorted(result.failed) == ["L2", "NOPE"]
+    assert result.frame.height == 8
+    assert set(result.frame["lead_id"].unique()) == {"L0", "L1", "L3", "L4"}
+    row = result.status.filter(pl.col("lead_id") == "NOPE").row(0, named=True)
+    assert row["ok"] is False and row["error_type"] == "ApiError" and "404" in row["error"]
+    with pytest.raises(ApiError):
+        result.raise_for_errors()
+
+
+def test_concurrency_cap_is_respected() -> None:
+    in_flight = 0
+    peak = 0
+    lock = threading.Lock()
+    api = FakeApi({f"L{i}": make_pages(f"L{i}", [1, 1]) for i in range(12)})
+    inner = api.handle
+
+    def counting(req: WireRequest) -> WireResponse:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        time.sleep(0.01)
+        with lock:
+            in_flight -= 1
+        return inner(req)
+
+    api.handle = counting  # type: ignore[method-assign]
+    with Client(api_key=KEY, transport=api, rate_limit=None) as c:
+        c.fetch_events([f"L{i}" for i in range(12)], concurrency=3)
+    assert peak <= 3
+
+
+def test_cancel_really_stops_and_leaves_no_tasks() -> None:
+    api = FakeApi({f"L{i}": make_pages(f"L{i}", [1] * 50) for i in range(20)}, delay=0.05)
+    c = Client(api_key=KEY, transport=api, rate_limit=None)
+    try:
+        job = c.start_fetch([f"L{i}" for i in range(20)])
+        time.sleep(0.3)
+        assert not job.done()
+        job.cancel()
+        assert job.cancelled() and job.done()
+        n = len(api.requests)
+        time.sleep(0.3)
+        assert len(api.requests) == n  # nothing more was sent
+        tasks = c._runner.run(_other_tasks())
+        assert tasks == 0
+    finally:
+        c.close()
+    assert n < 20 * 50
+
+
+async def _other_tasks() -> int:
+    me = asyncio.current_task()
+    return len([t for t in asyncio.all_tasks() if t is not me and not t.done()])
+
+
+def test_keyboard_interrupt_cancels_the_fetch() -> None:
+    import _thread
+
+    api = FakeApi({f"L{i}": make_pages(f"L{i}", [1] * 50) for i in range(10)}, delay=0.05)
+    c = Client(api_key=KEY, transport=api, rate_limit=None)
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    try:
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            c.fetch_events([f"L{i}" for i in range(10)])
+        n = len(api.requests)
+        time.sleep(0.3)
+        assert len(api.requests) == n
+        assert c._runner.run(_other_tasks()) == 0
+    finally:
+        timer.cancel()
+        c.close()
+
+
+def test_sync_client_works_inside_a_running_event_loop() -> None:
+    """As in a Jupyter cell: a loop is running in this thread; no asyncio.run, no patching."""
+    api = FakeApi({"L1": make_pages("L1", [2, 1])})
+
+    async def cell() -> int:
+        with client_for(api) as c:
+            return c.events("L1").frame().height
+
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(cell()) == 3
+    finally:
+        loop.close()
+
+
+async def _async_fetch(api: FakeApi) -> tuple[int, int]:
+    async with AsyncClient(api_key=KEY, transport=api, rate_limit=None) as c:
+        frame = await c.events("L1").frame()
+        pages = [p async for p in c.events("L1").pages()]
+        result = await c.fetch_events(["L1"])
+        return frame.height + result.frame.height, len(pages)
+
+
+def test_async_client_has_the_same_methods() -> None:
+    api = FakeApi({"L1": make_pages("L1", [2, 1])})
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(_async_fetch(api)) == (6, 2)
+    finally:
+        loop.close()
+    sync_names = {n for n in dir(Client) if not n.startswith("_")}
+    async_names = {n for n in dir(AsyncClient) if not n.startswith("_")}
+    assert {"events", "fetch_events", "leads", "lead"} <= sync_names & async_names
+
+
+def test_async_client_refuses_a_second_event_loop() -> None:
+    api = FakeApi({"L1": make_pages("L1", [1])})
+    c = AsyncClient(api_key=KEY, transport=api, rate_limit=None)
+    loop1, loop2 = asyncio.new_event_loop(), asyncio.new_event_loop()
+    try:
+        loop1.run_until_complete(c.events("L1").frame())
+        with pytest.raises(Exception, match="bound to the event loop"):
+            loop2.run_until_complete(c.events("L1").frame())
+        loop1.run_until_complete(c.aclose())
+    finally:
+        loop1.close()
+        loop2.close()
+
+
+# --- the rate limiter ---------------------------------------------------------------------
+
+
+def test_limiter_keeps_to_the_window_with_a_fake_clock() -> None:
+    from leadping_nb._http import RateLimiter
+
+    now = [0.0]
+    starts: list[float] = []
+
+    async def sleep(s: float) -> None:
+        now[0] += s
+
+    async def run() -> None:
+        lim = RateLimiter(RateLimit(5, 1.0), clock=lambda: now[0], sleep=sleep)
+        for _ in range(23):
+            await lim.acquire()
+            starts.append(now[0])
+
+    _run(run())
+    for i, t in enumerate(starts):
+        in_window = [s for s in starts[: i + 1] if s > t - 1.0]
+        assert len(in_window) <= 5
+    # and it does not waste the budget: 23 starts take a bit over 4 windows
+    assert 4.0 <= starts[-1] <= 4.0 * 1.02 + 0.1
+
+
+def test_a_429_pauses_every_request() -> None:
+    from leadping_nb._http import RateLimiter
+
+    now = [0.0]
+
+    async def sleep(s: float) -> None:
+        now[0] += s
+
+    async def run() -> float:
+        lim = RateLimiter(RateLimit(100, 1.0), clock=lambda: now[0], sleep=sleep)
+        await lim.acquire()
+        lim.pause(3.0)
+        await lim.acquire()
+        return now[0]
+
+    assert _run(run()) == 3.0
+
+
+def _run(coro: Any) -> Any:
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
