@@ -590,7 +590,7 @@ class AsyncClient:
     async def fetch_events(
         self,
         lead_ids: Iterable[str],
-        query: EventQuery | None = None,
+        query: EventQuery | Mapping[str, EventQuery] | None = None,
         *,
         concurrency: int | None = None,
         on_progress: ProgressCallback | None = None,
@@ -612,7 +612,8 @@ class AsyncClient:
         lead_ids
             The leads (duplicates are fetched once).
         query
-            Applied to every lead.
+            Applied to every lead, or a mapping lead id -> query (leads missing from the
+            mapping use ``EventQuery()``); the store uses this for per-lead watermarks.
         concurrency
             Requests in flight at most; default: the client's.
         on_progress
@@ -623,7 +624,7 @@ class AsyncClient:
             As for :meth:`events`.
         """
         ids = _check_ids(lead_ids)
-        q = _check_query(query)
+        queries = _queries_for(ids, query)
         limit = self.concurrency if concurrency is None else concurrency
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise QueryError(f"concurrency must be an int >= 1, got {limit!r}", field="concurrency")
@@ -658,7 +659,7 @@ class AsyncClient:
                 o.started = time.monotonic()
                 search = self.events(
                     lead,
-                    q,
+                    queries[lead],
                     max_pages=caps[0],
                     max_events=caps[1],
                     lenient=lenient,
@@ -873,6 +874,20 @@ def _check_query(query: EventQuery | None) -> EventQuery:
     if not isinstance(query, EventQuery):
         raise QueryError(f"query must be an EventQuery, got {type(query).__name__}", field="query")
     return query
+
+
+def _queries_for(
+    ids: list[str], query: EventQuery | Mapping[str, EventQuery] | None
+) -> dict[str, EventQuery]:
+    if isinstance(query, Mapping):
+        unknown = set(query) - set(ids)
+        if unknown:
+            raise QueryError(
+                f"queries given for leads that are not fetched: {sorted(unknown)}", field="query"
+            )
+        return {lead: _check_query(query.get(lead)) for lead in ids}
+    q = _check_query(query)
+    return dict.fromkeys(ids, q)
 
 
 def _check_cap(value: int | None, name: str) -> int | None:
@@ -1104,17 +1119,18 @@ class Client:
     def fetch_events(
         self,
         lead_ids: Iterable[str],
-        query: EventQuery | None = None,
+        query: EventQuery | Mapping[str, EventQuery] | None = None,
         **kwargs: Any,
     ) -> FetchResult:
         """Fetch many leads concurrently (see :meth:`AsyncClient.fetch_events`)."""
         ids = _check_ids(lead_ids)
+        _queries_for(ids, query)
         return self._runner.run(self._async.fetch_events(ids, query, **kwargs))
 
     def start_fetch(
         self,
         lead_ids: Iterable[str],
-        query: EventQuery | None = None,
+        query: EventQuery | Mapping[str, EventQuery] | None = None,
         **kwargs: Any,
     ) -> FetchJob:
         """Start :meth:`fetch_events` in the background and return a cancellable job.
@@ -1122,7 +1138,7 @@ class Client:
         Input is validated now, so a bad id or query raises here, before any request.
         """
         ids = _check_ids(lead_ids)
-        _check_query(query)
+        _queries_for(ids, query)
         future, done = self._runner.submit(self._async.fetch_events(ids, query, **kwargs))
         return FetchJob(future, done)
 
