@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import email.utils
 import ipaddress
 import json
 import logging
 import random
+import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -101,11 +103,14 @@ class RetryPolicy:
 
 
 class RateLimiter:
-    """Sliding-window limiter: no more than ``limit.requests`` starts in any window.
+    """Sliding-window limiter that the server's own count can never exceed.
 
-    A small safety margin (1 % of the window, at least 20 ms) absorbs the difference
-    between when we send and when the server counts. ``pause(seconds)`` holds every
-    caller back, used when the server answers 429 with ``Retry-After``.
+    No more than ``limit.requests`` requests are charged to any window of
+    ``limit.per_seconds``. A request is charged from when it is sent until one window after
+    its *answer* arrived: the server counts it somewhere in between, so whatever the network
+    and client delays, no window the server looks at holds more than the limit. A small
+    margin (1 % of the window, at least 20 ms) absorbs clock granularity. ``pause(seconds)``
+    holds every caller back, used when the server answers 429 with ``Retry-After``.
     """
 
     def __init__(
@@ -118,28 +123,49 @@ class RateLimiter:
         self.limit = limit
         self._clock = clock
         self._sleep = sleep
-        self._starts: collections.deque[float] = collections.deque()
+        self._done: collections.deque[float] = collections.deque()
+        self._in_flight = 0
         self._paused_until = 0.0
-        self._lock: asyncio.Lock | None = None
-        self._margin = max(0.01 * limit.per_seconds, 0.02)
+        self._released: asyncio.Event | None = None
+        self._window = limit.per_seconds + max(0.01 * limit.per_seconds, 0.02)
 
     async def acquire(self) -> None:
-        """Wait until one more request may start, and record it."""
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            while True:
-                now = self._clock()
-                window = self.limit.per_seconds + self._margin
-                while self._starts and self._starts[0] <= now - window:
-                    self._starts.popleft()
-                wait = self._paused_until - now
-                if len(self._starts) >= self.limit.requests:
-                    wait = max(wait, self._starts[0] + window - now)
-                if wait <= 0:
-                    self._starts.append(now)
-                    return
-                await self._sleep(wait)
+        """Wait until one more request may be sent, and charge it."""
+        if self._released is None:
+            self._released = asyncio.Event()
+        while True:
+            now = self._clock()
+            while self._done and self._done[0] <= now - self._window:
+                self._done.popleft()
+            wait = self._paused_until - now
+            full = len(self._done) + self._in_flight >= self.limit.requests
+            if not full and wait <= 0:
+                self._in_flight += 1
+                return
+            if full and not self._done:
+                # every charge is still in flight: wait for an answer, then for its window
+                self._released.clear()
+                await self._released.wait()
+                continue
+            if full:
+                wait = max(wait, self._done[0] + self._window - now)
+            await self._sleep(max(wait, 0.0))
+
+    def release(self) -> None:
+        """The request charged by :meth:`acquire` got its answer (or failed)."""
+        self._in_flight -= 1
+        self._done.append(self._clock())
+        if self._released is not None:
+            self._released.set()
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """``async with limiter.slot():`` around one request."""
+        await self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
 
     def pause(self, seconds: float) -> None:
         """Hold every request back for ``seconds`` (after a 429)."""
@@ -319,8 +345,16 @@ class HttpSession:
         self._limiter = limiter
         self._retry = retry
         self._sleep = sleep
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
         if transport is None:
-            tx: httpx.AsyncBaseTransport | None = None
+            # TCP_NODELAY: httpx writes headers and body separately; without it Nagle's
+            # algorithm and the peer's delayed ACK add ~40 ms to every POST.
+            tx: httpx.AsyncBaseTransport | None = httpx.AsyncHTTPTransport(
+                limits=limits,
+                socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            )
         elif is_wire_handler(transport):
             tx = _WireTransport(transport, sleep)  # type: ignore[arg-type,unused-ignore]
         elif isinstance(transport, httpx.AsyncBaseTransport):
@@ -335,9 +369,7 @@ class HttpSession:
             base_url=base_url,
             transport=tx,
             timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            limits=limits,
             headers={"Accept": "application/json", "User-Agent": user_agent},
             follow_redirects=False,
             trust_env=False,
@@ -446,10 +478,12 @@ class HttpSession:
         attempts: int,
         started: float,
     ) -> HttpResult:
-        if self._limiter is not None:
-            await self._limiter.acquire()
         try:
-            response = await self._client.request(method, path, headers=headers, content=content)
+            if self._limiter is None:
+                response = await self._send(method, path, headers, content)
+            else:
+                async with self._limiter.slot():
+                    response = await self._send(method, path, headers, content)
         except httpx.TimeoutException as exc:
             raise _RetryableError(f"timed out ({type(exc).__name__})", cause=exc) from exc
         except httpx.TransportError as exc:
@@ -473,6 +507,11 @@ class HttpSession:
             attempts=attempts,
             elapsed=time.monotonic() - started,
         )
+
+    async def _send(
+        self, method: str, path: str, headers: dict[str, str], content: bytes | None
+    ) -> httpx.Response:
+        return await self._client.request(method, path, headers=headers, content=content)
 
     def _error(
         self, status: int, content: bytes, headers: Mapping[str, str], attempts: int

@@ -481,8 +481,8 @@ def test_limiter_keeps_to_the_window_with_a_fake_clock() -> None:
     async def run() -> None:
         lim = RateLimiter(RateLimit(5, 1.0), clock=lambda: now[0], sleep=sleep)
         for _ in range(23):
-            await lim.acquire()
-            starts.append(now[0])
+            async with lim.slot():
+                starts.append(now[0])
 
     _run(run())
     for i, t in enumerate(starts):
@@ -490,6 +490,31 @@ def test_limiter_keeps_to_the_window_with_a_fake_clock() -> None:
         assert len(in_window) <= 5
     # and it does not waste the budget: 23 starts take a bit over 4 windows
     assert 4.0 <= starts[-1] <= 4.0 * 1.02 + 0.1
+
+
+def test_limiter_charges_in_flight_requests_until_their_answer_plus_a_window() -> None:
+    from leadping_nb._http import RateLimiter
+
+    now = [0.0]
+    sent: list[float] = []
+
+    async def sleep(s: float) -> None:
+        now[0] += s
+
+    async def run() -> None:
+        lim = RateLimiter(RateLimit(2, 1.0), clock=lambda: now[0], sleep=sleep)
+
+        async def request(duration: float) -> None:
+            async with lim.slot():
+                sent.append(now[0])
+                await asyncio.sleep(0)  # in flight
+                now[0] += duration  # the answer arrives later
+
+        await asyncio.gather(request(0.5), request(0.5), request(0.0))
+
+    _run(run())
+    # the third waits for an answer (t=0.5 or 1.0) plus one window (1.02)
+    assert sent[2] >= 1.5
 
 
 def test_a_429_pauses_every_request() -> None:
@@ -502,10 +527,10 @@ def test_a_429_pauses_every_request() -> None:
 
     async def run() -> float:
         lim = RateLimiter(RateLimit(100, 1.0), clock=lambda: now[0], sleep=sleep)
-        await lim.acquire()
-        lim.pause(3.0)
-        await lim.acquire()
-        return now[0]
+        async with lim.slot():
+            lim.pause(3.0)
+        async with lim.slot():
+            return now[0]
 
     assert _run(run()) == 3.0
 
