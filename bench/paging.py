@@ -138,7 +138,7 @@ def limit_run(n_leads: int, requests_: int, per: float) -> list[str]:
     attempts = int(result.status["attempts"].sum())
     fastest = (math.ceil(pages / requests_) - 1) * per
     return [
-        f"| limit | requests | 429s | wall s | fastest allowed s | share of allowed rate |",
+        "| limit | requests | 429s | wall s | fastest allowed s | share of allowed rate |",
         "|---|---|---|---|---|---|",
         f"| {requests_} / {per:g} s | {attempts} | {attempts - pages} | {wall:.2f} | "
         f"{fastest:.2f} | **{fastest / wall:.1%}** |",
