@@ -1,0 +1,92 @@
+"""The emulator as a hand-written ASGI 3 application (no framework).
+
+It reads the request, asks the sans-IO :meth:`Emulator.handle`, then carries out what the
+answer describes: it sleeps ``delay`` seconds (latency, slow faults), closes the connection
+without a byte for ``fault="drop"``, and sends the body. A truncated body is sent with
+its own (short) ``Content-Length``: the client sees a complete 200 response whose JSON is
+cut short, exactly as in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from leadping_nb._wire import WireRequest
+
+if TYPE_CHECKING:
+    from ._handler import Emulator
+
+__all__ = ["make_asgi_app"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+async def _drop_connection(send: Send) -> None:
+    """Close the client's connection without sending anything.
+
+    ASGI has no message for this. uvicorn's protocol objects expose their transport on the
+    bound ``send``; closing it is a true drop. On other servers, fall back to starting a
+    response and never finishing it (the server then closes the connection).
+    """
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is not None and hasattr(transport, "close"):
+        transport.close()
+        # let the server notice the disconnect before the app returns
+        for _ in range(3):
+            await asyncio.sleep(0)
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+
+
+def make_asgi_app(emulator: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """Build the ASGI 3 callable serving ``emulator``."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":  # pragma: no cover - websockets are not served
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            more = bool(message.get("more_body", False))
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+        }
+        raw_path = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path else scope["path"]
+        request = WireRequest(
+            method=scope["method"],
+            path=path.split("?", 1)[0],
+            headers=headers,
+            body=b"".join(chunks),
+            query=scope.get("query_string", b"").decode("latin-1"),
+        )
+        answer = await asyncio.to_thread(emulator.handle, request)
+        if answer.delay > 0:
+            await asyncio.sleep(answer.delay)
+        if answer.fault == "drop":
+            await _drop_connection(send)
+            return
+        out_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
+        out_headers.append((b"content-length", str(len(answer.body)).encode()))
+        await send({"type": "http.response.start", "status": answer.status, "headers": out_headers})
+        await send({"type": "http.response.body", "body": answer.body, "more_body": False})
+
+    return app

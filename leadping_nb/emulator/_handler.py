@@ -1,0 +1,848 @@
+"""The emulator: generated data plus the sans-IO request semantics of the Leadping API.
+
+Routes
+------
+* ``POST /events/leads/{leadId}``: a lead's events, paged (``RequestDataOptions`` body).
+* ``POST /leads/all/my``: the leads (``LeadTableRow``), same body semantics (query
+  parameters such as ``archiveFilter`` are accepted and ignored).
+* ``GET /leads/{id}``: one lead; ``404`` problem+json when unknown.
+
+Order of checks: route (404/405) -> bearer auth (401 + ``WWW-Authenticate``) -> per-key
+rate limit (429 + ``Retry-After``) -> injected transient faults -> body validation (400)
+-> continuation token (400) -> the page.
+
+Unknown leads
+-------------
+``POST /events/leads/{leadId}`` for a lead id the emulator did not generate answers
+**200 with an empty page** (``items: []``, ``continuationToken: null``, ``totalCount: 0``
+when asked), like a query over an empty partition: the API declares no 404 for this
+operation. Body and token validation still apply. ``GET /leads/{id}`` (which declares a
+404) answers 404 for unknown ids.
+
+Paging
+------
+Keyset paging on the full sort key with the event id as a final tiebreaker. A token
+carries the id of the last item served, so pages stay exact when events are appended
+between pages (:meth:`Emulator.add_events`): no item is served twice and no item that
+existed when the first page was served is skipped; in the default order (``createdAt``
+asc) appended events come at the end, so the concatenated pages equal the full result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import unquote
+
+from leadping_nb._schema import EVENT_FIELDS
+from leadping_nb._wire import WireRequest, WireResponse
+
+from . import _generator as gen
+from ._engine import (
+    BodyError,
+    FieldSpec,
+    ParsedQuery,
+    QueryResult,
+    parse_body,
+    peek_token,
+    position_after,
+    run_query,
+    sort_key,
+)
+from ._faults import FaultConfig, FaultDecision, FaultState
+from ._ratelimit import SlidingWindowLimiter
+from ._render import Renderer, format_ticks, money_text, quantum_for
+from ._tokens import TokenError, TokenPayload, TokenSigner
+
+if TYPE_CHECKING:
+    from leadping_nb._client import AsyncClient, Client
+
+__all__ = ["EMULATOR_API_KEY", "EMULATOR_BASE_URL", "Emulator"]
+
+#: The emulator's default API key (not a secret: it only opens the local emulator).
+EMULATOR_API_KEY = "lp_emulator_0000"
+#: The base URL the convenience clients use with the in-process transport.
+EMULATOR_BASE_URL = "http://emulator.localhost"
+
+_RESOURCE_METADATA = "https://api.leadping.ai/.well-known/oauth-protected-resource"
+_ERR = "https://leadping.ai/docs/errors/"
+_JSON = "application/json; charset=utf-8"
+_PROBLEM = "application/problem+json; charset=utf-8"
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    429: "Too many requests.",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+# ---- lead table (LeadTableRow) --------------------------------------------------------
+
+_LEAD_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "string"),
+    ("firstName", "string"),
+    ("lastName", "string"),
+    ("email", "string"),
+    ("phone", "string"),
+    ("status", "string"),
+    ("statusTone", "string"),
+    ("createdAt", "timestamp"),
+    ("updatedAt", "timestamp"),
+    ("enabled", "boolean"),
+    ("isArchived", "boolean"),
+    ("archivedAt", "timestamp"),
+    ("archiveReason", "integer"),
+    ("archivedByUserId", "string"),
+    ("assignedToUserId", "string"),
+    ("assignedTo", "object"),
+    ("organization", "object"),
+    ("source", "object"),
+    ("currentLeadStatus", "object"),
+    ("processingStatus", "string"),
+    ("processingStatusChangedAt", "timestamp"),
+    ("processingStatusReason", "string"),
+    ("price", "money"),
+    ("tags", "object"),
+    ("avatarUrl", "string"),
+    ("phoneIdentityId", "string"),
+    ("isDemo", "boolean"),
+)
+_LEAD_SLOT = {name: i for i, (name, _) in enumerate(_LEAD_COLUMNS)}
+# virtual (filter/sort only) fields of nested objects
+_LEAD_VIRTUAL = (("source.id", "string"), ("source.name", "string"), ("assignedTo.name", "string"))
+for _i, (_name, _) in enumerate(_LEAD_VIRTUAL):
+    _LEAD_SLOT[_name] = len(_LEAD_COLUMNS) + _i
+LEAD_FIELDS: dict[str, FieldSpec] = {
+    name: FieldSpec(name, _LEAD_SLOT[name], kind) for name, kind in _LEAD_COLUMNS + _LEAD_VIRTUAL
+}
+
+
+def _event_fields(renderer: Renderer) -> dict[str, FieldSpec]:
+    out: dict[str, FieldSpec] = {}
+    for name, slot, kind in renderer.fields:
+        if name in ("segmentCount", "carrierName"):
+            continue
+        f = EVENT_FIELDS[slot]
+        out[name] = FieldSpec(name, slot, kind)
+        out.setdefault(f.column, FieldSpec(name, slot, kind))
+    return out
+
+
+class _ProblemError(Exception):
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        type_: str,
+        errors: dict[str, list[str]] | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+        title: str | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.type_ = type_
+        self.errors = errors
+        self.headers = headers
+        self.title = title
+
+
+class Emulator:
+    """An offline Leadping API: seeded synthetic lead activity behind the real request semantics.
+
+    Parameters
+    ----------
+    seed
+        Seed of the generated data (same seed, same data).
+    n_leads
+        How many leads to generate.
+    era
+        ``"current"`` (today's ``EventTableRow``) or ``"seed"`` (the seed page's 41 fields).
+    numbers_as_strings
+        Emit ``pageSize``, ``totalCount``, ``retryCount``, ``billableAmount`` (and media
+        sizes, lead prices) as strings. ``None``: the era's default (seed: on, current: off).
+    fraction_digits
+        Fractional-second digits of timestamps: 0, 3 or 7. Data are stored at that
+        precision, so filters and order see what clients see.
+    extra_fields
+        Add fields no schema declares (``segmentCount``, ``carrierName``) to every item.
+    api_keys
+        Accepted bearer keys.
+    rate_limit
+        ``(requests, seconds)`` per key (sliding window), or ``None`` for no limit.
+    default_page_size, max_page_size
+        Page size when none is asked for, and the cap (larger requests are capped).
+    latency_ms
+        Delay added to every answer (``WireResponse.delay``; never slept here).
+    faults
+        Injected faults (:class:`FaultConfig`), or ``None``.
+    now
+        The fixed instant the data end at (default 2026-11-01T12:00Z).
+    clock
+        Monotonic clock (seconds) for the rate limiter and token expiry.
+    token_ttl
+        Seconds a continuation token stays valid.
+    heavy_leads
+        How many leads get thousands of events (default: about 1 in 25, at least 1 when
+        ``n_leads >= 5``).
+    cache_events
+        Bound of the per-lead event cache (events are regenerated on demand beyond it).
+
+    Examples
+    --------
+    >>> emu = Emulator(seed=1, n_leads=3, heavy_leads=0)
+    >>> emu.lead_ids()
+    ['lead_0001', 'lead_0002', 'lead_0003']
+    >>> first = emu.ground_truth("lead_0001")[0]
+    >>> first["timelineType"], first["leadId"]
+    ('LeadCreated', 'lead_0001')
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        n_leads: int = 50,
+        *,
+        era: Literal["seed", "current"] = "current",
+        numbers_as_strings: bool | None = None,
+        fraction_digits: Literal[0, 3, 7] = 3,
+        extra_fields: bool = False,
+        api_keys: Sequence[str] = (EMULATOR_API_KEY,),
+        rate_limit: tuple[int, float] | None = (300, 60.0),
+        default_page_size: int = 50,
+        max_page_size: int = 1000,
+        latency_ms: float = 0.0,
+        faults: FaultConfig | None = None,
+        now: datetime | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        token_ttl: float = 900.0,
+        heavy_leads: int | None = None,
+        cache_events: int = 500_000,
+    ) -> None:
+        if era not in ("seed", "current"):
+            raise ValueError(f"era must be 'seed' or 'current', got {era!r}")
+        if n_leads < 0:
+            raise ValueError("n_leads must be >= 0")
+        if not 1 <= default_page_size <= max_page_size:
+            raise ValueError("need 1 <= default_page_size <= max_page_size")
+        if isinstance(api_keys, str):
+            api_keys = (api_keys,)
+        self.seed = seed
+        self.n_leads = n_leads
+        self.era: Literal["seed", "current"] = era
+        self.numbers_as_strings = (
+            (era == "seed") if numbers_as_strings is None else bool(numbers_as_strings)
+        )
+        self.fraction_digits = fraction_digits
+        self.quantum = quantum_for(fraction_digits)
+        self.extra_fields = extra_fields
+        self.api_keys = tuple(api_keys)
+        self.default_page_size = default_page_size
+        self.max_page_size = max_page_size
+        self.latency = max(0.0, latency_ms) / 1000.0
+        self.faults = faults
+        self.token_ttl = token_ttl
+        now = now or gen.DEFAULT_NOW
+        self.now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+        self._now_ticks = gen.to_ticks(self.now)
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._renderer = Renderer(era, self.numbers_as_strings, fraction_digits, extra_fields)
+        self._event_fields = _event_fields(self._renderer)
+        self._limiter = (
+            SlidingWindowLimiter(rate_limit[0], rate_limit[1], clock) if rate_limit else None
+        )
+        self._faults = FaultState(faults) if faults is not None else None
+        self._signer = TokenSigner(seed)
+        #: Counts of requests, response statuses (``"200"``, ``"429"``, ...), the rate
+        #: limiter's 429s (``"rate_limited"``) and every injected fault by kind
+        #: (``"fault_429"``, ``"fault_5xx"``, ``"slow"``, ``"drop"``, ``"truncate"``,
+        #: ``"expired_token"``, ``"duplicate_boundary"``, ``"repeat_token"``, ``"empty_page"``).
+        self.fault_counts: Counter[str] = Counter()
+        heavy = gen.heavy_indices(seed, n_leads, heavy_leads)
+        self._profiles = [
+            gen.make_profile(seed, i, heavy=i in heavy, now=self._now_ticks, n_leads=n_leads)
+            for i in range(n_leads)
+        ]
+        self._index = {p.id: i for i, p in enumerate(self._profiles)}
+        self._cache: OrderedDict[int, list[tuple[Any, ...]]] = OrderedDict()
+        self._cached_events = 0
+        self._cache_limit = cache_events
+        self._by_id: OrderedDict[int, dict[str, tuple[Any, ...]]] = OrderedDict()
+        self._appended: dict[int, list[tuple[Any, ...]]] = {}
+        self._append_counter = 0
+        self._data_end = self._now_ticks
+        self._results: OrderedDict[tuple[Any, ...], QueryResult] = OrderedDict()
+        self._lead_rows = [self._lead_row(p) for p in self._profiles]
+        self._lead_by_id = {r[0]: r for r in self._lead_rows}
+        self._asgi: Any = None
+
+    # ---------------------------------------------------------------- data access
+
+    def lead_ids(self) -> list[str]:
+        """Ids of the generated leads (stable per seed).
+
+        Examples
+        --------
+        >>> Emulator(seed=0, n_leads=2).lead_ids()
+        ['lead_0001', 'lead_0002']
+        """
+        return [p.id for p in self._profiles]
+
+    def leads(self) -> list[dict[str, Any]]:
+        """Every lead as the API renders it (``LeadTableRow``), in id order."""
+        return [self._render_lead(r) for r in self._lead_rows]
+
+    def total_events(self) -> int:
+        """How many events exist (generated plus appended), without generating them."""
+        with self._lock:
+            return sum(p.n_events for p in self._profiles) + sum(
+                len(v) for v in self._appended.values()
+            )
+
+    def _rows(self, index: int) -> list[tuple[Any, ...]]:
+        """Internal rows of one lead: generated (cached, LRU) plus appended."""
+        rows = self._cache.get(index)
+        if rows is None:
+            rows = gen.generate_lead_events(self._profiles[index], self._now_ticks, self.quantum)
+            self._cache[index] = rows
+            self._cached_events += len(rows)
+            while self._cached_events > self._cache_limit and len(self._cache) > 1:
+                _, old = self._cache.popitem(last=False)
+                self._cached_events -= len(old)
+        else:
+            self._cache.move_to_end(index)
+        extra = self._appended.get(index)
+        return rows + extra if extra else rows
+
+    def _row_by_id(self, index: int, event_id: str) -> tuple[Any, ...] | None:
+        table = self._by_id.get(index)
+        if table is None or len(table) != self._profiles[index].n_events + len(
+            self._appended.get(index, ())
+        ):
+            table = {r[gen.S_ID]: r for r in self._rows(index)}
+            self._by_id[index] = table
+            while len(self._by_id) > 16:
+                self._by_id.popitem(last=False)
+        return table.get(event_id)
+
+    def _sorted_rows(self, lead_id: str) -> list[tuple[Any, ...]]:
+        index = self._index.get(lead_id)
+        if index is None:
+            return []
+        key = sort_key(((gen.S_CREATED, False), (gen.S_ID, False)))
+        return sorted(self._rows(index), key=key)
+
+    def ground_truth(self, lead_id: str) -> list[dict[str, Any]]:
+        """Every event of a lead exactly as API items in this era (no faults, no paging),
+        in the default order (``createdAt`` asc, then id). Unknown lead: ``[]``.
+
+        Examples
+        --------
+        >>> emu = Emulator(seed=1, n_leads=2, heavy_leads=0, era="seed")
+        >>> item = emu.ground_truth("lead_0001")[1]
+        >>> len(item), item["retryCount"]
+        (41, '0')
+        """
+        with self._lock:
+            rows = self._sorted_rows(lead_id)
+        item = self._renderer.item
+        return [json.loads(json.dumps(item(r))) for r in rows]
+
+    def ground_truth_values(self, lead_id: str) -> list[dict[str, Any]]:
+        """Every event of a lead as canonical Python values keyed by snake_case column
+        (aware UTC datetimes, 4-place Decimals, ints, bools), default order."""
+        with self._lock:
+            rows = self._sorted_rows(lead_id)
+        return [self._renderer.values(r) for r in rows]
+
+    def add_events(
+        self, lead_id: str, n: int, *, after: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Append ``n`` new events to a lead, created after the current data end.
+
+        The data end is the later of ``now``, every event appended so far and ``after``.
+        Returns the new events as API items. Raises ``KeyError`` for an unknown lead.
+
+        Examples
+        --------
+        >>> emu = Emulator(seed=1, n_leads=2, heavy_leads=0)
+        >>> before = emu.total_events()
+        >>> new = emu.add_events("lead_0002", 3)
+        >>> emu.total_events() - before, new[0]["createdAt"] > "2026-11-01T12:00:00Z"
+        (3, True)
+        """
+        index = self._index.get(lead_id)
+        if index is None:
+            raise KeyError(f"unknown lead {lead_id!r}")
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        with self._lock:
+            start = self._data_end
+            if after is not None:
+                start = max(start, gen.to_ticks(after))
+            self._append_counter += 1
+            rows = gen.appended_events(
+                self._profiles[index], start, n, self._append_counter, self.quantum
+            )
+            self._appended.setdefault(index, []).extend(rows)
+            if rows:
+                self._data_end = max(self._data_end, max(r[gen.S_CREATED] for r in rows))
+        return [json.loads(json.dumps(self._renderer.item(r))) for r in rows]
+
+    # ---------------------------------------------------------------- leads
+
+    def _lead_row(self, p: gen.LeadProfile) -> tuple[Any, ...]:
+        rng = random.Random(f"leadrow:{p.seed}:{p.index}")
+        tps = gen.TICKS_PER_SECOND
+        q = self.quantum
+        created = p.created - p.created % q
+        updated = min(self._now_ticks, created + int(rng.uniform(1, 40) * 86400 * tps))
+        updated -= updated % q
+        archived_at = None
+        if p.archived:
+            archived_at = updated - updated % q
+        user = p.user
+        values: dict[str, Any] = {
+            "id": p.id,
+            "firstName": p.first_name,
+            "lastName": p.last_name,
+            "email": p.email,
+            "phone": p.phone,
+            "status": p.status[1],
+            "statusTone": p.status[2],
+            "createdAt": created,
+            "updatedAt": updated,
+            "enabled": True,
+            "isArchived": p.archived,
+            "archivedAt": archived_at,
+            "archiveReason": rng.choice((1, 2, 3)) if p.archived else None,
+            "archivedByUserId": user[0] if p.archived else None,
+            "assignedToUserId": user[0],
+            "assignedTo": {"id": user[0], "name": user[1]},
+            "organization": {"id": gen.ORGANIZATION[0], "name": gen.ORGANIZATION[1]},
+            "source": {"id": p.source[0], "name": p.source[1]},
+            "currentLeadStatus": {"id": p.status[0], "name": p.status[1], "tone": p.status[2]},
+            "processingStatus": "Completed",
+            "processingStatusChangedAt": created + 2 * tps,
+            "processingStatusReason": None,
+            "price": p.price * 100,
+            "tags": [
+                {"id": gen.TAGS[t][0], "name": gen.TAGS[t][1], "color": gen.TAGS[t][2]}
+                for t in p.tags
+            ],
+            "avatarUrl": None,
+            "phoneIdentityId": f"pid_{rng.getrandbits(40):010x}",
+            "isDemo": p.is_demo,
+            "source.id": p.source[0],
+            "source.name": p.source[1],
+            "assignedTo.name": user[1],
+        }
+        row: list[Any] = [None] * len(LEAD_FIELDS)
+        for name, v in values.items():
+            row[_LEAD_SLOT[name]] = v
+        return tuple(row)
+
+    def _render_lead(self, row: Sequence[Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        as_str = self.numbers_as_strings
+        for name, kind in _LEAD_COLUMNS:
+            v = row[_LEAD_SLOT[name]]
+            if v is not None:
+                if kind == "timestamp":
+                    v = format_ticks(v, self.fraction_digits)
+                elif kind == "money":
+                    v = money_text(v) if as_str else v / 10000
+                elif kind == "integer":
+                    v = str(v) if as_str else v
+                elif kind == "object":
+                    v = json.loads(json.dumps(v))
+            out[name] = v
+        return out
+
+    # ---------------------------------------------------------------- clients, ASGI
+
+    def client(self, **kwargs: Any) -> Client:
+        """A :class:`leadping_nb.Client` wired to this emulator in-process (no sockets)."""
+        from leadping_nb._client import Client
+
+        return Client(
+            api_key=EMULATOR_API_KEY, base_url=EMULATOR_BASE_URL, transport=self, **kwargs
+        )
+
+    def async_client(self, **kwargs: Any) -> AsyncClient:
+        """A :class:`leadping_nb.AsyncClient` wired to this emulator in-process."""
+        from leadping_nb._client import AsyncClient
+
+        return AsyncClient(
+            api_key=EMULATOR_API_KEY, base_url=EMULATOR_BASE_URL, transport=self, **kwargs
+        )
+
+    @property
+    def asgi_app(self) -> Callable[..., Any]:
+        """This emulator as an ASGI 3 application (serve it with uvicorn)."""
+        if self._asgi is None:
+            from ._asgi import make_asgi_app
+
+            self._asgi = make_asgi_app(self)
+        return self._asgi  # type: ignore[no-any-return]
+
+    # ---------------------------------------------------------------- request handling
+
+    def handle(self, request: WireRequest) -> WireResponse:
+        """Answer one request (sans-IO, thread-safe, never sleeps).
+
+        Latency and slow faults are returned in ``delay`` (seconds) for the I/O side to
+        carry out; a dropped connection is ``fault="drop"`` (status 0, empty body).
+
+        Examples
+        --------
+        >>> emu = Emulator(seed=1, n_leads=2, heavy_leads=0)
+        >>> auth = {"authorization": f"Bearer {EMULATOR_API_KEY}"}
+        >>> r = emu.handle(WireRequest("POST", "/events/leads/lead_0001", auth, b'{"pageSize": 2}'))
+        >>> r.status, len(json.loads(r.body)["items"])
+        (200, 2)
+        >>> emu.handle(WireRequest("POST", "/events/leads/lead_0001", {}, b"{}")).status
+        401
+        """
+        with self._lock:
+            self.fault_counts["requests"] += 1
+            try:
+                resp = self._handle(request)
+            except _ProblemError as p:
+                resp = self._problem(request, p)
+            if resp.fault == "drop":
+                self.fault_counts["drop"] += 1
+            else:
+                self.fault_counts[str(resp.status)] += 1
+            return resp
+
+    def _trace_id(self) -> str:
+        n = self.fault_counts["requests"]
+        h = hashlib.blake2b(f"{self.seed}:{n}".encode(), digest_size=24).hexdigest()
+        return f"00-{h[:32]}-{h[32:48]}-00"
+
+    def _problem(self, request: WireRequest, p: _ProblemError) -> WireResponse:
+        body: dict[str, Any] = {
+            "type": p.type_,
+            "title": p.title or _TITLES.get(p.status, "Error"),
+            "status": p.status,
+            "detail": p.detail,
+            "instance": request.path,
+        }
+        if p.errors is not None:
+            body["errors"] = p.errors
+        body["traceId"] = self._trace_id()
+        return WireResponse(
+            status=p.status,
+            headers=(("content-type", _PROBLEM), *p.headers),
+            body=json.dumps(body, ensure_ascii=False).encode(),
+            delay=self.latency,
+        )
+
+    def _handle(self, request: WireRequest) -> WireResponse:
+        method = request.method.upper()
+        path = request.path.split("?", 1)[0]
+        parts = path.split("/")
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        route: str | None = None
+        lead: str | None = None
+        allowed = "POST"
+        if len(parts) == 4 and parts[1] == "events" and parts[2] == "leads" and parts[3]:
+            route, lead = "events", unquote(parts[3])
+        elif path.rstrip("/") == "/leads/all/my":
+            route = "leads"
+        elif len(parts) == 3 and parts[1] == "leads" and parts[2] and parts[2] != "all":
+            route, lead, allowed = "lead", unquote(parts[2]), "GET"
+        if route is None:
+            raise _ProblemError(404, f"No route matches {path!r}.", type_=_ERR + "not-found")
+        if method != allowed:
+            raise _ProblemError(
+                405,
+                f"{method} is not allowed on {path!r}; use {allowed}.",
+                type_=_ERR + "method-not-allowed",
+                headers=(("allow", allowed),),
+            )
+        key = self._authenticate(headers)
+        if self._limiter is not None:
+            wait = self._limiter.check(key)
+            if wait is not None:
+                self.fault_counts["rate_limited"] += 1
+                raise _ProblemError(
+                    429,
+                    "The API rate limit for this account has been exceeded.",
+                    type_=_ERR + "rate-limited",
+                    headers=(("retry-after", str(wait)),),
+                )
+        decision: FaultDecision | None = None
+        fs = self._faults
+        if (
+            fs is not None
+            and fs.config.any_transient
+            and fs.applies_to(lead if route == "events" else None)
+        ):
+            decision = fs.draw(peek_token(request.body) is not None)
+            self._apply_transient(decision)
+        if decision is not None and decision.drop:
+            return WireResponse(status=0, delay=self.latency, fault="drop")
+        if route == "lead":
+            assert lead is not None
+            row = self._lead_by_id.get(lead)
+            if row is None:
+                raise _ProblemError(404, f"Lead {lead!r} was not found.", type_=_ERR + "not-found")
+            resp = self._json(200, self._render_lead(row))
+        else:
+            resp = self._paged(route, lead, request.body, decision)
+        if decision is not None:
+            if decision.slow:
+                resp = WireResponse(
+                    resp.status, resp.headers, resp.body, resp.delay + decision.slow, resp.fault
+                )
+            if decision.truncate_at is not None and resp.status == 200:
+                self.fault_counts["truncate"] += 1
+                cut = max(1, int(len(resp.body) * decision.truncate_at))
+                resp = WireResponse(resp.status, resp.headers, resp.body[:cut], resp.delay)
+        return resp
+
+    def _apply_transient(self, d: FaultDecision) -> None:
+        if d.status == 429:
+            self.fault_counts["fault_429"] += 1
+            raise _ProblemError(
+                429,
+                "The API rate limit for this account has been exceeded.",
+                type_=_ERR + "rate-limited",
+                headers=(("retry-after", str(d.retry_after or 0)),),
+            )
+        if d.status is not None:
+            self.fault_counts["fault_5xx"] += 1
+            raise _ProblemError(
+                d.status,
+                "An injected server error (emulator fault); retry the same request.",
+                type_=_ERR + "server-error",
+            )
+        if d.drop:
+            return
+        if d.slow:
+            self.fault_counts["slow"] += 1
+
+    def _authenticate(self, headers: dict[str, str]) -> str:
+        auth = headers.get("authorization")
+        key: str | None = None
+        if auth is not None:
+            scheme, _, cred = auth.strip().partition(" ")
+            if scheme.lower() == "bearer" and cred.strip():
+                key = cred.strip()
+        elif headers.get("x-leadping-api-key"):
+            key = headers["x-leadping-api-key"].strip()
+        challenge = f'Bearer resource_metadata="{_RESOURCE_METADATA}"'
+        if key is None:
+            raise _ProblemError(
+                401,
+                "Authentication credentials are missing: send 'Authorization: Bearer <key>'.",
+                type_=_ERR + "unauthorized",
+                headers=(("www-authenticate", challenge),),
+            )
+        if key not in self.api_keys:
+            raise _ProblemError(
+                401,
+                "The API key is invalid.",
+                type_=_ERR + "unauthorized",
+                headers=(
+                    (
+                        "www-authenticate",
+                        f'Bearer error="invalid_token", resource_metadata="{_RESOURCE_METADATA}"',
+                    ),
+                ),
+            )
+        return key
+
+    def _json(self, status: int, obj: Any) -> WireResponse:
+        return WireResponse(
+            status=status,
+            headers=(("content-type", _JSON),),
+            body=json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode(),
+            delay=self.latency,
+        )
+
+    def _token_problem(self, reason: str, message: str) -> _ProblemError:
+        kind = "continuation-token-expired" if reason == "expired" else "continuation-token"
+        return _ProblemError(
+            400,
+            message,
+            type_=_ERR + kind,
+            title="Continuation token expired"
+            if reason == "expired"
+            else "Invalid continuation token",
+            errors={"continuationToken": [message]},
+        )
+
+    def _paged(
+        self, route: str, lead: str | None, raw: bytes, decision: FaultDecision | None
+    ) -> WireResponse:
+        default_search: tuple[str, ...]
+        if route == "events":
+            fields, id_slot, default_search = (
+                self._event_fields,
+                gen.S_ID,
+                ("description", "summary"),
+            )
+        else:
+            fields, id_slot = LEAD_FIELDS, _LEAD_SLOT["id"]
+            default_search = ("firstName", "lastName", "email", "phone")
+        try:
+            q = parse_body(
+                raw,
+                fields,
+                id_slot=id_slot,
+                default_page_size=self.default_page_size,
+                max_page_size=self.max_page_size,
+                default_search=default_search,
+            )
+        except BodyError as exc:
+            raise _ProblemError(
+                400,
+                "One or more request fields are invalid.",
+                type_=_ERR + "validation",
+                title="Request validation failed",
+                errors=exc.errors,
+            ) from None
+        lead_key = lead if route == "events" else "*"
+        assert lead_key is not None
+        index = self._index.get(lead_key) if route == "events" else None
+
+        def by_id(item_id: str) -> tuple[Any, ...] | None:
+            if route == "events":
+                return None if index is None else self._row_by_id(index, item_id)
+            return self._lead_by_id.get(item_id)
+
+        after_row: tuple[Any, ...] | None = None
+        empty_served = False
+        if q.token is not None:
+            try:
+                payload = self._signer.decode(q.token)
+            except TokenError as exc:
+                raise self._token_problem(exc.reason, str(exc)) from None
+            if payload.route != route or payload.lead != lead_key:
+                raise self._token_problem(
+                    "mismatch", "The continuation token was issued for another resource."
+                )
+            if payload.fingerprint != q.fingerprint:
+                raise self._token_problem(
+                    "mismatch",
+                    "The continuation token was issued for a different query "
+                    "(orderBy, filters, rangeFilters and search must not change while paging).",
+                )
+            if self._clock() - payload.issued > self.token_ttl:
+                raise self._token_problem(
+                    "expired", "The continuation token has expired; restart from the first page."
+                )
+            if decision is not None and decision.expire_token:
+                self.fault_counts["expired_token"] += 1
+                raise self._token_problem(
+                    "expired", "The continuation token has expired; restart from the first page."
+                )
+            if payload.after is not None:
+                after_row = by_id(payload.after)
+                if after_row is None:
+                    raise self._token_problem("invalid", "The continuation token is invalid.")
+            empty_served = payload.empty_served
+
+        result = self._result(route, index, q)
+        rows = result.rows
+        pos = position_after(result, after_row) if after_row is not None else 0
+        size = q.page_size
+        fs = self._faults
+        faulty = fs is not None and fs.applies_to(lead if route == "events" else None)
+        fp = q.fingerprint
+
+        def token(after: str | None, empty: bool = False) -> str:
+            return self._signer.encode(
+                TokenPayload(route, lead_key, fp, after, self._clock(), empty)
+            )
+
+        page: list[Sequence[Any]]
+        next_token: str | None
+        if (
+            faulty
+            and fs is not None
+            and not empty_served
+            and pos < len(rows)
+            and fs.structural("empty_page", lead_key, fp, pos)
+        ):
+            self.fault_counts["empty_page"] += 1
+            after_id = None if after_row is None else after_row[id_slot]
+            page, next_token = [], token(after_id, True)
+        else:
+            real = rows[pos : pos + size]
+            page = list(real)
+            if (
+                faulty
+                and fs is not None
+                and pos > 0
+                and size >= 2
+                and pos < len(rows)
+                and fs.structural("duplicate_boundary", lead_key, fp, pos)
+            ):
+                self.fault_counts["duplicate_boundary"] += 1
+                real = rows[pos : pos + size - 1]
+                page = [rows[pos - 1], *real]
+            end = pos + len(real)
+            next_token = token(page[-1][id_slot]) if end < len(rows) else None
+            if (
+                faulty
+                and fs is not None
+                and q.token is not None
+                and q.token not in fs.repeated_tokens
+                and fs.structural("repeat_token", lead_key, fp, pos)
+            ):
+                self.fault_counts["repeat_token"] += 1
+                fs.repeated_tokens.add(q.token)
+                next_token = q.token
+        r = self._renderer
+        items = (
+            [r.item(x) for x in page] if route == "events" else [self._render_lead(x) for x in page]
+        )
+        envelope = {
+            "items": items,
+            "pageSize": r.number(size),
+            "totalCount": r.number(len(rows)) if q.include_count else None,
+            "continuationToken": next_token,
+        }
+        return self._json(200, envelope)
+
+    def _result(self, route: str, index: int | None, q: ParsedQuery) -> QueryResult:
+        if route == "events":
+            if index is None:
+                return run_query([], q)
+            version = len(self._appended.get(index, ()))
+            ck: tuple[Any, ...] = ("e", index, q.fingerprint, version)
+        else:
+            ck = ("l", q.fingerprint)
+        res = self._results.get(ck)
+        if res is None:
+            rows = self._rows(index) if route == "events" and index is not None else self._lead_rows
+            res = run_query(rows, q)
+            self._results[ck] = res
+            while len(self._results) > 64:
+                self._results.popitem(last=False)
+        else:
+            self._results.move_to_end(ck)
+        return res
+
+    def __repr__(self) -> str:
+        return (
+            f"Emulator(seed={self.seed}, n_leads={self.n_leads}, era={self.era!r}, "
+            f"events={self.total_events()})"
+        )
