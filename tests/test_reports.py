@@ -1,0 +1,407 @@
+"""leadping_nb.reports: KPIs equal the metrics, tables foot exactly, HTML is self-contained."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from leadping_nb import EventQuery
+from leadping_nb import metrics as m
+from leadping_nb._schema import EVENT_SCHEMA
+from leadping_nb.emulator import events_frame
+from leadping_nb.reports import (
+    BillingReport,
+    Column,
+    DeliveryReport,
+    FootingError,
+    ReportTable,
+    describe_filters,
+)
+
+AS_OF = datetime(2026, 11, 1, 12, tzinfo=UTC)
+NY = "America/New_York"
+
+
+class Page(HTMLParser):
+    """Collect what the tests read back: KPIs, meta, tables, images, links."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.kpis: dict[str, str] = {}
+        self.meta: dict[str, str] = {}
+        self.tables: dict[str, dict[str, list[list[str]]]] = {}
+        self.images: list[dict[str, str]] = []
+        self.urls: list[str] = []
+        self.tags: list[str] = []
+        self._table: str | None = None
+        self._section = "tbody"
+        self._row: list[str] | None = None
+        self._meta: str | None = None
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        self.tags.append(tag)
+        for key in ("src", "href", "action", "data"):
+            if key in a:
+                self.urls.append(a[key])
+        if "data-kpi" in a:
+            self.kpis[a["data-kpi"]] = a["data-value"]
+        if "data-meta" in a:
+            self._meta = a["data-meta"]
+            self.meta[self._meta] = ""
+        if "data-table" in a:
+            self._table = a["data-table"]
+            self.tables[self._table] = {"tbody": [], "tfoot": []}
+        if tag in ("tbody", "tfoot"):
+            self._section = tag
+        if tag == "tr" and self._table:
+            self._row = []
+        if tag == "td" and self._row is not None:
+            self._row.append(a.get("data-value", ""))
+        if tag == "img":
+            self.images.append(a)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "tr" and self._table and self._row is not None:
+            if self._row:
+                self.tables[self._table][self._section].append(self._row)
+            self._row = None
+        if tag == "section" and self._table:
+            self._table = None
+        if tag == "dd":
+            self._meta = None
+
+    def handle_data(self, data: str) -> None:
+        if self._meta is not None:
+            self.meta[self._meta] += data
+
+
+@pytest.fixture(scope="module")
+def events() -> pl.DataFrame:
+    return events_frame(1, 6000)
+
+
+@pytest.fixture(scope="module")
+def delivery(events: pl.DataFrame) -> DeliveryReport:
+    return DeliveryReport.from_frame(
+        events, time_zone=NY, as_of=AS_OF, source="emulator seed 1", every="week"
+    )
+
+
+@pytest.fixture(scope="module")
+def billing(events: pl.DataFrame) -> BillingReport:
+    return BillingReport.from_frame(events, time_zone=NY, as_of=AS_OF, every="week")
+
+
+@pytest.fixture(scope="module")
+def delivery_html(delivery: DeliveryReport) -> Page:
+    return Page(delivery.to_html())
+
+
+@pytest.fixture(scope="module")
+def billing_html(billing: BillingReport) -> Page:
+    return Page(billing.to_html())
+
+
+def frame(*rows: dict[str, Any]) -> pl.DataFrame:
+    return pl.DataFrame(list(rows), schema=EVENT_SCHEMA)
+
+
+# ---------------------------------------------------------------------------------------
+# KPIs equal the metrics
+
+
+def test_delivery_kpis_in_html_equal_metric_functions(
+    events: pl.DataFrame, delivery_html: Page
+) -> None:
+    d = m.delivery_summary(events).row(0, named=True)
+    lat = m.latency_summary(events, stages=["end_to_end", "carrier"])
+    e2e = lat.filter(pl.col("stage") == "end_to_end").row(0, named=True)
+    carrier = lat.filter(pl.col("stage") == "carrier").row(0, named=True)
+    r = m.retry_summary(events, as_of=AS_OF).row(0, named=True)
+    k = delivery_html.kpis
+    assert float(k["delivery_rate"]) == d["delivery_rate"]
+    for key in ("n_outbound", "n_delivered", "n_failed", "n_undeliverable", "n_blocked"):
+        assert int(k[key]) == d[key], key
+    assert float(k["latency_end_to_end_p50_ms"]) == e2e["p50_ms"]
+    assert float(k["latency_end_to_end_p90_ms"]) == e2e["p90_ms"]
+    assert float(k["latency_end_to_end_p99_ms"]) == e2e["p99_ms"]
+    assert float(k["latency_carrier_p50_ms"]) == carrier["p50_ms"]
+    assert float(k["share_retried"]) == r["share_retried"]
+    assert int(k["n_retry_pending"]) == r["n_retry_pending"]
+    assert int(k["n_events"]) == events.height
+    assert int(k["n_leads"]) == events["lead_id"].n_unique()
+    inbound = m.outcome_counts(events).filter(pl.col("outcome") == "inbound")["n"].item()
+    assert int(k["n_inbound"]) == inbound
+
+
+def test_billing_kpis_in_html_equal_metric_functions(
+    events: pl.DataFrame, billing_html: Page
+) -> None:
+    t = m.billing_summary(events, by=()).row(0, named=True)
+    k = billing_html.kpis
+    assert Decimal(k["total_amount"]) == t["total_amount"]
+    assert k["total_amount"] == format(t["total_amount"], "f")  # exact text, never a float
+    assert Decimal(k["cost_per_delivered"]) == t["cost_per_delivered"]
+    assert int(k["n_billed_events"]) == t["n_used"]
+    assert int(k["n_missing_amount"]) == t["n_missing_amount"]
+    assert int(k["n_delivered"]) == t["n_delivered"]
+    mean = Decimal(k["mean_amount_per_billed_event"])
+    assert mean == (t["total_amount"] / t["n_used"]).quantize(Decimal("0.0001"))
+    campaigns = (
+        m.billing_summary(events, by="campaign_id")
+        .filter(pl.col("campaign_id").is_not_null() & (pl.col("total_amount") > 0))
+        .height
+    )
+    assert int(k["n_campaigns_billed"]) == campaigns
+
+
+# ---------------------------------------------------------------------------------------
+# tables foot
+
+
+def test_billing_tables_foot_exactly_in_data_and_html(
+    events: pl.DataFrame, billing: BillingReport, billing_html: Page
+) -> None:
+    total = m.billing_summary(events, by=()).row(0, named=True)["total_amount"]
+    assert isinstance(total, Decimal)
+    for t in billing.tables:
+        full = t.frame()
+        assert full.schema["total_amount"] == pl.Decimal(38, 6)
+        parts, last = full.head(-1), full.row(-1, named=True)
+        assert last["label"] == "Total"
+        assert sum(parts["total_amount"].to_list(), Decimal(0)) == last["total_amount"] == total
+        for col in ("n_events", "n_used", "n_missing_amount", "n_delivered"):
+            assert parts[col].sum() == last[col], (t.key, col)
+        html_rows = billing_html.tables[t.key]
+        amount_idx = [c.name for c in t.columns[1:]].index("total_amount")
+        html_parts = [Decimal(r[amount_idx]) for r in html_rows["tbody"]]
+        (foot,) = html_rows["tfoot"]
+        assert sum(html_parts, Decimal(0)) == Decimal(foot[amount_idx]) == total
+    keys = {t.key for t in billing.tables}
+    assert keys == {
+        "billing_by_status",
+        "billing_by_period",
+        "billing_by_campaign",
+        "billing_by_event_type",
+    }
+
+
+def test_delivery_tables_foot(events: pl.DataFrame, delivery: DeliveryReport) -> None:
+    d = m.delivery_summary(events).row(0, named=True)
+    per = delivery.table("delivery_by_period")
+    assert per.row(-1, named=True)["n_delivered"] == d["n_delivered"]
+    assert per.head(-1)["n_delivered"].sum() == d["n_delivered"]
+    failures = delivery.table("failures_by_error_code")
+    assert failures.head(-1)["n"].sum() == d["n_failed"] + d["n_undeliverable"] + d["n_blocked"]
+    outcomes = delivery.table("outcomes")
+    assert outcomes.head(-1)["n"].sum() == outcomes.row(-1, named=True)["n"]
+    latency = delivery.table("latency")
+    assert latency["label"].to_list() == list(m.STAGES)
+
+
+def test_a_table_that_does_not_foot_is_refused() -> None:
+    cols = (Column("label", "Key", "label"), Column("amt", "Amount", "money", foots=True))
+    rows = pl.DataFrame(
+        {"label": ["a", "b"], "amt": [Decimal("0.1"), Decimal("0.2")]},
+        schema={"label": pl.String, "amt": pl.Decimal(38, 6)},
+    )
+    good = pl.DataFrame(
+        {"label": ["Total"], "amt": [Decimal("0.3")]}, schema=rows.schema
+    )  # exact: a float sum would give 0.30000000000000004
+    assert ReportTable("t", "T", cols, rows, good).frame().height == 3
+    bad = good.with_columns(pl.lit(Decimal("0.31")).cast(pl.Decimal(38, 6)).alias("amt"))
+    with pytest.raises(FootingError, match=r"add up to 0\.3"):
+        ReportTable("t", "T", cols, rows, bad)
+    with pytest.raises(ValueError, match="rows have"):
+        ReportTable("t", "T", cols, rows.rename({"amt": "x"}), good)
+
+
+# ---------------------------------------------------------------------------------------
+# metadata, window, filters
+
+
+def test_metadata_is_stated(delivery: DeliveryReport, delivery_html: Page) -> None:
+    meta = delivery_html.meta
+    assert meta["window"].strip() == "all the data given (no window)"
+    assert meta["leads"].strip().startswith(f"{len(delivery.meta.leads):,}")
+    assert "lead_" in meta["leads-list"]
+    assert meta["filters"].strip() == "none"
+    assert meta["time_zone"].strip() == f"{NY} (periods: week)"
+    assert "warm-up events excluded" in meta["exclusions"]
+    assert f"{delivery.meta.n_warmup:,} warm-up" in meta["exclusions"]
+    assert meta["source"].strip() == "emulator seed 1"
+    assert delivery.meta.produced_at.strftime("%Y-%m-%d %H:%M:%S UTC") in meta["produced_at"]
+    assert "E" in meta["span"]  # EST/EDT: dates shown in the report's zone
+    assert delivery.meta.exclusions["metric"].to_list()[0] == "outcome"
+
+
+def test_window_drops_and_counts_events_outside(events: pl.DataFrame) -> None:
+    start = datetime(2026, 5, 1, tzinfo=UTC)
+    end = datetime(2026, 7, 1, tzinfo=UTC)
+    q = EventQuery(filters={"direction": "Outbound"})
+    report = DeliveryReport.from_frame(events, window=(start, end), filters=q, as_of=AS_OF)
+    inside = events.filter((pl.col("created_at") >= start) & (pl.col("created_at") < end))
+    assert report.meta.n_events == inside.height == report.frame.height
+    assert report.meta.n_outside_window == events.height - inside.height
+    assert report.kpis["n_events"].value == inside.height
+    assert report.kpis["delivery_rate"].value == m.delivery_summary(inside)["delivery_rate"].item()
+    page = Page(report.to_html())
+    assert "2026-05-01 00:00:00 UTC" in page.meta["window"]
+    assert "2026-07-01 00:00:00 UTC" in page.meta["window"]
+    assert page.meta["filters"].strip() == "direction = Outbound"
+    assert f"{report.meta.n_outside_window:,} events outside the window" in page.meta["exclusions"]
+    with pytest.raises(ValueError, match="timezone-aware"):
+        DeliveryReport.from_frame(events, window=(datetime(2026, 5, 1), None))
+    with pytest.raises(ValueError, match="before"):
+        DeliveryReport.from_frame(events, window=(end, start))
+    with pytest.raises(ValueError, match="time zone"):
+        BillingReport.from_frame(events, time_zone="Nowhere/Never")
+
+
+def test_describe_filters() -> None:
+    q = EventQuery(
+        filters={"direction": "Outbound"},
+        range_filters={"createdAt": {"ge": datetime(2024, 5, 1, tzinfo=UTC)}},
+        search="stop",
+        search_fields=["summary"],
+    )
+    assert describe_filters(q) == (
+        "direction = Outbound; createdAt ≥ 2024-05-01T00:00:00Z; search 'stop' in summary"
+    )
+    assert describe_filters("custom text") == "custom text"
+    assert describe_filters(EventQuery()) == "none"
+
+
+def test_requested_leads_are_listed_even_without_events(events: pl.DataFrame) -> None:
+    report = BillingReport.from_frame(events, leads=["lead_zzz", "lead_0001", "lead_zzz"])
+    assert report.meta.leads == ("lead_zzz", "lead_0001")
+
+
+# ---------------------------------------------------------------------------------------
+# HTML
+
+
+def test_html_is_self_contained(delivery_html: Page, billing_html: Page) -> None:
+    for page, n_figures in ((delivery_html, 7), (billing_html, 2)):
+        assert len(page.images) == n_figures
+        for img in page.images:
+            assert img["src"].startswith("data:image/png;base64,")
+            assert img["alt"]
+        assert all(u.startswith("data:") for u in page.urls), page.urls
+        assert "script" not in page.tags and "link" not in page.tags
+        assert "iframe" not in page.tags
+
+
+def test_html_has_no_remote_reference_anywhere(delivery: DeliveryReport) -> None:
+    text = delivery.to_html()
+    assert text.startswith("<!DOCTYPE html>")
+    assert not re.search(r"(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text.split("base64,")[0])
+    assert "@import" not in text and "url(" not in text
+
+
+def test_text_is_escaped(events: pl.DataFrame) -> None:
+    report = DeliveryReport.from_frame(
+        events.head(50), source="<script>alert(1)</script>", title="A & B"
+    )
+    text = report.to_html()
+    assert "<script>" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "<title>A &amp; B</title>" in text
+
+
+def test_repr_html_is_a_fragment(delivery: DeliveryReport) -> None:
+    fragment = delivery._repr_html_()
+    assert "<html" not in fragment and "<!DOCTYPE" not in fragment
+    page = Page(fragment)
+    assert page.kpis.keys() == delivery.kpis.keys()
+    assert len(page.images) == 7
+    assert "DeliveryReport(events=6,000" in repr(delivery)
+
+
+def test_save_is_atomic_and_complete(billing: BillingReport, tmp_path: Path) -> None:
+    target = tmp_path / "out" / "billing.html"
+    assert billing.save(target) == target
+    assert sorted(p.name for p in target.parent.iterdir()) == ["billing.html"]
+    text = target.read_text(encoding="utf-8")
+    assert text.rstrip().endswith("</html>")
+    assert Page(text).kpis == Page(billing.to_html()).kpis
+    target.write_text("old")
+    billing.save(target)
+    assert target.read_text(encoding="utf-8") != "old"
+
+
+def test_money_cells_are_exact_decimal_text(billing: BillingReport) -> None:
+    text = billing.to_html()
+    total = billing.kpis["total_amount"].value
+    assert isinstance(total, Decimal)
+    shown = billing.kpis["total_amount"].text
+    assert Decimal(shown.replace(",", "")) == total
+    assert f'data-value="{format(total, "f")}"' in text
+
+
+def test_empty_frame_renders(tmp_path: Path) -> None:
+    empty = pl.DataFrame(schema=EVENT_SCHEMA)
+    d = DeliveryReport.from_frame(empty, as_of=AS_OF)
+    b = BillingReport.from_frame(empty, as_of=AS_OF)
+    assert d.kpis["delivery_rate"].value is None
+    assert d.kpis["delivery_rate"].text == "—"
+    assert b.kpis["total_amount"].value == Decimal(0)
+    for report in (d, b):
+        page = Page(report.to_html())
+        assert page.images and "No rows" in report.to_html()
+        report.save(tmp_path / f"{report.kind}.html")
+
+
+def test_one_event_report() -> None:
+    t = datetime(2026, 3, 8, 6, 30, tzinfo=UTC)
+    one = pl.DataFrame(
+        [
+            {
+                "id": "e1",
+                "lead_id": "lead_1",
+                "event_type": "Sms",
+                "direction": "Outbound",
+                "created_at": t,
+                "queued_at": t,
+                "delivered_at": t + timedelta(seconds=2),
+                "billing_status": "Billed",
+                "billable_amount": Decimal("0.0079"),
+                "campaign_id": "cmp_1",
+                "retry_count": 0,
+            }
+        ],
+        schema=EVENT_SCHEMA,
+    )
+    d = DeliveryReport.from_frame(one, time_zone=NY, as_of=AS_OF)
+    assert d.kpis["delivery_rate"].value == 1.0
+    assert d.kpis["latency_end_to_end_p50_ms"].value == 2000.0
+    assert d.table("delivery_by_period")["label"].to_list() == ["2026-03-08", "Total"]
+    b = BillingReport.from_frame(one, time_zone=NY, as_of=AS_OF)
+    assert b.kpis["total_amount"].text == "0.0079"
+    assert b.table("billing_by_campaign").rows() == [
+        ("cmp_1", 1, 1, 0, Decimal("0.0079"), 1, Decimal("0.0079")),
+        ("Total", 1, 1, 0, Decimal("0.0079"), 1, Decimal("0.0079")),
+    ]
+
+
+def test_monthly_periods(events: pl.DataFrame) -> None:
+    b = BillingReport.from_frame(events, every="month", time_zone=NY, as_of=AS_OF)
+    labels = b.table("billing_by_period")["label"].to_list()
+    assert all(re.fullmatch(r"\d{4}-\d{2}", x) for x in labels[:-1])
+    assert labels[-1] == "Total"
+
+
+def test_lazyframe_input(events: pl.DataFrame) -> None:
+    a = BillingReport.from_frame(events.lazy(), as_of=AS_OF)
+    b = BillingReport.from_frame(events, as_of=AS_OF)
+    assert a.kpis == b.kpis
+    assert a.table("billing_by_status").equals(b.table("billing_by_status"))
