@@ -47,8 +47,12 @@ if TYPE_CHECKING:
         Page,
     )
     from ._frame import DecodedPage, FrameReport, events_frame, schema_table
+    from ._export import to_csv, to_excel, to_parquet
     from ._http import RateLimit, RetryPolicy
     from .emulator import Emulator, FaultConfig
+    from .reports import BillingReport, DeliveryReport
+    from .store import EventStore, RefreshResult
+    from .widgets import EventExplorer, FilterPanel, LeadPicker
 
 __version__ = "0.1.0"
 
@@ -69,6 +73,16 @@ _LAZY: dict[str, str] = {
     "RetryPolicy": "._http",
     "Emulator": ".emulator",
     "FaultConfig": ".emulator",
+    "to_csv": "._export",
+    "to_excel": "._export",
+    "to_parquet": "._export",
+    "EventStore": ".store",
+    "RefreshResult": ".store",
+    "BillingReport": ".reports",
+    "DeliveryReport": ".reports",
+    "EventExplorer": ".widgets",
+    "FilterPanel": ".widgets",
+    "LeadPicker": ".widgets",
 }
 
 __all__ = [
@@ -79,17 +93,23 @@ __all__ = [
     "AsyncClient",
     "AsyncEventSearch",
     "AuthError",
+    "BillingReport",
     "Client",
     "DecodedPage",
+    "DeliveryReport",
     "Emulator",
+    "EventExplorer",
     "EventQuery",
     "EventSearch",
+    "EventStore",
     "FaultConfig",
     "FetchJob",
     "FetchProgress",
     "FetchResult",
     "Filter",
+    "FilterPanel",
     "FrameReport",
+    "LeadPicker",
     "LeadpingError",
     "OrderBy",
     "Page",
@@ -98,11 +118,15 @@ __all__ = [
     "RangeFilter",
     "RateLimit",
     "RateLimitError",
+    "RefreshResult",
     "RetryPolicy",
     "SchemaError",
     "check_lead_id",
     "events_frame",
     "schema_table",
+    "to_csv",
+    "to_excel",
+    "to_parquet",
 ]
 
 

@@ -71,9 +71,8 @@ from IPython.display import Markdown, display
 from tqdm.auto import tqdm
 
 import leadping_nb as lp
-from leadping_nb import figures
+from leadping_nb import figures, to_excel
 from leadping_nb import metrics as m
-from leadping_nb._export import to_excel
 from leadping_nb.reports import BillingReport
 
 out = Path(output_dir)
