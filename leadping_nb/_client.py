@@ -368,9 +368,18 @@ class AsyncEventSearch:
                 yield item
 
     async def frame(self) -> pl.DataFrame:
-        """All the lead's events as one typed frame (duplicates across pages dropped)."""
-        decoded = [page.decoded async for page in self.pages()]
-        frame, _report, _dups = _assemble(decoded)
+        """All the lead's events as one typed frame (duplicates across pages dropped).
+
+        When the continuation token expires mid-way, the lead is fetched again from the
+        first page, once.
+        """
+        try:
+            decoded = [page.decoded async for page in self.pages()]
+        except ApiError as exc:
+            if not _token_expired(exc):
+                raise
+            decoded = [page.decoded async for page in self.pages()]
+        frame, _report, _dups = _assemble(decoded, self.lead_id)
         return frame
 
     async def count(self) -> int:
@@ -404,7 +413,19 @@ class AsyncEventSearch:
         return decoded.total_count
 
 
-def _assemble(decoded: list[DecodedPage]) -> tuple[pl.DataFrame, FrameReport, int]:
+def _token_expired(exc: ApiError) -> bool:
+    """A 400 about the continuation token that says it expired: restart from page 1."""
+    return (
+        exc.status == 400
+        and isinstance(exc.errors, dict)
+        and "continuationToken" in exc.errors
+        and "expired" in f"{exc.title} {exc.detail}".lower()
+    )
+
+
+def _assemble(
+    decoded: list[DecodedPage], lead_id: str | None = None
+) -> tuple[pl.DataFrame, FrameReport, int]:
     """Concatenate typed pages; drop exact duplicates of an event id (counted)."""
     frame, report = frame_from_pages(decoded)
     if frame.height == 0:
@@ -422,7 +443,7 @@ def _assemble(decoded: list[DecodedPage]) -> tuple[pl.DataFrame, FrameReport, in
             f"event id {bad!r} arrived twice with different content; refusing to pick one",
             field="id",
             value=str(bad),
-            lead_id=None if "lead_id" not in conflicts.columns else conflicts["lead_id"][0],
+            lead_id=lead_id,
         )
     return deduped, report, n_dups
 
@@ -657,22 +678,33 @@ class AsyncClient:
             o = outcomes[lead]
             async with sem:
                 o.started = time.monotonic()
-                search = self.events(
-                    lead,
-                    queries[lead],
-                    max_pages=caps[0],
-                    max_events=caps[1],
-                    lenient=lenient,
-                    keep_unknown=keep_unknown,
-                )
                 try:
-                    async for page in search.pages():
-                        o.pages.append(page.decoded)
-                        o.attempts += page.attempts
-                        totals["pages"] += 1
-                        totals["events"] += page.decoded.n_items
-                        report(lead, False)
-                    o.complete = search.complete
+                    for restarted in (False, True):
+                        search = self.events(
+                            lead,
+                            queries[lead],
+                            max_pages=caps[0],
+                            max_events=caps[1],
+                            lenient=lenient,
+                            keep_unknown=keep_unknown,
+                        )
+                        try:
+                            async for page in search.pages():
+                                o.pages.append(page.decoded)
+                                o.attempts += page.attempts
+                                totals["pages"] += 1
+                                totals["events"] += page.decoded.n_items
+                                report(lead, False)
+                        except ApiError as exc:
+                            if restarted or not _token_expired(exc):
+                                raise
+                            # the token chain expired: fetch this lead again from page 1
+                            totals["pages"] -= len(o.pages)
+                            totals["events"] -= sum(p.n_items for p in o.pages)
+                            o.pages = []
+                            continue
+                        o.complete = search.complete
+                        break
                 except LeadpingError as exc:
                     o.error = exc
                     totals["failed"] += 1
@@ -820,7 +852,7 @@ def _result(ids: list[str], outcomes: Mapping[str, _LeadOutcome]) -> FetchResult
         }
         if o.error is None:
             try:
-                frame, rep, dups = _assemble(o.pages)
+                frame, rep, dups = _assemble(o.pages, lead)
             except SchemaError as exc:
                 o.error = exc
             else:

@@ -157,6 +157,13 @@ class PaginationError(LeadpingError):
         self.lead_id = lead_id
         self.page = page
 
+    def __str__(self) -> str:
+        where = [f"lead {self.lead_id!r}"] if self.lead_id is not None else []
+        if self.page is not None:
+            where.append(f"page {self.page}")
+        text = super().__str__()
+        return f"{text} ({', '.join(where)})" if where else text
+
 
 class SchemaError(LeadpingError, ValueError):
     """A value cannot be converted to the declared event schema.

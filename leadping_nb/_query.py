@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeAlias
 
 from ._errors import QueryError
-from ._schema import EVENT_FIELDS, Field, field_by_name
+from ._schema import EVENT_FIELDS, MONEY_PRECISION, MONEY_SCALE, Field, field_by_name
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -100,7 +100,13 @@ def _value(f: Field, value: object, where: str) -> Scalar:
                     "give a time zone, e.g. datetime(..., tzinfo=UTC)",
                     field=where,
                 )
-            return value.astimezone(UTC)
+            try:
+                return value.astimezone(UTC)
+            except OverflowError:
+                raise QueryError(
+                    f"{where}: {value.isoformat()} for {f.api!r} is out of range in UTC",
+                    field=where,
+                ) from None
         if isinstance(value, date):
             raise QueryError(
                 f"{where}: {f.api!r} is a timestamp; a date ({value}) is ambiguous. "
@@ -119,14 +125,14 @@ def _value(f: Field, value: object, where: str) -> Scalar:
                 field=where,
             )
         if isinstance(value, int):
-            return Decimal(value)
+            return _money(Decimal(value), f, where)
         if isinstance(value, Decimal):
             if not value.is_finite():
                 raise QueryError(f"{where}: {f.api!r} must be finite, got {value}", field=where)
-            return value
+            return _money(value, f, where)
         if isinstance(value, str) and _NUMERIC.match(value.strip()):
             try:
-                return Decimal(value.strip())
+                return _money(Decimal(value.strip()), f, where)
             except InvalidOperation:  # pragma: no cover - the regex admits only valid text
                 pass
         raise QueryError(
@@ -149,9 +155,26 @@ def _value(f: Field, value: object, where: str) -> Scalar:
     raise QueryError(f"{where}: {f.api!r} needs a string, got {value!r}", field=where)
 
 
+def _money(value: Decimal, f: Field, where: str) -> Decimal:
+    """A money value must fit the declared money type (never rounded)."""
+    digits = value.normalize().as_tuple()
+    exponent = digits.exponent if isinstance(digits.exponent, int) else 0
+    places = max(0, -exponent)
+    whole = len(digits.digits) + exponent if value else 0
+    if places > MONEY_SCALE or whole > MONEY_PRECISION - MONEY_SCALE:
+        raise QueryError(
+            f"{where}: {f.api!r} is Decimal({MONEY_PRECISION}, {MONEY_SCALE}): at most "
+            f"{MONEY_PRECISION - MONEY_SCALE} integer digits and {MONEY_SCALE} decimal places, "
+            f"got {value}",
+            field=where,
+        )
+    return value
+
+
 def _render(value: Scalar) -> Any:
     if isinstance(value, datetime):
-        text = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        # isoformat, not strftime: years before 1000 keep their four digits
+        text = value.astimezone(UTC).replace(tzinfo=None, microsecond=0).isoformat()
         if value.microsecond:
             text += f".{value.microsecond:06d}"
         return text + "Z"
@@ -353,6 +376,8 @@ class EventQuery:
         >>> EventQuery.from_body(q.to_body()) == q
         True
         """
+        if not isinstance(body, Mapping):
+            raise QueryError(f"the body must be a JSON object, got {body!r}", field="body")
         known = {
             "pageSize",
             "continuationToken",
@@ -371,16 +396,14 @@ class EventQuery:
         page_size = body.get("pageSize", DEFAULT_PAGE_SIZE)
         if isinstance(page_size, str) and re.fullmatch(r"-?(0|[1-9]\d*)", page_size):
             page_size = int(page_size)
-        order = [
-            (o.get("field"), o.get("direction") or "asc") for o in body.get("orderBy") or ()
-        ]
+        order = [(o.get("field"), o.get("direction") or "asc") for o in _objects(body, "orderBy")]
         filters = []
-        for i, raw in enumerate(body.get("filters") or ()):
+        for i, raw in enumerate(_objects(body, "filters")):
             name = raw.get("field")
             f = field_by_name(name) if isinstance(name, str) else None
             filters.append((name, _parse_value(f, raw.get("value"), f"filters[{i}].value")))
         ranges = []
-        for i, raw in enumerate(body.get("rangeFilters") or ()):
+        for i, raw in enumerate(_objects(body, "rangeFilters")):
             name = raw.get("field")
             f = field_by_name(name) if isinstance(name, str) else None
             kw: dict[str, Any] = {}
@@ -393,10 +416,20 @@ class EventQuery:
             order_by=order,
             include_count=body.get("includeCount"),
             search=body.get("search"),
-            search_fields=body.get("searchFields") or (),
+            search_fields=_search_fields(body.get("searchFields")),
             filters=filters,
             range_filters=ranges,
         )
+
+
+def _search_fields(value: Any) -> Any:
+    if value is None:
+        return ()
+    if not isinstance(value, list | str):
+        raise QueryError(
+            f"searchFields: expected a list of names, got {value!r}", field="searchFields"
+        )
+    return value
 
 
 def _parse_value(f: Field | None, value: Any, where: str) -> Any:
@@ -409,6 +442,22 @@ def _parse_value(f: Field | None, value: Any, where: str) -> Any:
             raise QueryError(f"{where}: not an ISO-8601 timestamp: {value!r}", field=where) from exc
     if f.kind == "money" and _NUMERIC.match(value):
         return Decimal(value)
+    return value
+
+
+def _iterable(value: object, where: str) -> list[Any]:
+    if not isinstance(value, Iterable):
+        raise QueryError(f"{where}: expected a list, got {value!r}", field=where)
+    return list(value)
+
+
+def _objects(body: Mapping[str, Any], key: str) -> list[Any]:
+    """``body[key]`` as a list of JSON objects (missing or null: empty)."""
+    value = body.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+        raise QueryError(f"{key}: expected a list of objects, got {value!r}", field=key)
     return value
 
 
@@ -436,7 +485,7 @@ def _norm_order(order_by: Iterable[OrderByLike] | OrderByLike) -> tuple[OrderBy,
     ):
         items = [order_by]
     else:
-        items = order_by
+        items = _iterable(order_by, "orderBy")
     out: list[OrderBy] = []
     for i, item in enumerate(items):
         where = f"orderBy[{i}]"
@@ -469,7 +518,11 @@ def _norm_order(order_by: Iterable[OrderByLike] | OrderByLike) -> tuple[OrderBy,
 
 
 def _norm_search_fields(search_fields: Iterable[str] | str) -> tuple[str, ...]:
-    items = [search_fields] if isinstance(search_fields, str) else list(search_fields)
+    items = (
+        [search_fields]
+        if isinstance(search_fields, str)
+        else _iterable(search_fields, "searchFields")
+    )
     out = []
     for i, name in enumerate(items):
         api, _ = _resolve(name, _SEARCHABLE, "search", f"searchFields[{i}]")
@@ -480,7 +533,7 @@ def _norm_search_fields(search_fields: Iterable[str] | str) -> tuple[str, ...]:
 
 def _norm_filters(filters: FiltersLike) -> tuple[Filter, ...]:
     pairs: list[Any]
-    pairs = list(filters.items()) if isinstance(filters, Mapping) else list(filters)
+    pairs = list(filters.items()) if isinstance(filters, Mapping) else _iterable(filters, "filters")
     out = []
     for i, item in enumerate(pairs):
         where = f"filters[{i}]"
@@ -537,7 +590,7 @@ def _norm_ranges(ranges: RangesLike) -> tuple[RangeFilter, ...]:
                 kw[_BOUND_NAMES[key]] = v
             items.append(RangeFilter(name, **kw))
     else:
-        items = list(ranges)
+        items = _iterable(ranges, "rangeFilters")
     out = []
     for i, r in enumerate(items):
         where = f"rangeFilters[{i}]"
@@ -592,4 +645,3 @@ def check_lead_id(lead_id: object) -> str:
             field="leadId",
         )
     return lead_id
-

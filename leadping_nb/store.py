@@ -133,7 +133,8 @@ class EventStore:
         self.path.mkdir(parents=True, exist_ok=True)
         manifest = self.path / _MANIFEST
         if not manifest.exists() and any(
-            p.name not in ("data", "_staging", ".lock") for p in self.path.iterdir()
+            p.name not in ("data", "_staging", ".lock", _MANIFEST + ".tmp")
+            for p in self.path.iterdir()
         ):
             raise StoreError(f"{self.path} is not empty and has no {_MANIFEST}: not a store")
 
