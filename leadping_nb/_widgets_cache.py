@@ -6,6 +6,13 @@ per-event metric columns (:func:`leadping_nb.metrics.with_metrics`) the KPIs nee
 :meth:`EventCache.view` applies a :class:`~leadping_nb._widgets_state.FilterState` and a
 lead selection and returns a :class:`LocalView`: the KPIs, the first rows, and a lazy
 frame of the matching events for the figures. Nothing here sends a request.
+
+The default figure tabs (:func:`default_figures`) are not computed from that lazy frame:
+the first figure prepares :class:`_FigureFrame` once (the metric plans' per-event working
+columns, reduced to a small integer code per event, and the scoped latencies sorted
+once), and each figure then aggregates only the matching rows into the small "cube" the
+metrics themselves derive every summary from (``leadping_nb._metrics_plans``), so a
+figure shows exactly the numbers :mod:`leadping_nb.metrics` gives for the same events.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import base64
 import inspect
 import io
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,12 +28,35 @@ from decimal import Decimal
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import polars as pl
 
 from . import metrics
+from ._metrics_exprs import Every, Stage, period_key
+from ._metrics_plans import (
+    AMOUNT_N,
+    AMOUNT_SUM,
+    COUNT,
+    MONEY,
+    OUT,
+    PENDING,
+    TEST,
+    WARM,
+    N,
+    billing_from_cube,
+    countable,
+    delivery_from_cube,
+    grouping,
+    money_scale,
+    outbound,
+    outcomes_from_cube,
+    prepare,
+    retry_distribution_from_cube,
+)
 from ._widgets_state import DEFAULT_SEARCH_FIELDS, DIMENSIONS, FilterState, search_column
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = [
@@ -34,10 +65,12 @@ __all__ = [
     "FigureSpec",
     "Kpis",
     "LocalView",
+    "Selection",
     "compute_kpis",
     "default_figures",
     "figure_output",
     "money_text",
+    "png_output",
     "rows_html",
 ]
 
@@ -230,33 +263,83 @@ class FigureSpec:
     build: Callable[[pl.LazyFrame, str], Figure]
 
 
-def _figure(name: str, **fixed: Any) -> Callable[[pl.LazyFrame, str], Figure]:
-    """A builder calling :mod:`leadping_nb.figures` ``name`` (imported on first draw, so
-    building the explorer does not import matplotlib)."""
+class _MetricFigure:
+    """A default figure tab: :mod:`leadping_nb.figures` ``name`` with ``fixed`` arguments.
 
-    def build(events: pl.LazyFrame, time_zone: str) -> Figure:
-        from . import figures
+    Called as ``build(events, time_zone)`` it runs the public figure function on the
+    events (what a custom :class:`FigureSpec` does). :meth:`draw_view` draws the same
+    figure for a :class:`LocalView` from its cache's aggregates instead, without
+    recomputing the per-event metrics (the explorer's path).
+    """
 
-        fn = getattr(figures, name)
-        kwargs = dict(fixed)
+    def __init__(self, name: str, **fixed: Any) -> None:
+        self.name = name
+        self.fixed = fixed
+
+    def __repr__(self) -> str:
+        args = "".join(f", {k}={v!r}" for k, v in self.fixed.items())
+        return f"_MetricFigure({self.name!r}{args})"
+
+    @property
+    def fast(self) -> bool:
+        """Whether :meth:`draw_view` can draw it from the cache's aggregates."""
+        honoured = _FAST_FIGURES.get(self.name)
+        return honoured is not None and set(self.fixed) <= honoured
+
+    def __call__(self, events: pl.LazyFrame, time_zone: str) -> Figure:
+        from . import figures  # matplotlib is imported on the first draw only
+
+        fn = getattr(figures, self.name)
+        kwargs = dict(self.fixed)
         if "time_zone" in inspect.signature(fn).parameters:
             kwargs["time_zone"] = time_zone
         figure: Figure = fn(events, **kwargs)
         return figure
 
-    return build
+    def draw_view(self, view: LocalView | Selection, ax: Axes, *, compact: bool = True) -> Figure:
+        """Draw the figure of ``view`` into ``ax`` from the cache's figure aggregates.
+
+        The numbers equal those of the public function on ``view.events()``;
+        ``compact`` draws each bar series as one artist.
+        """
+        from . import figures as f
+
+        data = view.figure_data(self.name, **self.fixed)
+        if self.name == "delivery_rate_over_time":
+            return f._draw_delivery(ax, *data, compact=compact)
+        if self.name == "volume_by_outcome":
+            return f._draw_volume(ax, *data, compact=compact)
+        if self.name == "billed_over_time":
+            return f._draw_billed(ax, *data, compact=compact)
+        if self.name == "latency_histogram":
+            return f._draw_latency_histogram(ax, *data, compact=compact)
+        if self.name == "failure_pareto":
+            return f._draw_failure_pareto(ax, *data)
+        return f._draw_retries(ax, *data)
 
 
 def default_figures() -> list[FigureSpec]:
     """The explorer's figure tabs, drawn by :mod:`leadping_nb.figures`."""
     return [
-        FigureSpec("delivery", "Delivery rate", _figure("delivery_rate_over_time")),
-        FigureSpec("volume", "Volume", _figure("volume_by_outcome")),
-        FigureSpec("latency", "Latency", _figure("latency_histogram", stage="end_to_end")),
-        FigureSpec("failures", "Failures", _figure("failure_pareto")),
-        FigureSpec("retries", "Retries", _figure("retries_by_count")),
-        FigureSpec("billing", "Billing", _figure("billed_over_time")),
+        FigureSpec("delivery", "Delivery rate", _MetricFigure("delivery_rate_over_time")),
+        FigureSpec("volume", "Volume", _MetricFigure("volume_by_outcome")),
+        FigureSpec("latency", "Latency", _MetricFigure("latency_histogram", stage="end_to_end")),
+        FigureSpec("failures", "Failures", _MetricFigure("failure_pareto")),
+        FigureSpec("retries", "Retries", _MetricFigure("retries_by_count")),
+        FigureSpec("billing", "Billing", _MetricFigure("billed_over_time")),
     ]
+
+
+def png_output(png: bytes, *, alt: str = "") -> dict[str, Any]:
+    """A ``display_data`` output of PNG bytes (base64), for ``Output.outputs``."""
+    return {
+        "output_type": "display_data",
+        "data": {
+            "image/png": base64.b64encode(png).decode("ascii"),
+            "text/plain": f"<Figure: {alt}>",
+        },
+        "metadata": {},
+    }
 
 
 def figure_output(fig: Figure, *, dpi: int = 72, alt: str = "") -> dict[str, Any]:
@@ -267,12 +350,38 @@ def figure_output(fig: Figure, *, dpi: int = 72, alt: str = "") -> dict[str, Any
     """
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return {
-        "output_type": "display_data",
-        "data": {"image/png": data, "text/plain": f"<Figure: {alt}>"},
-        "metadata": {},
-    }
+    return png_output(buf.getvalue(), alt=alt)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The cached events matching a filter state and a lead selection (their row mask).
+
+    Everything a figure needs, known before the KPIs: the explorer starts drawing the
+    figure from it while :meth:`EventCache.view_of` computes the KPIs and the table.
+    """
+
+    cache: EventCache = field(repr=False)
+    state: FilterState
+    leads: tuple[str, ...]
+    mask: pl.Series | None = field(repr=False)
+    _memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def events(self) -> pl.LazyFrame:
+        """The matching events (lazy: only the columns a consumer uses are filtered)."""
+        lf = self.cache.events.lazy()
+        return lf if self.mask is None else lf.filter(self.mask)
+
+    def figure_data(self, name: str, **fixed: Any) -> tuple[Any, ...]:
+        """The numbers :mod:`leadping_nb.figures` ``name`` draws for these events (the
+        arguments of its ``_draw_*`` function), aggregated from the cache.
+
+        They equal what the public figure function computes from :meth:`events`.
+        Aggregates several figures share (the cube per period) are kept with the
+        selection, so switching tabs does not aggregate again.
+        """
+        frame = self.cache.figure_frame()
+        return frame.figure_data(name, self.mask, self.state.time_zone, self._memo, **fixed)
 
 
 @dataclass(frozen=True)
@@ -298,11 +407,18 @@ class LocalView:
     not_covered: tuple[str, ...]
     _events: pl.DataFrame = field(repr=False)
     _mask: pl.Series | None = field(repr=False)
+    _selection: Selection | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_events(self) -> int:
         """Matching events."""
         return self.kpis.events
+
+    def figure_data(self, name: str, **fixed: Any) -> tuple[Any, ...]:
+        """See :meth:`Selection.figure_data`."""
+        if self._selection is None:
+            raise ValueError("this view was not made by an EventCache")
+        return self._selection.figure_data(name, **fixed)
 
     def events(self) -> pl.LazyFrame:
         """The matching events (lazy: only the columns a consumer uses are filtered)."""
@@ -435,6 +551,8 @@ class EventCache:
         self._searchable: dict[str, _Searchable] = {}
         for name in DEFAULT_SEARCH_FIELDS:
             self._search_in(search_column(name))
+        self._figure_lock = threading.Lock()
+        self._figure_frame: _FigureFrame | None = None
 
     def _search_in(self, column: str) -> _Searchable:
         found = self._searchable.get(column)
@@ -497,13 +615,21 @@ class EventCache:
             mask = found if mask is None else mask & found
         return mask
 
+    def select(self, state: FilterState, leads: Sequence[str] = ()) -> Selection:
+        """The events matching ``state`` and ``leads`` (empty: every fetched lead)."""
+        return Selection(self, state, tuple(leads), self.mask(state, leads))
+
     def view(self, state: FilterState, leads: Sequence[str] = (), *, rows: int = 20) -> LocalView:
         """KPIs, first rows and matching events for ``state`` and ``leads``.
 
         ``leads`` empty means every fetched lead. Leads that were not fetched are
         reported in :attr:`LocalView.not_covered`, never fetched here.
         """
-        mask = self.mask(state, leads)
+        return self.view_of(self.select(state, leads), rows=rows)
+
+    def view_of(self, selection: Selection, *, rows: int = 20) -> LocalView:
+        """The :class:`LocalView` (KPIs, first rows) of a :meth:`select` result."""
+        state, leads, mask = selection.state, selection.leads, selection.mask
         kpi_frame = self._kpi_frame if mask is None else self._kpi_frame.filter(mask)
         kpis = _kpis_from_row(kpi_frame.select(_kpi_exprs()).row(0, named=True))
         first = self.events.head(rows) if mask is None else self.events[_first_true(mask, rows)]
@@ -513,10 +639,290 @@ class EventCache:
         )
         return LocalView(
             state=state,
-            leads=tuple(leads),
+            leads=leads,
             kpis=kpis,
             table=table,
             not_covered=tuple(self.not_covered(state, leads)),
             _events=self.events,
             _mask=mask,
+            _selection=selection,
         )
+
+    def figure_frame(self) -> _FigureFrame:
+        """The per-event figure columns, prepared on first use (then kept)."""
+        with self._figure_lock:
+            if self._figure_frame is None:
+                self._figure_frame = _FigureFrame(self.events)
+            return self._figure_frame
+
+
+# ---------------------------------------------------------------------------------------
+# figure aggregates
+
+_CODE = "__lp_code"
+#: The cube's per-event dimensions besides the period (``_metrics_plans.cube_plan``).
+_DIMS: tuple[str, ...] = (OUT, WARM, TEST, "retry_count", PENDING)
+#: ``figures.failure_pareto``'s default outcomes.
+_FAILURE_OUTCOMES = ("failed", "undeliverable", "blocked")
+_LATENCY_SCOPE = "__lp_latency_scope"
+_FAILURE_SCOPE = "__lp_failure_scope"
+#: Figures :meth:`_FigureFrame.figure_data` draws, and the arguments it honours.
+_FAST_FIGURES: dict[str, frozenset[str]] = {
+    "delivery_rate_over_time": frozenset(),
+    "volume_by_outcome": frozenset(),
+    "billed_over_time": frozenset(),
+    "retries_by_count": frozenset(),
+    "latency_histogram": frozenset({"stage", "bins"}),
+    "failure_pareto": frozenset({"by", "top"}),
+}
+
+
+class _FigureFrame:
+    """The cached events reduced to what the default figures aggregate, prepared once.
+
+    * ``codes``: per event, the row of ``dims`` holding its outcome, warm-up / test
+      flags, retry count and pending flag (the working columns of the metric plans,
+      ``_metrics_plans.prepare``; pending is judged at no instant, so false: no figure
+      draws it). A figure groups the matching events by code (and period key) and joins
+      ``dims`` back: the result is the cube ``_metrics_plans.cube_plan`` computes, and
+      the same ``*_from_cube`` functions as the metrics turn it into the figure's rows.
+    * Per latency stage, the in-scope latencies sorted once, with their rows: the
+      matching ones are picked in order, never sorted again.
+    * The rows in the failure Pareto's scope.
+
+    The period key per (period, zone) and the latencies per stage are computed on first
+    use. Thread-safe.
+    """
+
+    def __init__(self, events: pl.DataFrame) -> None:
+        self._events = events
+        g = grouping((), None, "UTC", "created_at")
+        ok = countable(include_warmup=False, include_test=False)
+        prepared = (
+            prepare(events.lazy(), g, as_of=None)
+            .select(
+                *_DIMS,
+                (outbound() & ok).alias(_LATENCY_SCOPE),
+                (pl.col(OUT).is_in(list(_FAILURE_OUTCOMES)).fill_null(False) & ok).alias(
+                    _FAILURE_SCOPE
+                ),
+            )
+            .collect()
+        )
+        dims = prepared.select(_DIMS)
+        self.dims = dims.unique(maintain_order=True).with_row_index(_CODE)
+        self.codes = dims.join(
+            self.dims, on=list(_DIMS), how="left", nulls_equal=True, maintain_order="left"
+        ).get_column(_CODE)
+        self._latency_scope = prepared.get_column(_LATENCY_SCOPE)
+        self._failure_rows = prepared.get_column(_FAILURE_SCOPE).arg_true()
+        self._scale = money_scale(events.lazy())
+        self._lock = threading.Lock()
+        self._periods: dict[tuple[str, str], pl.Series] = {}
+        self._latencies: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._cube_keys_by: dict[tuple[Any, ...], tuple[np.ndarray, int, int]] = {}
+
+    def period_keys(self, every: Every, time_zone: str) -> pl.Series:
+        """Per event, the Int32 key of its period (``_metrics_exprs.period_key``)."""
+        key = (every, time_zone)
+        with self._lock:
+            found = self._periods.get(key)
+            if found is None:
+                found = self._events.select(
+                    period_key(every, time_zone, "created_at").alias("period")
+                ).to_series()
+                self._periods[key] = found
+            return found
+
+    def latencies(self, stage: Stage) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, values)`` of the in-scope, non-null latencies of ``stage`` (outbound
+        messages of countable traffic, as ``latency_summary``), ascending by value."""
+        with self._lock:
+            found = self._latencies.get(stage)
+            if found is None:
+                lat = self._events.select(metrics.latency_ms(stage)).to_series()
+                rows = (self._latency_scope & lat.is_not_null()).fill_null(False).arg_true()
+                values = lat.gather(rows)
+                order = values.arg_sort()
+                found = (rows.gather(order).to_numpy(), values.gather(order).to_numpy())
+                self._latencies[stage] = found
+            return found
+
+    def _cube_keys(self, every: Every | None, time_zone: str) -> tuple[np.ndarray, int, int]:
+        """Per event, one integer cube key ``(period index) * len(dims) + code`` (the
+        period index 0 is a null period); with the first period key and the key count."""
+        n_dims = self.dims.height
+        if every is None:
+            return self.codes.to_numpy(), 0, n_dims
+        cache_key = ("keys", every, time_zone)
+        with self._lock:
+            found = self._cube_keys_by.get(cache_key)
+        if found is not None:
+            return found
+        periods = self.period_keys(every, time_zone)
+        first = periods.min()
+        last = periods.max()
+        if not isinstance(first, int) or not isinstance(last, int):  # no period at all
+            first = last = 0
+        index = (periods.cast(pl.Int64) - (first - 1)).fill_null(0)
+        keys = (index * n_dims + self.codes.cast(pl.Int64)).to_numpy()
+        found = (keys, first - 1, (last - first + 2) * n_dims)
+        with self._lock:
+            self._cube_keys_by[cache_key] = found
+        return found
+
+    def cube(
+        self,
+        mask: pl.Series | None,
+        every: Every | None,
+        time_zone: str,
+        *,
+        money: bool,
+        picked: np.ndarray | None = None,
+    ) -> pl.DataFrame:
+        """``cube_plan``'s cube of the matching events (with the amounts when ``money``).
+
+        Counts are one ``bincount`` of the matching events' cube keys; amounts an exact
+        Decimal sum per key. ``picked`` is ``mask`` as a NumPy array, if known.
+        """
+        keys, base, n_keys = self._cube_keys(every, time_zone)
+        n_dims = self.dims.height
+        if money:
+            frame = pl.DataFrame(
+                {"key": keys, MONEY: self._events.get_column(MONEY)},
+                schema_overrides={"key": pl.Int64},
+            )
+            if mask is not None:
+                frame = frame.filter(mask)
+            agg = frame.group_by("key").agg(
+                pl.len().cast(COUNT).alias(N),
+                pl.col(MONEY).sum().alias(AMOUNT_SUM),
+                pl.col(MONEY).count().cast(COUNT).alias(AMOUNT_N),
+            )
+        else:
+            if mask is not None:
+                keys = keys[mask.to_numpy() if picked is None else picked]
+            counts = np.bincount(keys, minlength=n_keys)
+            found = np.flatnonzero(counts)
+            agg = pl.DataFrame({"key": found, N: counts[found]}, schema={"key": pl.Int64, N: COUNT})
+        key = pl.col("key")
+        cols = [(key % n_dims).cast(pl.UInt32).alias(_CODE)]
+        if every is not None:
+            index = key // n_dims
+            period = pl.when(index > 0).then(index + base).cast(pl.Int32)
+            cols.append(period.alias("period"))
+        return agg.with_columns(cols).drop("key").join(self.dims, on=_CODE, how="left").drop(_CODE)
+
+    def figure_data(
+        self,
+        name: str,
+        mask: pl.Series | None,
+        time_zone: str,
+        memo: dict[Any, Any],
+        **fixed: Any,
+    ) -> tuple[Any, ...]:
+        """The arguments of ``figures._draw_<name>`` for the events under ``mask``.
+
+        ``memo`` keeps what several figures of the same events share.
+        """
+        from . import figures as f
+
+        unknown = set(fixed) - _FAST_FIGURES.get(name, frozenset())
+        if name not in _FAST_FIGURES or unknown:
+            raise ValueError(f"no cached aggregates for {name} with {sorted(unknown)}")
+        g0 = grouping((), None, time_zone, "created_at")
+        if name == "retries_by_count":
+            cube = self._memo(
+                memo,
+                ("cube", None, False),
+                lambda: self.cube(mask, None, "UTC", money=False, picked=self._picked(mask, memo)),
+            )
+            dist = retry_distribution_from_cube(
+                cube.lazy(), g0, include_warmup=False, include_test=False
+            )
+            return (dist.sort("retry_count").collect(),)
+        if name == "latency_histogram":
+            return (
+                self._histogram(
+                    mask, memo, fixed.get("stage", "end_to_end"), fixed.get("bins", 40)
+                ),
+            )
+        if name == "failure_pareto":
+            by = fixed.get("by", "status_reason")
+            rows = self._failure_rows
+            if mask is not None:
+                rows = rows.filter(mask.gather(rows))
+            keys = self._events.select(pl.col(by).gather(rows))
+            counts = f._tally(keys.lazy(), by, fixed.get("top", 10))
+            return (counts, by, _FAILURE_OUTCOMES)
+        every = self._memo(memo, ("every",), lambda: self._choose_period(mask))
+        g = grouping((), every, time_zone, "created_at")
+        if name == "billed_over_time":
+            cube = self.cube(mask, every, time_zone, money=True).lazy()
+            kw: dict[str, Any] = {
+                "include_warmup": True,
+                "include_test": True,
+                "cost_scale": 4,
+                "scale": self._scale,
+            }
+            per, total = pl.collect_all(
+                [
+                    f._billed_periods(billing_from_cube(cube, g, **kw)),
+                    billing_from_cube(cube, g0, **kw).select("total_amount"),
+                ]
+            )
+            return (per, total.item(), every, time_zone)
+        cube = self._memo(
+            memo,
+            ("cube", every, time_zone),
+            lambda: self.cube(mask, every, time_zone, money=False, picked=self._picked(mask, memo)),
+        ).lazy()
+        scope = {"include_warmup": False, "include_test": False}
+        if name == "volume_by_outcome":
+            counts = f._volume_counts(outcomes_from_cube(cube, g, **scope)).collect()
+            return (counts, every, time_zone)
+        per, overall = pl.collect_all(
+            [
+                f._delivery_periods(delivery_from_cube(cube, g, **scope)),
+                delivery_from_cube(cube, g0, **scope).select("delivery_rate"),
+            ]
+        )
+        return (per, overall.item() if f._has_delivery(per) else None, every, time_zone)
+
+    def _picked(self, mask: pl.Series | None, memo: dict[Any, Any]) -> np.ndarray | None:
+        """``mask`` as a NumPy array (converted once per selection)."""
+        return None if mask is None else self._memo(memo, ("mask",), mask.to_numpy)
+
+    @staticmethod
+    def _memo(memo: dict[Any, Any], key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        if key not in memo:
+            memo[key] = compute()
+        return memo[key]
+
+    def _choose_period(self, mask: pl.Series | None) -> Every:
+        from .figures import choose_period
+
+        created = self._events.select("created_at").lazy()
+        return choose_period(created if mask is None else created.filter(mask))
+
+    def _histogram(
+        self, mask: pl.Series | None, memo: dict[Any, Any], stage: Stage, bins: int
+    ) -> Any:
+        from .figures import _LatencyHistogram
+
+        rows, values = self.latencies(stage)
+        if mask is not None:
+            picked = self._picked(mask, memo)
+            assert picked is not None
+            values = values[picked[rows]]
+        n_negative = int(np.searchsorted(values, 0.0, side="left"))
+        used = values[n_negative:]
+        qs = (0.5, 0.9, 0.99)
+        row = (
+            pl.DataFrame({"v": used})
+            .with_columns(pl.col("v").set_sorted())
+            .select([metrics.percentile("v", q).alias(f"p{round(q * 100)}_ms") for q in qs])
+            .row(0, named=True)
+        )
+        row["n_negative"] = n_negative
+        return _LatencyHistogram.of(used, row, stage, bins)

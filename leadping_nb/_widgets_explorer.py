@@ -3,8 +3,11 @@
 Threads: a fetch runs on the client's private loop thread (:meth:`Client.start_fetch`);
 its progress and done callbacks arrive on that thread and only set widget traits
 (ipykernel 7 sends those; pitfalls §3.6), never print. Figures are drawn on one worker
-thread of the explorer, newest request first, so a filter change answers with KPIs and
-table at once and the visible figure follows. One lock orders every view update.
+thread of the explorer, newest request first: a filter change computes the row mask,
+starts the visible figure, then computes KPIs and table (both from the cache), so the
+figure is drawn while the KPIs are. The default figures are drawn from the cache's
+figure aggregates into one reusable fixed-layout figure per tab
+(``leadping_nb.figures._Panel``). One lock orders every view update.
 """
 
 from __future__ import annotations
@@ -24,7 +27,16 @@ import polars as pl
 
 from ._client import FetchJob, FetchProgress, FetchResult, ProgressCallback
 from ._query import EventQuery
-from ._widgets_cache import EventCache, FigureSpec, LocalView, default_figures, figure_output
+from ._widgets_cache import (
+    EventCache,
+    FigureSpec,
+    LocalView,
+    Selection,
+    _MetricFigure,
+    default_figures,
+    figure_output,
+    png_output,
+)
 from ._widgets_filters import FilterPanel
 from ._widgets_picker import LeadPicker, error_html
 from ._widgets_state import FilterState, Scheduler
@@ -229,7 +241,8 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._figure_futures: list[concurrent.futures.Future[None]] = []
         self._figure_cache: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
-        self._figure_view: list[LocalView | None] = [None] * len(self.figure_specs)
+        self._figure_view: list[Selection | None] = [None] * len(self.figure_specs)
+        self._panels: dict[str, Any] = {}  # spec key -> figures._Panel (figure thread only)
 
         self.fetch_button.on_click(self._guard(lambda _b: self.fetch()))
         self.cancel_button.on_click(self._guard(lambda _b: self.cancel()))
@@ -487,7 +500,13 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
             if self.filters.error:
                 self.notice.value = error_html(f"Filters not applied: {self.filters.error}")
                 return None
-            view = cache.view(self.filters.state, self.picker.value, rows=self.table_rows)
+            selection = cache.select(self.filters.state, self.picker.value)
+            self._figure_view = [None] * len(self.figure_specs)
+            index = self.figure_tabs.selected_index
+            if index is not None and self.background_figures:
+                # start the figure now: it is drawn while the KPIs are computed
+                self._draw_figure(index, selection)
+            view = cache.view_of(selection, rows=self.table_rows)
             self.view = view
             self.kpis.value = view.kpis.to_html()
             self.table.value = view.table_html()
@@ -503,31 +522,33 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
             else:
                 self.notice.value = ""
                 self.fetch_button.button_style = "primary"
-            self._figure_view = [None] * len(self.figure_specs)
-            index = self.figure_tabs.selected_index
-            if index is not None:
-                self._draw_figure(index, view)
+            if index is not None and not self.background_figures:
+                self._draw_figure(index, selection)
             return view
 
     def _on_tab(self, change: dict[str, Any]) -> None:
         index = change["new"]
         with self._lock:
             view = self.view
-            if index is None or view is None or self._figure_view[index] is view:
+            if index is None or view is None or view._selection is None:
                 return
-            self._draw_figure(index, view)
+            if self._figure_view[index] is view._selection:
+                return
+            self._draw_figure(index, view._selection)
 
-    def _figure_key(self, index: int, view: LocalView) -> tuple[Any, ...]:
-        return (id(self.cache), self.figure_specs[index].key, view.state, view.leads)
+    def _figure_key(self, index: int, selection: Selection) -> tuple[Any, ...]:
+        spec = self.figure_specs[index]
+        return (id(selection.cache), spec.key, selection.state, selection.leads)
 
-    def _draw_figure(self, index: int, view: LocalView) -> None:
-        """Draw figure ``index`` for ``view`` (cached per state; newest request wins)."""
-        key = self._figure_key(index, view)
+    def _draw_figure(self, index: int, selection: Selection) -> None:
+        """Draw figure ``index`` for ``selection`` (cached per state; newest request
+        wins)."""
+        key = self._figure_key(index, selection)
         cached = self._figure_cache.get(key)
         if cached is not None:
             self._figure_cache.move_to_end(key)
             self.figure_outputs[index].outputs = (cached,)
-            self._figure_view[index] = view
+            self._figure_view[index] = selection
             return
         generation = self._generation
         spec = self.figure_specs[index]
@@ -537,11 +558,7 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
             if generation != self._generation:
                 return  # a newer view was asked for
             try:
-                output = figure_output(
-                    spec.build(view.events(), view.state.time_zone),
-                    dpi=self.figure_dpi,
-                    alt=spec.title,
-                )
+                output = self._render(spec, selection)
             except Exception as exc:
                 log.debug("figure %s failed", spec.key, exc_info=True)
                 with self._lock:
@@ -556,7 +573,7 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
                     self._figure_cache.popitem(last=False)
                 if generation == self._generation:
                     self.figure_outputs[index].outputs = (output,)
-                    self._figure_view[index] = view
+                    self._figure_view[index] = selection
                     self.figure_status.value = ""
 
         if not self.background_figures:
@@ -568,6 +585,27 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
             )
         future = self._executor.submit(draw)
         self._figure_futures = [f for f in self._figure_futures if not f.done()] + [future]
+
+    def _render(self, spec: FigureSpec, selection: Selection) -> dict[str, Any]:
+        """The output of figure ``spec`` for ``selection`` (on the figure thread).
+
+        A default figure is drawn from the cache's aggregates into the tab's reusable
+        panel (fixed layout, one artist per bar series); any other spec is called with
+        the matching events and its Figure rendered as it is.
+        """
+        build = spec.build
+        if isinstance(build, _MetricFigure) and build.fast:
+            from . import figures
+
+            panel = self._panels.get(spec.key)
+            if panel is None:
+                margins = figures._PANEL_MARGINS.get(build.name, (0.11, 0.9, 0.2, 0.935))
+                panel = figures._Panel(dpi=self.figure_dpi, margins=margins)
+                self._panels[spec.key] = panel
+            build.draw_view(selection, panel.clear())
+            return png_output(panel.png(), alt=spec.title)
+        figure = build(selection.events(), selection.state.time_zone)
+        return figure_output(figure, dpi=self.figure_dpi, alt=spec.title)
 
     def wait_figures(self, timeout: float | None = None) -> None:
         """Block until every figure asked for so far is drawn (scripts, tests)."""
@@ -590,6 +628,7 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+        self._panels.clear()
         for child in _descendants(self):
             child.close()
         super().close()

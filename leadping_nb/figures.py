@@ -20,22 +20,40 @@ Conventions
 * Empty input gives a figure that says "No data", never an exception. Large input is
   aggregated before plotting: the ECDF draws at most ``max_points`` exact ECDF points per
   stage, bars are per period or category, so the number of artists stays bounded.
+
+Each figure is computed in two steps: its numbers (from :mod:`leadping_nb.metrics`),
+then a private ``_draw_*`` function that draws them. The widgets reuse the drawing on
+numbers they aggregate from their cache (:mod:`leadping_nb._widgets_cache`), into a
+reusable fixed-layout figure (``_Panel``) that draws each bar series as one artist.
 """
 
 from __future__ import annotations
 
+import io
+import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 from zoneinfo import ZoneInfo
 
 import matplotlib.dates as mdates
 import numpy as np
 import polars as pl
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+from matplotlib.ticker import (
+    AutoLocator,
+    FuncFormatter,
+    MaxNLocator,
+    NullFormatter,
+    NullLocator,
+    PercentFormatter,
+    ScalarFormatter,
+)
 
 from leadping_nb import metrics as m
 
@@ -56,6 +74,7 @@ __all__ = [
 ]
 
 FrameLike = pl.DataFrame | pl.LazyFrame
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 PeriodChoice = Literal["auto", "day", "week", "month"]
 
 #: One fixed colour per outcome, the same in every figure.
@@ -226,6 +245,146 @@ def _bar_geometry(starts: Sequence[datetime], every: m.Every) -> tuple[list[floa
     x = _date_nums(starts)
     widths = [_nominal_days(every, s) * _BAR_SHARE for s in starts]
     return x, widths
+
+
+def _bars(
+    ax: Axes,
+    left: Sequence[float] | np.ndarray,
+    heights: Sequence[float] | np.ndarray,
+    widths: Sequence[float] | np.ndarray | float,
+    *,
+    compact: bool,
+    bottom: np.ndarray | None = None,
+    color: str,
+    label: str | None = None,
+    gid: str | None = None,
+    alpha: float | None = None,
+) -> None:
+    """Bars with their left edge at ``left``: one ``Rectangle`` per bar, or (``compact``)
+    the same rectangles as one ``PolyCollection`` (one artist to create and draw instead of
+    one per bar; the widgets' figures)."""
+    if not compact:
+        given = {"bottom": bottom, "label": label, "gid": gid, "alpha": alpha}
+        style: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        ax.bar(left, heights, width=widths, align="edge", color=color, **style)
+        return
+    x0 = np.asarray(left, dtype=float)
+    h = np.asarray(heights, dtype=float)
+    x1 = x0 + np.broadcast_to(np.asarray(widths, dtype=float), x0.shape)
+    y0 = np.zeros_like(h) if bottom is None else np.asarray(bottom, dtype=float)
+    y1 = y0 + h
+    verts = np.stack(
+        [
+            np.stack([x0, y0], 1),
+            np.stack([x0, y1], 1),
+            np.stack([x1, y1], 1),
+            np.stack([x1, y0], 1),
+        ],
+        axis=1,
+    )
+    bars = PolyCollection(
+        list(verts), facecolors=color, edgecolors="none", linewidths=0, alpha=alpha
+    )
+    bars.set_label(label or "_nolegend_")
+    bars.set_gid(gid)
+    bars.sticky_edges.y.append(0.0)  # like ax.bar: no margin below the baseline
+    ax.add_collection(bars, autolim=True)
+    ax.autoscale_view()
+
+
+#: Twin axes kept by a ``_Panel`` for its main axes (reused by every redraw).
+_PANEL_TWINS: weakref.WeakKeyDictionary[Axes, Axes] = weakref.WeakKeyDictionary()
+
+
+def _twinx(ax: Axes) -> Axes:
+    """``ax.twinx()``, or the twin a :class:`_Panel` keeps for ``ax`` (shown again)."""
+    twin = _PANEL_TWINS.get(ax)
+    if twin is None:
+        return ax.twinx()
+    twin.set_visible(True)
+    return twin
+
+
+def _reset_axes(ax: Axes) -> None:
+    """Bring a drawn axes back to a blank one, keeping its tick objects (cheaper than
+    ``cla()``, which builds every tick again)."""
+    for artist in [*ax.lines, *ax.patches, *ax.collections, *ax.texts, *ax.images]:
+        artist.remove()
+    legend = ax.get_legend()
+    if legend is not None:
+        legend.remove()
+    for loc in ("left", "center", "right"):
+        ax.set_title("", loc=loc)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    if ax.get_xscale() != "linear":
+        ax.set_xscale("linear")
+    if ax.get_yscale() != "linear":
+        ax.set_yscale("linear")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(AutoLocator())
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_locator(NullLocator())
+        axis.set_minor_formatter(NullFormatter())
+    ax.grid(False)
+    ax.relim()  # no artist left: empty data limits
+    ax.set_autoscale_on(True)
+    # the view of a new axes; auto=None keeps autoscaling on, here and on a shared twin
+    ax.set_xlim(0.0, 1.0, auto=None)
+    ax.set_ylim(0.0, 1.0, auto=None)
+
+
+#: Fixed margins (left, right, bottom, top) of each figure in a ``_Panel`` of the default
+#: size: room for its tick labels, axis labels and title without a layout engine.
+_PANEL_MARGINS: dict[str, tuple[float, float, float, float]] = {
+    "delivery_rate_over_time": (0.105, 0.905, 0.2, 0.935),
+    "volume_by_outcome": (0.105, 0.965, 0.2, 0.935),
+    "latency_histogram": (0.11, 0.985, 0.12, 0.935),
+    "failure_pareto": (0.2, 0.905, 0.37, 0.935),
+    "retries_by_count": (0.12, 0.905, 0.11, 0.935),
+    "billed_over_time": (0.085, 0.965, 0.2, 0.935),
+}
+
+
+class _Panel:
+    """A figure drawn again and again (the explorer's tabs): fixed layout, no pyplot.
+
+    Creating a figure, its axes and their ticks and running a layout engine cost more
+    than drawing a small figure; a panel keeps one figure with fixed margins, clears its
+    axes (and the twin it keeps) before each drawing and renders it to PNG directly on
+    the Agg canvas. Meant for one kind of figure (the margins are chosen for it; text
+    properties a figure sets on its tick labels are not undone). Not thread-safe: use
+    one panel per thread.
+    """
+
+    def __init__(
+        self,
+        *,
+        figsize: tuple[float, float] = _DEFAULT_SIZE,
+        dpi: float = 72,
+        margins: tuple[float, float, float, float] = (0.11, 0.9, 0.2, 0.935),
+    ) -> None:
+        self.figure = Figure(figsize=figsize, dpi=dpi)
+        left, right, bottom, top = margins
+        self.figure.subplots_adjust(left=left, right=right, bottom=bottom, top=top)
+        self.ax: Axes = self.figure.add_subplot()
+        _PANEL_TWINS[self.ax] = self.ax.twinx()
+        self.canvas = FigureCanvasAgg(self.figure)
+        self.clear()
+
+    def clear(self) -> Axes:
+        """Clear the panel for a new drawing and return its (blank) axes."""
+        _reset_axes(self.ax)
+        twin = _PANEL_TWINS[self.ax]
+        _reset_axes(twin)
+        twin.set_visible(False)
+        return self.ax
+
+    def png(self, *, compress_level: int = 1) -> bytes:
+        """The figure as PNG (fast zlib level: a few percent larger, several ms less)."""
+        buf = io.BytesIO()
+        self.canvas.print_png(buf, pil_kwargs={"compress_level": compress_level})  # type: ignore[no-untyped-call]
+        return buf.getvalue()
 
 
 def _count_formatter(value: float, _pos: int) -> str:
@@ -435,11 +594,8 @@ def latency_histogram(
     if bins < 1:
         raise ValueError(f"bins must be >= 1, got {bins}")
     ax = _axes(ax)
-    title = f"Latency histogram: {_STAGE_LABELS.get(stage, stage)}"
-    xlabel, ylabel = "Latency (ms, log scale)", "Messages (count)"
     lf = _lazy(df)
     values = _latency_values(lf, stage, include_warmup, include_test)
-    positive = values.filter(values > 0).to_numpy().astype(float)
     row = (
         m.latency_summary(
             lf, stages=[stage], include_warmup=include_warmup, include_test=include_test
@@ -447,16 +603,72 @@ def latency_histogram(
         .collect()
         .row(0, named=True)
     )
-    if positive.size == 0:
+    hist = _LatencyHistogram.of(values.to_numpy().astype(float), row, stage, bins)
+    return _draw_latency_histogram(ax, hist)
+
+
+@dataclass(frozen=True)
+class _LatencyHistogram:
+    """What :func:`latency_histogram` draws: counts per log bin, percentiles, notes."""
+
+    stage: m.Stage
+    counts: np.ndarray  # per bin, of the positive latencies
+    edges: np.ndarray  # bins + 1 log-spaced edges (empty: no positive latency)
+    percentiles: dict[float, float | None]  # 0.5, 0.9, 0.99 -> ms (the summary's)
+    n_used: int  # latencies used (zero included)
+    n_zero: int  # zero latencies (off a log axis)
+    n_negative: int
+
+    @classmethod
+    def of(
+        cls, used: np.ndarray, row: dict[str, Any], stage: m.Stage, bins: int
+    ) -> _LatencyHistogram:
+        """From the used latencies sorted ascending (``>= 0``) and the summary ``row``
+        (``p50_ms``, ``p90_ms``, ``p99_ms``, ``n_negative``)."""
+        positive = used[np.searchsorted(used, 0.0, side="right") :]
+        percentiles = {q: row[f"p{round(q * 100)}_ms"] for q in (0.5, 0.9, 0.99)}
+        counts = (int(used.size), int(used.size - positive.size), int(row["n_negative"]))
+        if positive.size == 0:
+            empty = np.zeros(0)
+            return cls(stage, empty, empty, percentiles, *counts)
+        lo, hi = float(positive[0]), float(positive[-1])
+        if lo == hi:
+            lo, hi = lo / 1.5, hi * 1.5
+        edges = np.logspace(np.log10(lo), np.log10(hi), bins + 1)
+        edges[0], edges[-1] = lo, hi  # exact ends: 10 ** log10(x) may miss x by one ulp
+        per_bin, _ = np.histogram(positive, bins=edges)
+        return cls(stage, per_bin, edges, percentiles, *counts)
+
+
+def _draw_latency_histogram(ax: Axes, hist: _LatencyHistogram, *, compact: bool = False) -> Figure:
+    title = f"Latency histogram: {_STAGE_LABELS.get(hist.stage, hist.stage)}"
+    xlabel, ylabel = "Latency (ms, log scale)", "Messages (count)"
+    if hist.edges.size == 0:
         return _no_data(ax, title, xlabel, ylabel, "no positive latencies")
-    lo, hi = float(positive.min()), float(positive.max())
-    if lo == hi:
-        lo, hi = lo / 1.5, hi * 1.5
-    edges = np.logspace(np.log10(lo), np.log10(hi), bins + 1)
-    edges[0], edges[-1] = lo, hi  # exact ends: 10 ** log10(x) may miss x by one ulp
-    ax.hist(positive, bins=edges.tolist(), color="C0", alpha=0.8, gid="histogram")
+    edges = hist.edges
+    if compact:
+        _bars(
+            ax,
+            edges[:-1],
+            hist.counts,
+            np.diff(edges),
+            compact=True,
+            color="C0",
+            alpha=0.8,
+            gid="histogram",
+        )
+    else:
+        # one Rectangle per bin, exactly as ax.hist(values, bins=edges) draws them
+        ax.hist(
+            edges[:-1],
+            bins=edges.tolist(),
+            weights=hist.counts,
+            color="C0",
+            alpha=0.8,
+            gid="histogram",
+        )
     for q, style in ((0.5, "-"), (0.9, "--"), (0.99, ":")):
-        v = row[f"p{round(q * 100)}_ms"]
+        v = hist.percentiles[q]
         if v is not None and v > 0:
             ax.axvline(
                 v,
@@ -472,12 +684,11 @@ def latency_histogram(
     ax.set_ylabel(ylabel)
     ax.yaxis.set_major_formatter(FuncFormatter(_count_formatter))
     ax.legend(loc="upper right", fontsize="small")
-    n_zero = values.len() - positive.size
-    parts = [f"n={values.len():,}"]
-    if n_zero:
-        parts.append(f"{n_zero:,} at 0 ms not shown")
-    if row["n_negative"]:
-        parts.append(f"{row['n_negative']:,} negative gaps excluded")
+    parts = [f"n={hist.n_used:,}"]
+    if hist.n_zero:
+        parts.append(f"{hist.n_zero:,} at 0 ms not shown")
+    if hist.n_negative:
+        parts.append(f"{hist.n_negative:,} negative gaps excluded")
     _note(ax, "; ".join(parts))
     return _figure(ax)
 
@@ -514,9 +725,7 @@ def volume_by_outcome(
     ax = _axes(ax)
     lf = _lazy(df)
     period = choose_period(lf, every)
-    title = f"Messages per {period} by outcome"
-    ylabel = "Messages (count)"
-    counts = (
+    counts = _volume_counts(
         m.outcome_counts(
             lf,
             every=period,
@@ -524,9 +733,20 @@ def volume_by_outcome(
             include_warmup=include_warmup,
             include_test=include_test,
         )
-        .filter(pl.col("outcome").is_not_null() & (pl.col("n") > 0))
-        .collect()
-    )
+    ).collect()
+    return _draw_volume(ax, counts, period, time_zone)
+
+
+def _volume_counts(frame: FrameT) -> FrameT:
+    """The drawn rows of :func:`leadping_nb.metrics.outcome_counts` per period."""
+    return frame.filter(pl.col("outcome").is_not_null() & (pl.col("n") > 0))
+
+
+def _draw_volume(
+    ax: Axes, counts: pl.DataFrame, period: m.Every, time_zone: str, *, compact: bool = False
+) -> Figure:
+    title = f"Messages per {period} by outcome"
+    ylabel = "Messages (count)"
     if counts.height == 0:
         _check_tz(time_zone)
         return _no_data(ax, title, f"{_PERIOD_LABELS[period]} ({time_zone})", ylabel)
@@ -538,12 +758,13 @@ def volume_by_outcome(
         if outcome not in wide.columns:
             continue
         heights = wide[outcome].to_numpy().astype(float)
-        ax.bar(
+        _bars(
+            ax,
             x,
             heights,
-            width=widths,
-            bottom=bottom,
-            align="edge",
+            widths,
+            compact=compact,
+            bottom=bottom.copy(),
             color=OUTCOME_COLORS[outcome],
             label=outcome.replace("_", " "),
             gid=f"outcome:{outcome}",
@@ -587,26 +808,47 @@ def delivery_rate_over_time(
     ax = _axes(ax)
     lf = _lazy(df)
     period = choose_period(lf, every)
+    kw: dict[str, Any] = {"include_warmup": include_warmup, "include_test": include_test}
+    per = _delivery_periods(
+        m.delivery_summary(lf, every=period, time_zone=time_zone, **kw)
+    ).collect()
+    overall = None
+    if _has_delivery(per):
+        overall = m.delivery_summary(lf, **kw).collect()["delivery_rate"].item()
+    return _draw_delivery(ax, per, overall, period, time_zone)
+
+
+def _delivery_periods(frame: FrameT) -> FrameT:
+    """The drawn rows of :func:`leadping_nb.metrics.delivery_summary` per period."""
+    return frame.filter(pl.col("n_outbound") > 0).sort("period")
+
+
+def _has_delivery(per: pl.DataFrame) -> bool:
+    return per.height > 0 and per["n_used"].sum() > 0
+
+
+def _draw_delivery(
+    ax: Axes,
+    per: pl.DataFrame,
+    overall: float | None,
+    period: m.Every,
+    time_zone: str,
+    *,
+    compact: bool = False,
+) -> Figure:
     title = f"Delivery rate per {period}"
     ylabel = "Messages with a final outcome (count)"
-    kw: dict[str, Any] = {"include_warmup": include_warmup, "include_test": include_test}
-    per = (
-        m.delivery_summary(lf, every=period, time_zone=time_zone, **kw)
-        .filter(pl.col("n_outbound") > 0)
-        .sort("period")
-        .collect()
-    )
-    if per.height == 0 or per["n_used"].sum() == 0:
+    if not _has_delivery(per) or overall is None:
         _check_tz(time_zone)
         return _no_data(ax, title, f"{_PERIOD_LABELS[period]} ({time_zone})", ylabel)
-    overall = m.delivery_summary(lf, **kw).collect()["delivery_rate"].item()
     starts: list[datetime] = per["period"].to_list()
     x, widths = _bar_geometry(starts, period)
-    ax.bar(
+    _bars(
+        ax,
         x,
         per["n_used"].to_numpy().astype(float),
-        width=widths,
-        align="edge",
+        widths,
+        compact=compact,
         color="0.82",
         label="messages with a final outcome",
         gid="volume",
@@ -616,7 +858,7 @@ def delivery_rate_over_time(
     ax.set_ylim(0, top * 1.4)  # bars stay below the line
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.yaxis.set_major_formatter(FuncFormatter(_count_formatter))
-    rate_ax = ax.twinx()
+    rate_ax = _twinx(ax)
     centers = [xi + w / 2 for xi, w in zip(x, widths, strict=True)]
     rates = per["delivery_rate"].fill_null(float("nan")).to_numpy().astype(float)
     rate_ax.plot(
@@ -683,10 +925,13 @@ def failure_counts(
     scope = m.outcome().is_in(list(outcomes)).fill_null(False) & m.is_countable_traffic(
         include_warmup=include_warmup, include_test=include_test
     )
+    return _tally(_lazy(df).filter(scope), by, top)
+
+
+def _tally(failures: pl.LazyFrame, by: str, top: int) -> pl.DataFrame:
+    """:func:`failure_counts` of frame rows already restricted to its scope."""
     counts = (
-        _lazy(df)
-        .filter(scope)
-        .group_by(pl.col(by).cast(pl.String).fill_null("(not given)").alias("key"))
+        failures.group_by(pl.col(by).cast(pl.String).fill_null("(not given)").alias("key"))
         .agg(pl.len().cast(pl.Int64).alias("n"))
         .sort(["n", "key"], descending=[True, False])
         .collect()
@@ -732,12 +977,18 @@ def failure_pareto(
     True
     """
     ax = _axes(ax)
-    name = by.replace("_", " ")
-    title = f"Failures by {name} (Pareto)"
-    xlabel, ylabel = name.capitalize(), "Failed messages (count)"
     counts = failure_counts(
         df, by, top=top, outcomes=outcomes, include_warmup=include_warmup, include_test=include_test
     )
+    return _draw_failure_pareto(ax, counts, by, outcomes)
+
+
+def _draw_failure_pareto(
+    ax: Axes, counts: pl.DataFrame, by: str, outcomes: Sequence[m.Outcome]
+) -> Figure:
+    name = by.replace("_", " ")
+    title = f"Failures by {name} (Pareto)"
+    xlabel, ylabel = name.capitalize(), "Failed messages (count)"
     if counts.height == 0:
         return _no_data(ax, title, xlabel, ylabel, "no failed messages")
     positions = list(range(counts.height))
@@ -753,7 +1004,7 @@ def failure_pareto(
     ax.set_ylabel(ylabel)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.yaxis.set_major_formatter(FuncFormatter(_count_formatter))
-    cum_ax = ax.twinx()
+    cum_ax = _twinx(ax)
     cum_ax.plot(
         positions,
         counts["cumulative_share"].to_numpy(),
@@ -795,8 +1046,6 @@ def retries_by_count(
     'Retries made (retry_count)'
     """
     ax = _axes(ax)
-    title = "Retries: messages and delivery rate by retry count"
-    xlabel, ylabel = "Retries made (retry_count)", "Messages (count)"
     dist = (
         m.retry_distribution(
             _lazy(df), include_warmup=include_warmup, include_test=include_test, as_of=as_of
@@ -804,6 +1053,14 @@ def retries_by_count(
         .sort("retry_count")
         .collect()
     )
+    return _draw_retries(ax, dist)
+
+
+def _draw_retries(ax: Axes, dist: pl.DataFrame) -> Figure:
+    """Draw :func:`leadping_nb.metrics.retry_distribution` rows sorted by retry count
+    (a few bars, each labelled: always one ``Rectangle`` per bar)."""
+    title = "Retries: messages and delivery rate by retry count"
+    xlabel, ylabel = "Retries made (retry_count)", "Messages (count)"
     if dist.height == 0:
         return _no_data(ax, title, xlabel, ylabel, "no outbound messages with a retry count")
     counts = dist["retry_count"].to_list()
@@ -815,7 +1072,7 @@ def retries_by_count(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.yaxis.set_major_formatter(FuncFormatter(_count_formatter))
-    rate_ax = ax.twinx()
+    rate_ax = _twinx(ax)
     rates = dist["delivery_rate"].fill_null(float("nan")).to_numpy().astype(float)
     rate_ax.plot(counts, rates, color="C2", marker="o", gid="rate", label="delivery rate")
     rate_ax.set_ylim(0, 1.05)
@@ -860,15 +1117,29 @@ def billed_over_time(
     ax = _axes(ax)
     lf = _lazy(df)
     period = choose_period(lf, every)
-    ylabel = "Billed amount"
     kw: dict[str, Any] = {"include_warmup": include_warmup, "include_test": include_test}
-    per = (
+    per = _billed_periods(
         m.billing_summary(lf, by=(), every=period, time_zone=time_zone, **kw)
-        .filter(pl.col("n_used") > 0)
-        .sort("period")
-        .collect()
-    )
+    ).collect()
     total = m.billing_summary(lf, by=(), **kw).collect()["total_amount"].item()
+    return _draw_billed(ax, per, total, period, time_zone)
+
+
+def _billed_periods(frame: FrameT) -> FrameT:
+    """The drawn rows of :func:`leadping_nb.metrics.billing_summary` per period."""
+    return frame.filter(pl.col("n_used") > 0).sort("period")
+
+
+def _draw_billed(
+    ax: Axes,
+    per: pl.DataFrame,
+    total: Decimal | None,
+    period: m.Every,
+    time_zone: str,
+    *,
+    compact: bool = False,
+) -> Figure:
+    ylabel = "Billed amount"
     title = f"Billed amount per {period} (total {_decimal_text(total)})"
     if per.height == 0:
         _check_tz(time_zone)
@@ -879,7 +1150,7 @@ def billed_over_time(
     x, widths = _bar_geometry(starts, period)
     # Decimal -> Float64 for drawing only; every printed amount stays the exact Decimal.
     heights = per["total_amount"].cast(pl.Float64).to_numpy()
-    ax.bar(x, heights, width=widths, align="edge", color="C4", gid="billed")
+    _bars(ax, x, heights, widths, compact=compact, color="C4", gid="billed")
     _time_axis(ax, starts, period, time_zone)
     ax.set_title(title)
     ax.set_ylabel(ylabel)

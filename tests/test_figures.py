@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 
 from leadping_nb import figures as f
 from leadping_nb import metrics as m
@@ -424,6 +425,68 @@ def test_lazyframe_gives_the_same_figure(events: pl.DataFrame) -> None:
     assert [p.get_height() for p in a.patches] == [p.get_height() for p in b.patches]
     with pytest.raises(TypeError, match="polars"):
         f.latency_ecdf([1, 2, 3])  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------
+# the widgets' drawing: compact bars, a reusable fixed-layout panel
+
+
+def rect_corners(ax: Axes, gid: str) -> np.ndarray:
+    """``(x, y, width, height)`` of the ``Rectangle`` bars with ``gid``."""
+    rects = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_gid() == gid]
+    return np.array([(r.get_x(), r.get_y(), r.get_width(), r.get_height()) for r in rects])
+
+
+def collection_corners(ax: Axes, gid: str) -> np.ndarray:
+    """``(x, y, width, height)`` of the rectangles of the one collection with ``gid``."""
+    (bars,) = [c for c in ax.collections if c.get_gid() == gid]
+    v = np.array([np.asarray(path.vertices, dtype=float) for path in bars.get_paths()])
+    return np.stack([v[:, 0, 0], v[:, 0, 1], v[:, 2, 0] - v[:, 0, 0], v[:, 1, 1] - v[:, 0, 1]], 1)
+
+
+def test_compact_bars_are_the_same_rectangles_as_one_artist(events: pl.DataFrame) -> None:
+    per = f._delivery_periods(m.delivery_summary(events, every="week", time_zone=NY))
+    overall = m.delivery_summary(events)["delivery_rate"].item()
+    compact = f._draw_delivery(Figure().add_subplot(), per, overall, "week", NY, compact=True)
+    public = f.delivery_rate_over_time(events, every="week", time_zone=NY)
+    ax, ref = compact.axes[0], public.axes[0]
+    assert len(ax.patches) == 0 and len(ax.collections) == 1
+    np.testing.assert_allclose(
+        collection_corners(ax, "volume"), rect_corners(ref, "volume"), rtol=0, atol=1e-9
+    )
+    assert ax.get_legend_handles_labels()[1] == ref.get_legend_handles_labels()[1]
+    np.testing.assert_array_equal(
+        np.asarray(line(compact.axes[1], "rate").get_ydata(), dtype=float),
+        np.asarray(line(public.axes[1], "rate").get_ydata(), dtype=float),
+    )
+    # like ax.bar, the bars start at 0 when nothing fixes the limits
+    billed = f._billed_periods(m.billing_summary(events, by=(), every="month"))
+    total = m.billing_summary(events, by=())["total_amount"].item()
+    bax = f._draw_billed(Figure().add_subplot(), billed, total, "month", "UTC", compact=True)
+    assert bax.axes[0].get_ylim()[0] == 0.0
+
+
+def test_panel_clear_leaves_a_blank_axes(events: pl.DataFrame) -> None:
+    panel = f._Panel(dpi=50)
+    blank = panel.png()
+    assert blank.startswith(b"\x89PNG") and blank[16:24] == (400).to_bytes(4, "big") + (
+        225
+    ).to_bytes(4, "big")  # 8 x 4.5 inches at 50 dpi
+    f.latency_histogram(events, ax=panel.clear())  # log x axis, legend, note
+    f.retries_by_count(events, as_of=AS_OF, ax=panel.clear())  # twin axes, bar labels
+    (twin,) = [a for a in panel.figure.axes if a is not panel.ax]
+    assert twin.get_visible() and twin.lines  # the panel's own twin, reused
+    panel.ax.set_yscale("log")
+    panel.ax.set_xlim(5, 6)
+    ax = panel.clear()
+    assert ax is panel.ax and panel.figure.axes == [ax, twin]
+    assert (ax.get_xscale(), ax.get_yscale()) == ("linear", "linear")
+    for a in (ax, twin):
+        assert not (a.lines or a.patches or a.collections or a.texts) and a.get_legend() is None
+        assert a.get_title() == a.get_xlabel() == a.get_ylabel() == ""
+        assert a.get_autoscalex_on() and a.get_autoscaley_on()
+    assert not twin.get_visible()
+    assert panel.png() == blank
 
 
 def test_pyplot_is_never_imported() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import math
 import threading
@@ -20,13 +21,14 @@ from zoneinfo import ZoneInfo
 
 import ipywidgets as widgets
 import ipywidgets.widgets.widget as widget_module
+import numpy as np
 import polars as pl
 import pytest
 import traitlets
 
-from leadping_nb import AuthError, Client, EventQuery, QueryError, metrics
+from leadping_nb import AuthError, Client, EventQuery, QueryError, figures, metrics
 from leadping_nb._http import RetryPolicy
-from leadping_nb.emulator import Emulator, FaultConfig
+from leadping_nb.emulator import Emulator, FaultConfig, events_frame
 from leadping_nb.widgets import (
     Debouncer,
     EventCache,
@@ -37,6 +39,7 @@ from leadping_nb.widgets import (
     LeadPicker,
     check_lead_ids,
     compute_kpis,
+    default_figures,
     parse_lead_ids,
     utc_range,
 )
@@ -367,6 +370,148 @@ def test_event_cache_view_filters_and_reports_coverage(frame: pl.DataFrame) -> N
     wide = cache.view(FilterState(), ["lead_0002", "lead_0009"])
     assert wide.not_covered[0].startswith("leads not in the cached events")
     assert "direction: fetched only Outbound" in wide.not_covered
+
+
+# ---------------------------------------------------------------------------------------
+# figure aggregates of the cache: the numbers of the public figures, without recomputing
+
+
+@pytest.fixture(scope="module")
+def many() -> pl.DataFrame:
+    return events_frame(0, 5000)  # warm-up and test traffic, negative gaps, many outcomes
+
+
+FIGURE_STATES = [
+    FilterState(),
+    FilterState(directions=("Outbound",), time_zone="America/New_York"),
+    FilterState(statuses=("Failed", "Undeliverable", "Delivered"), time_zone="Asia/Tokyo"),
+    FilterState(start=date(2026, 10, 1), end=date(2026, 10, 20)),  # daily periods
+    FilterState(event_types=("Call",)),  # no messages: most figures say "No data"
+    FilterState(search="no such text anywhere"),  # no events at all
+]
+
+
+def expected_figure_data(lf: pl.LazyFrame, name: str, tz: str) -> tuple[Any, ...]:
+    """What the public figure function computes (the arguments of its ``_draw_*``)."""
+    if name in ("delivery_rate_over_time", "volume_by_outcome", "billed_over_time"):
+        every = figures.choose_period(lf)
+        if name == "delivery_rate_over_time":
+            per = figures._delivery_periods(
+                metrics.delivery_summary(lf, every=every, time_zone=tz)
+            ).collect()
+            overall = metrics.delivery_summary(lf).collect()["delivery_rate"].item()
+            return (per, overall if figures._has_delivery(per) else None, every, tz)
+        if name == "volume_by_outcome":
+            counts = metrics.outcome_counts(lf, every=every, time_zone=tz)
+            return (figures._volume_counts(counts).collect(), every, tz)
+        per = figures._billed_periods(
+            metrics.billing_summary(lf, by=(), every=every, time_zone=tz)
+        ).collect()
+        total = metrics.billing_summary(lf, by=()).collect()["total_amount"].item()
+        return (per, total, every, tz)
+    if name == "retries_by_count":
+        dist = metrics.retry_distribution(lf).sort("retry_count").collect()
+        return (dist.drop("n_retry_pending"),)  # pending depends on "now"; not drawn
+    if name == "failure_pareto":
+        return (figures.failure_counts(lf, "status_reason"), "status_reason")
+    values = figures._latency_values(lf, "end_to_end", False, False).to_numpy()
+    row = metrics.latency_summary(lf, stages=["end_to_end"]).collect().row(0, named=True)
+    return (figures._LatencyHistogram.of(values, row, "end_to_end", 40),)
+
+
+@pytest.mark.parametrize("state", FIGURE_STATES, ids=lambda s: repr(s)[12:60])
+def test_cached_figure_data_equals_the_public_figures(
+    many: pl.DataFrame, state: FilterState
+) -> None:
+    cache = EventCache(many, fetched=FilterState(), lead_ids=[])
+    selection = cache.select(state)
+    lf = selection.events()
+    for spec in default_figures():
+        name = spec.build.name  # type: ignore[attr-defined]
+        got = selection.figure_data(name, **spec.build.fixed)  # type: ignore[attr-defined]
+        want = expected_figure_data(lf, name, state.time_zone)
+        if name == "retries_by_count":
+            assert got[0].drop("n_retry_pending").equals(want[0]), name
+        elif name == "latency_histogram":
+            g, w = got[0], want[0]
+            assert np.array_equal(g.counts, w.counts) and np.array_equal(g.edges, w.edges)
+            assert g.percentiles == w.percentiles  # the summary's, to the last bit
+            assert (g.n_used, g.n_zero, g.n_negative) == (w.n_used, w.n_zero, w.n_negative)
+        else:
+            assert got[0].equals(want[0]), name
+            assert got[1 : len(want)] == want[1:], name
+    assert selection.mask is None or selection.mask.sum() == lf.collect().height
+
+
+def test_cached_figure_data_of_a_lead_subset_in_another_zone(many: pl.DataFrame) -> None:
+    leads = many["lead_id"].unique().sort().to_list()
+    cache = EventCache(many, fetched=FilterState(), lead_ids=leads)
+    state = FilterState(time_zone="Australia/Lord_Howe")  # half-hour DST shifts
+    selection = cache.select(state, leads[:3])
+    for name in ("delivery_rate_over_time", "volume_by_outcome", "billed_over_time"):
+        got = selection.figure_data(name)
+        want = expected_figure_data(selection.events(), name, state.time_zone)
+        assert got[0].equals(want[0]) and got[1:] == want[1:], name
+    with pytest.raises(ValueError, match="no cached aggregates"):
+        selection.figure_data("latency_ecdf")
+
+
+def test_default_figure_drawn_from_the_cache_looks_like_the_public_one(
+    many: pl.DataFrame,
+) -> None:
+    from matplotlib.collections import PolyCollection
+    from matplotlib.patches import Rectangle
+
+    cache = EventCache(many, fetched=FilterState(), lead_ids=[])
+    selection = cache.select(FilterState(directions=("Outbound",)))
+    spec = default_figures()[1]  # volume: stacked bars
+    panel = figures._Panel(margins=figures._PANEL_MARGINS["volume_by_outcome"])
+    fig = spec.build.draw_view(selection, panel.clear())  # type: ignore[attr-defined]
+    public = spec.build(selection.events(), "UTC").axes[0]
+    ax = fig.axes[0]
+    assert ax.get_title() == public.get_title() and ax.get_xlabel() == public.get_xlabel()
+    for outcome in metrics.OUTCOMES:
+        gid = f"outcome:{outcome}"
+        rects = [p for p in public.patches if isinstance(p, Rectangle) and p.get_gid() == gid]
+        found = [c for c in ax.collections if c.get_gid() == gid]
+        if not rects:
+            assert found == []
+            continue
+        (bars,) = found
+        assert isinstance(bars, PolyCollection)
+        corners = [(r.get_x(), r.get_y(), r.get_width(), r.get_height()) for r in rects]
+        v = np.array([np.asarray(path.vertices, dtype=float) for path in bars.get_paths()])
+        drawn = np.stack(
+            [v[:, 0, 0], v[:, 0, 1], v[:, 2, 0] - v[:, 0, 0], v[:, 1, 1] - v[:, 0, 1]], 1
+        )
+        np.testing.assert_allclose(drawn, np.array(corners), rtol=0, atol=1e-9)
+    assert panel.png().startswith(PNG)
+
+
+def pixels(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        return np.asarray(image.convert("RGBA"))
+
+
+@pytest.mark.parametrize("index", range(6), ids=[s.key for s in default_figures()])
+def test_a_reused_panel_draws_like_a_fresh_one(many: pl.DataFrame, index: int) -> None:
+    # a panel is cleared and redrawn on every refresh: nothing of an earlier drawing
+    # (log scale, fixed ticks, limits, twin axes, "No data") may leak into the next one
+    cache = EventCache(many, fetched=FilterState(), lead_ids=[])
+    build = default_figures()[index].build
+    margins = figures._PANEL_MARGINS[build.name]  # type: ignore[attr-defined]
+    reused = figures._Panel(margins=margins)
+    images = []
+    for state in [*FIGURE_STATES, FIGURE_STATES[0]]:
+        selection = cache.select(state)
+        build.draw_view(selection, reused.clear())  # type: ignore[attr-defined]
+        images.append(reused.png())
+        fresh = figures._Panel(margins=margins)
+        build.draw_view(selection, fresh.clear())  # type: ignore[attr-defined]
+        np.testing.assert_array_equal(pixels(images[-1]), pixels(fresh.png()))
+    assert len({len(i) for i in images}) > 1  # the states really draw different figures
 
 
 # ---------------------------------------------------------------------------------------
@@ -803,6 +948,22 @@ def test_explorer_figures_on_a_worker_thread(client: Client) -> None:
     assert ex.figure_outputs[0].outputs == first  # the superseded drawing is not shown
     assert len(calls) <= 2
     ex.close()
+
+
+def test_explorer_draws_default_figures_from_the_cache(emu: Emulator, frame: pl.DataFrame) -> None:
+    with emu.client() as client:
+        ex = EventExplorer(client, figure_dpi=60)  # figures on the worker thread
+        ex.load_frame(frame)
+        ex.filters.selects["directions"].value = ("Outbound",)
+        ex.wait_figures(timeout=30)
+        assert set(ex._panels) == {"delivery"}  # only the visible tab is drawn
+        assert ex.view is not None and ex.view._selection is not None
+        fresh = figures._Panel(dpi=60, margins=figures._PANEL_MARGINS["delivery_rate_over_time"])
+        ex.figure_specs[0].build.draw_view(ex.view._selection, fresh.clear())  # type: ignore[attr-defined]
+        shown = png_of(ex.figure_outputs[0])
+        assert shown[16:24] == (480).to_bytes(4, "big") + (270).to_bytes(4, "big")
+        np.testing.assert_array_equal(pixels(shown), pixels(fresh.png()))
+        ex.close()
 
 
 def test_explorer_load_frame_without_fetching(emu: Emulator, frame: pl.DataFrame) -> None:
