@@ -15,8 +15,14 @@ CODE = "import time; t = time.perf_counter(); import {mod}; print(time.perf_coun
 
 def measure(mod: str, n: int = 7) -> list[float]:
     return [
-        float(subprocess.run([sys.executable, "-c", CODE.format(mod=mod)], capture_output=True,
-                             text=True, check=True).stdout)
+        float(
+            subprocess.run(
+                [sys.executable, "-c", CODE.format(mod=mod)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
         for _ in range(n)
     ]
 

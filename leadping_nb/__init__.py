@@ -46,8 +46,8 @@ if TYPE_CHECKING:
         FetchResult,
         Page,
     )
-    from ._frame import DecodedPage, FrameReport, events_frame, schema_table
     from ._export import to_csv, to_excel, to_parquet
+    from ._frame import DecodedPage, FrameReport, events_frame, schema_table
     from ._http import RateLimit, RetryPolicy
     from .emulator import Emulator, FaultConfig
     from .reports import BillingReport, DeliveryReport

@@ -1,0 +1,333 @@
+"""Exports that keep money exact and times honest: Parquet, CSV, Excel.
+
+Every writer works on any frame (an events frame, a filtered subset, a metrics table),
+choosing the treatment by dtype, and writes **atomically**: to a temporary file in the
+target's directory, then :func:`os.replace`, so a reader never sees a half-written file
+and a failed export leaves the previous file untouched.
+
+Parquet (:func:`to_parquet`)
+    Lossless: ``Decimal(18, 6)`` stays a decimal, timestamps stay ``Datetime("us", "UTC")``,
+    media stays a list of structs. The format to hand data to another program.
+CSV (:func:`to_csv`)
+    Decimals are written as exact decimal text at their scale (``0.007900``, never through a
+    float). Time-zone-aware timestamps are converted to ``time_zone`` and written as
+    ISO-8601 with microseconds and the offset (``2026-11-07T06:31:56.123456+01:00``), so
+    every value carries its own zone. Nested columns (media) are JSON text. A null is an
+    empty field; an empty string is ``""``.
+Excel (:func:`to_excel`)
+    Excel has no time zones and stores every number as a float64 that it shows with at most
+    15 significant digits. Therefore:
+
+    * Time-zone-aware timestamps are converted to ``time_zone``, the zone is dropped, and
+      the header says which zone the wall-clock times are in (``queued_at (Europe/Berlin)``).
+      Excel shows milliseconds at most (``yyyy-mm-dd hh:mm:ss.000``), so times are
+      truncated to the millisecond (never rounded up into the next second, minute or day);
+      use Parquet or CSV when microseconds matter.
+    * A decimal column is written as **numbers** when every value has at most 15
+      significant digits (then the float64 Excel stores displays back as exactly that
+      decimal; format ``0.0000##`` shows all 6 decimal places that are used) — real amounts
+      such as ``0.0079`` always qualify. If any value has more digits (e.g. a
+      ``123456789012.345678`` total), the **whole column** is written as exact **text** and
+      its header says ``(text)``: a column that mixed numbers and text would make Excel's
+      ``SUM`` silently skip the text cells. ``money_as="number"`` / ``"text"`` force
+      either choice (``"number"`` refuses values Excel cannot show exactly).
+    * A second sheet, ``about``, records the time zone and these rules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+
+__all__ = ["to_csv", "to_excel", "to_parquet"]
+
+#: Excel shows at most this many significant digits of a number.
+EXCEL_DIGITS = 15
+#: Excel's last row (1,048,576 rows including the header).
+EXCEL_MAX_ROWS = 1_048_575
+_EXCEL_DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss.000"
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (Linux), else the common 0o022."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return 0o022  # pragma: no cover
+
+
+@contextlib.contextmanager
+def _atomic(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to *path*; move it over *path* only on success."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual mode
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _zone(time_zone: str) -> str:
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {time_zone!r}; use an IANA name such as 'UTC' or 'Europe/Berlin'"
+        ) from None
+    return time_zone
+
+
+def _is_nested(dtype: pl.DataType) -> bool:
+    return isinstance(dtype, pl.List | pl.Struct | pl.Array)
+
+
+def _json_text(column: str) -> pl.Expr:
+    """A nested column as compact JSON text (null stays null)."""
+    wrapped = pl.struct(pl.col(column).alias("v")).struct.json_encode()
+    text = wrapped.str.slice(5).str.head(-1)  # strip the '{"v":' wrapper and the '}'
+    return pl.when(pl.col(column).is_not_null()).then(text).alias(column)
+
+
+def to_parquet(df: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write *df* to Parquet, losslessly (Decimal, UTC timestamps, nested media kept).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from decimal import Decimal
+    >>> import polars as pl
+    >>> from leadping_nb._export import to_parquet
+    >>> df = pl.DataFrame({"amount": [Decimal("0.0079")]}, schema={"amount": pl.Decimal(18, 6)})
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = to_parquet(df, pathlib.Path(d) / "events.parquet")
+    ...     pl.read_parquet(p).get_column("amount").to_list()
+    [Decimal('0.007900')]
+    """
+    with _atomic(path) as tmp:
+        df.write_parquet(tmp)
+    return Path(path)
+
+
+def to_csv(df: pl.DataFrame, path: str | os.PathLike[str], *, time_zone: str = "UTC") -> Path:
+    """Write *df* as CSV with exact decimals and ISO-8601 timestamps carrying their offset.
+
+    Parameters
+    ----------
+    df
+        Any frame; decimals, zone-aware datetimes and nested columns are treated by dtype.
+    path
+        Target file (written atomically).
+    time_zone
+        IANA zone the timestamps are shown in; each value still carries its offset.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from datetime import datetime, UTC
+    >>> from decimal import Decimal
+    >>> import polars as pl
+    >>> from leadping_nb._export import to_csv
+    >>> df = pl.DataFrame(
+    ...     {"at": [datetime(2026, 7, 1, 12, 0, tzinfo=UTC)], "amount": [Decimal("0.0079")]},
+    ...     schema={"at": pl.Datetime("us", "UTC"), "amount": pl.Decimal(18, 6)},
+    ... )
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = to_csv(df, pathlib.Path(d) / "events.csv", time_zone="Europe/Berlin")
+    ...     print(p.read_text().strip())
+    at,amount
+    2026-07-01T14:00:00.000000+02:00,0.007900
+    """
+    zone = _zone(time_zone)
+    exprs: list[pl.Expr] = []
+    for name, dtype in df.schema.items():
+        col = pl.col(name)
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+            exprs.append(
+                col.dt.convert_time_zone(zone).dt.to_string("%Y-%m-%dT%H:%M:%S%.6f%:z").alias(name)
+            )
+        elif isinstance(dtype, pl.Datetime):
+            exprs.append(col.dt.to_string("%Y-%m-%dT%H:%M:%S%.6f").alias(name))
+        elif _is_nested(dtype):
+            exprs.append(_json_text(name))
+        else:
+            exprs.append(col)
+    out = df.select(exprs)
+    with _atomic(path) as tmp:
+        out.write_csv(tmp)
+    return Path(path)
+
+
+def _significant_digits(value: Decimal) -> int:
+    if value.is_zero():
+        return 1
+    return len(value.normalize().as_tuple().digits)
+
+
+def _money_choice(
+    series: pl.Series, money_as: Literal["auto", "number", "text"]
+) -> Literal["number", "text"]:
+    if money_as == "text":
+        return "text"
+    too_long = [v for v in series.drop_nulls().to_list() if _significant_digits(v) > EXCEL_DIGITS]
+    if not too_long:
+        return "number"
+    if money_as == "number":
+        raise ValueError(
+            f"column {series.name!r} has values Excel cannot show exactly (more than "
+            f"{EXCEL_DIGITS} significant digits, e.g. {too_long[0]}); use money_as='text' or "
+            "'auto', or export to Parquet/CSV"
+        )
+    return "text"
+
+
+def _money_format(dtype: pl.Decimal) -> str:
+    scale = dtype.scale or 0
+    if scale == 0:
+        return "0"
+    fixed = min(scale, 4)
+    return "0." + "0" * fixed + "#" * (scale - fixed)
+
+
+def to_excel(
+    df: pl.DataFrame,
+    path: str | os.PathLike[str],
+    *,
+    time_zone: str = "UTC",
+    money_as: Literal["auto", "number", "text"] = "auto",
+    sheet: str = "events",
+) -> Path:
+    """Write *df* to an ``.xlsx`` workbook with honest times and no lost money digits.
+
+    Parameters
+    ----------
+    df
+        Any frame.
+    path
+        Target file (written atomically).
+    time_zone
+        IANA zone for wall-clock times; the zone is named in each timestamp header.
+    money_as
+        ``"auto"`` (numbers when Excel can show every value exactly, else the whole column
+        as text), ``"number"`` (raise if a value has more than 15 significant digits) or
+        ``"text"``.
+    sheet
+        Name of the data worksheet.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from datetime import datetime, UTC
+    >>> from decimal import Decimal
+    >>> import openpyxl, polars as pl
+    >>> from leadping_nb._export import to_excel
+    >>> df = pl.DataFrame(
+    ...     {"at": [datetime(2026, 7, 1, 12, 0, tzinfo=UTC)], "amount": [Decimal("0.0079")]},
+    ...     schema={"at": pl.Datetime("us", "UTC"), "amount": pl.Decimal(18, 6)},
+    ... )
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = to_excel(df, pathlib.Path(d) / "events.xlsx", time_zone="Europe/Berlin")
+    ...     ws = openpyxl.load_workbook(p)["events"]
+    ...     [c.value for c in ws[1]], [c.value for c in ws[2]]
+    (['at (Europe/Berlin)', 'amount'], [datetime.datetime(2026, 7, 1, 14, 0), 0.0079])
+    """
+    import xlsxwriter
+
+    zone = _zone(time_zone)
+    if money_as not in ("auto", "number", "text"):
+        raise ValueError(f"money_as must be 'auto', 'number' or 'text', not {money_as!r}")
+    if df.height > EXCEL_MAX_ROWS:
+        raise ValueError(
+            f"{df.height:,} rows do not fit in one Excel sheet (max {EXCEL_MAX_ROWS:,}); "
+            "filter the frame or export to Parquet/CSV"
+        )
+    exprs: list[pl.Expr] = []
+    formats: dict[str, str] = {}
+    notes: list[tuple[str, str]] = []
+    for name, dtype in df.schema.items():
+        col = pl.col(name)
+        if isinstance(dtype, pl.Datetime):
+            header = f"{name} ({zone})" if dtype.time_zone is not None else f"{name} (no zone)"
+            value = (
+                col.dt.convert_time_zone(zone).dt.replace_time_zone(None)
+                if dtype.time_zone is not None
+                else col
+            )
+            # Excel shows milliseconds: truncate, so 23:59:59.9999 never displays as the next day.
+            exprs.append(value.dt.truncate("1ms").alias(header))
+            formats[header] = _EXCEL_DATETIME_FORMAT
+        elif isinstance(dtype, pl.Decimal):
+            choice = _money_choice(df.get_column(name), money_as)
+            if choice == "number":
+                exprs.append(col.cast(pl.Float64).alias(name))
+                formats[name] = _money_format(dtype)
+            else:
+                header = f"{name} (text)"
+                exprs.append(col.cast(pl.String).alias(header))
+                notes.append(
+                    (header, f"exact decimal text: some values exceed {EXCEL_DIGITS} digits")
+                )
+        elif _is_nested(dtype):
+            exprs.append(_json_text(name))
+        else:
+            exprs.append(col)
+    out = df.select(exprs)
+    with _atomic(path) as tmp:
+        workbook = xlsxwriter.Workbook(str(tmp), {"remove_timezone": False})
+        try:
+            out.write_excel(
+                workbook,
+                sheet,
+                column_formats=formats or None,  # type: ignore[arg-type]
+                autofit=out.height <= 10_000,
+                freeze_panes="A2",
+            )
+            _about_sheet(workbook, zone, notes)
+        finally:
+            workbook.close()
+    return Path(path)
+
+
+def _about_sheet(workbook: object, zone: str, notes: list[tuple[str, str]]) -> None:
+    add: Callable[[str], object] = workbook.add_worksheet  # type: ignore[attr-defined]
+    ws = add("about")
+    lines = [
+        ("written", datetime.now().astimezone().isoformat(timespec="seconds")),
+        ("time zone", f"timestamps are wall-clock times in {zone} (Excel has no time zones)"),
+        (
+            "timestamp precision",
+            "truncated to the millisecond (Excel's limit); microseconds are in Parquet/CSV",
+        ),
+        (
+            "money",
+            f"numbers when every value has at most {EXCEL_DIGITS} significant digits "
+            "(shown exactly); otherwise the column is exact text",
+        ),
+        *notes,
+    ]
+    for row, (key, text) in enumerate(lines):
+        ws.write_string(row, 0, key)  # type: ignore[attr-defined]
+        ws.write_string(row, 1, text)  # type: ignore[attr-defined]

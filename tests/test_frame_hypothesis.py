@@ -1,0 +1,343 @@
+"""Property tests: every value in the frame equals its generated input exactly.
+
+Pages are generated in both schema eras, with numbers as JSON numbers (in several
+spellings) or as strings, timestamps with 0–7 fractional digits and any offset, unknown
+fields, media lists, compact or spaced JSON. The expected values are computed in plain
+Python from the generated inputs, never by the code under test.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Literal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from leadping_nb._errors import SchemaError
+from leadping_nb._frame import decode_page, events_frame, frame_from_pages, parse_page
+from leadping_nb._schema import EVENT_FIELDS, EVENT_SCHEMA, KNOWN_VALUES, SEED_ITEM_FIELDS
+
+SETTINGS = settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+class Raw(str):
+    """JSON text emitted verbatim (a number spelled exactly as generated)."""
+
+
+def dump(value: Any, spaced: bool) -> str:
+    colon, comma = (": ", ", ") if spaced else (":", ",")
+    if isinstance(value, Raw):
+        return str(value)
+    if isinstance(value, dict):
+        inner = comma.join(json.dumps(k) + colon + dump(v, spaced) for k, v in value.items())
+        return "{" + inner + "}"
+    if isinstance(value, list):
+        return "[" + comma.join(dump(v, spaced) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+# ----------------------------------------------------------------------------- value strategies
+
+NO_SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
+TEXT = st.text(
+    alphabet=st.characters(exclude_categories=NO_SURROGATES, max_codepoint=0x1F600), max_size=12
+) | st.sampled_from(['he said "stop": ok', '":null', "\\", "a,b", "", "null", "{}"])
+
+
+@st.composite
+def money(draw: st.DrawFn) -> tuple[Any, Decimal]:
+    scale = draw(st.integers(0, 6))
+    digits = draw(st.integers(0, 10**12 * 10**scale - 1))
+    value = Decimal(digits).scaleb(-scale)
+    if draw(st.booleans()):
+        value = -value
+    plain = format(value, "f")
+    if draw(st.booleans()) and "." in plain:
+        plain += "0" * draw(st.integers(1, 4))  # trailing zeros beyond the scale are exact
+    form = draw(st.sampled_from(["number", "string", "exponent", "string-exponent"]))
+    if form == "number":
+        return Raw(plain), value
+    if form == "string":
+        return plain, value
+    sci = f"{value:E}" if draw(st.booleans()) else f"{value:e}"
+    return (Raw(sci) if form == "exponent" else sci), value
+
+
+@st.composite
+def int32(draw: st.DrawFn) -> tuple[Any, int]:
+    value = draw(st.integers(-(2**31), 2**31 - 1))
+    return (Raw(str(value)) if draw(st.booleans()) else str(value)), value
+
+
+@st.composite
+def boolean(draw: st.DrawFn) -> tuple[Any, bool]:
+    value = draw(st.booleans())
+    return (value if draw(st.booleans()) else ("true" if value else "false")), value
+
+
+@st.composite
+def timestamp(draw: st.DrawFn) -> tuple[str, datetime, bool]:
+    local = draw(st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31)))
+    n_digits = draw(st.integers(0, 7))
+    digits = "".join(draw(st.lists(st.sampled_from("0123456789"), min_size=7, max_size=7)))
+    digits = digits[:n_digits]
+    micro = int((digits + "000000")[:6])
+    local = local.replace(microsecond=micro)
+    zone = draw(st.sampled_from(["Z", "offset", "compact-offset", "naive"]))
+    offset = timedelta(minutes=draw(st.integers(-14 * 60, 14 * 60)))
+    text = f"{local.year:04d}-{local:%m-%dT%H:%M:%S}" + (f".{digits}" if digits else "")
+    if zone in ("offset", "compact-offset"):
+        sign = "-" if offset < timedelta(0) else "+"
+        hh, mm = divmod(abs(int(offset.total_seconds())) // 60, 60)
+        text += f"{sign}{hh:02d}:{mm:02d}" if zone == "offset" else f"{sign}{hh:02d}{mm:02d}"
+        expected = local.replace(tzinfo=timezone(offset)).astimezone(UTC)
+    else:
+        text += "Z" if zone == "Z" else ""
+        expected = local.replace(tzinfo=UTC)
+    truncated = n_digits == 7 and digits[6] != "0"
+    return text, expected, truncated
+
+
+@st.composite
+def media(draw: st.DrawFn) -> tuple[Any, Any]:
+    if draw(st.booleans()):
+        return None, None
+    items_in, items_out = [], []
+    for _ in range(draw(st.integers(0, 3))):
+        size = draw(st.integers(0, 2**63 - 1))
+        url = draw(TEXT)
+        m_in = {"url": url, "contentType": "image/png", "size": Raw(str(size))}
+        if draw(st.booleans()):
+            m_in["size"] = str(size)
+        if draw(st.booleans()):
+            m_in["fileId"] = "f-1"
+        items_in.append(m_in)
+        items_out.append(
+            {
+                "url": url,
+                "content_type": "image/png",
+                "size": size,
+                "sha256": None,
+                "file_name": None,
+                "file_id": m_in.get("fileId"),
+            }
+        )
+    return items_in, items_out
+
+
+UNKNOWN_NAMES = ["brandNewField", "zeta", "lead_id", "x-y", "ünïcode"]
+
+
+@st.composite
+def unknown_value(draw: st.DrawFn) -> tuple[Any, str | None]:
+    kind = draw(st.sampled_from(["text", "number", "bool", "object", "null"]))
+    if kind == "text":
+        s = draw(TEXT)
+        return s, s
+    if kind == "number":
+        text = draw(st.sampled_from(["1", "-2.50", "1E+5", "0.1000000000000000055511"]))
+        return Raw(text), text
+    if kind == "bool":
+        b = draw(st.booleans())
+        return b, "true" if b else "false"
+    if kind == "object":
+        return {"a": [1, None]}, '{"a":[1,null]}'
+    return None, None
+
+
+# ----------------------------------------------------------------------------- items & pages
+
+
+@dataclass
+class Expected:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    unknown: dict[str, None] = field(default_factory=dict)
+    kept: dict[str, list[str | None]] = field(default_factory=dict)
+    truncated: int = 0
+
+
+SEED_FIELDS = [
+    f for f in EVENT_FIELDS if f.api in SEED_ITEM_FIELDS or "activityCategory" in f.aliases
+]
+CURRENT_FIELDS = [f for f in EVENT_FIELDS if "current" in f.eras]
+
+
+@st.composite
+def item(
+    draw: st.DrawFn, index: int
+) -> tuple[dict[str, Any], dict[str, Any], bool, dict[str, Any]]:
+    era = draw(st.sampled_from(["seed", "current"]))
+    fields = SEED_FIELDS if era == "seed" else CURRENT_FIELDS
+    raw: dict[str, Any] = {}
+    row: dict[str, Any] = dict.fromkeys(EVENT_SCHEMA)
+    truncated = 0
+    for f in fields:
+        presence = draw(st.sampled_from(["value", "value", "value", "null", "absent"]))
+        if f.api == "id":
+            presence = "value"
+        key = f.api
+        if era == "seed" and f.aliases:
+            key = f.aliases[0]
+        if presence == "absent":
+            continue
+        if presence == "null":
+            raw[key] = None
+            continue
+        if f.api == "id":
+            raw[key] = row["id"] = f"evt-{index}"
+        elif f.kind == "string":
+            raw[key] = row[f.column] = draw(TEXT)
+        elif f.kind == "enum":
+            v = draw(st.sampled_from(sorted(KNOWN_VALUES[f.column])) | st.sampled_from(["New!"]))
+            raw[key] = row[f.column] = v
+        elif f.kind == "money":
+            raw[key], row[f.column] = draw(money())
+        elif f.kind == "integer":
+            raw[key], row[f.column] = draw(int32())
+        elif f.kind == "boolean":
+            raw[key], row[f.column] = draw(boolean())
+        elif f.kind == "timestamp":
+            raw[key], row[f.column], cut = draw(timestamp())
+            truncated += cut
+        elif f.kind == "media":
+            raw[key], row[f.column] = draw(media())
+    # is_warmup bridge, computed from the inputs.
+    if row["is_warmup"] is None and raw.get("isWarmup") is None:
+        traffic = raw.get("trafficType")
+        row["is_warmup"] = None if traffic is None else traffic == "Warmup"
+    unknown: dict[str, Any] = {}
+    for name in draw(st.lists(st.sampled_from(UNKNOWN_NAMES), max_size=2, unique=True)):
+        raw[name], unknown[name] = draw(unknown_value())
+    keys = list(raw)
+    order = draw(st.permutations(keys))
+    return {k: raw[k] for k in order}, row, bool(truncated), {"n_cut": truncated, **unknown}
+
+
+@st.composite
+def pages(draw: st.DrawFn) -> tuple[list[bytes], Expected]:
+    expected = Expected()
+    bodies: list[bytes] = []
+    n_pages = draw(st.integers(1, 4))
+    index = 0
+    all_unknown: dict[str, list[tuple[int, str | None]]] = {}
+    for _ in range(n_pages):
+        items = []
+        for _ in range(draw(st.integers(0, 6))):
+            raw, row, _, extra = draw(item(index))
+            expected.truncated += extra.pop("n_cut")
+            for name, text in extra.items():
+                all_unknown.setdefault(name, []).append((index, text))
+            items.append(raw)
+            expected.rows.append(row)
+            index += 1
+        envelope: dict[str, Any] = {"items": items}
+        if draw(st.booleans()):
+            envelope["pageSize"] = draw(st.sampled_from([Raw("100"), "100"]))
+        envelope["continuationToken"] = draw(st.sampled_from([None, "", "tok=="]))
+        bodies.append(dump(envelope, spaced=draw(st.booleans())).encode())
+    for name, hits in all_unknown.items():
+        if any(text is not None for _, text in hits):
+            expected.unknown[name] = None
+            column = f"{name} (unknown)" if name in EVENT_SCHEMA else name
+            values: list[str | None] = [None] * index
+            for i, text in hits:
+                values[i] = text
+            expected.kept[column] = values
+    return bodies, expected
+
+
+# ----------------------------------------------------------------------------- properties
+
+
+@SETTINGS
+@given(pages())
+def test_every_value_equals_its_input(case: tuple[list[bytes], Expected]) -> None:
+    bodies, expected = case
+    df, report = events_frame(bodies, with_report=True)
+    assert df.schema == EVENT_SCHEMA
+    assert df.height == len(expected.rows)
+    for got, want in zip(df.iter_rows(named=True), expected.rows, strict=True):
+        for column, value in want.items():
+            assert got[column] == value, (column, got[column], value)
+            if isinstance(value, Decimal):
+                assert got[column].as_tuple().exponent == -6  # scale never changes
+    assert set(report.unknown_fields) == set(expected.unknown)
+    assert sum(report.truncated.values()) == expected.truncated
+    assert report.nulled == {}
+
+
+@SETTINGS
+@given(pages())
+def test_keep_unknown_keeps_exact_text_and_pages_agree(case: tuple[list[bytes], Expected]) -> None:
+    bodies, expected = case
+    df = events_frame(bodies, keep_unknown=True)
+    assert df.columns[: len(EVENT_SCHEMA)] == list(EVENT_SCHEMA)
+    assert sorted(df.columns[len(EVENT_SCHEMA) :]) == sorted(expected.kept)
+    for column, values in expected.kept.items():
+        assert df.get_column(column).to_list() == values
+    # Decoding page by page gives the same canonical frame as the batched path.
+    one_by_one = [decode_page(b, page=i) for i, b in enumerate(bodies, start=1)]
+    batched = events_frame(bodies)
+    assert_frame_equal(events_frame(one_by_one), batched, check_exact=True)
+    parsed, _ = frame_from_pages([parse_page(b, page=i) for i, b in enumerate(bodies, start=1)])
+    assert_frame_equal(parsed, batched, check_exact=True)
+    assert [p.token for p in one_by_one] == [
+        json.loads(b)["continuationToken"] or None for b in bodies
+    ]
+
+
+BAD = {
+    "billableAmount": ['"1.2.3"', '"0.0000001"', "0.1234567", '"12345678901234"', '"-"', '"1e-9"'],
+    "retryCount": ['"9999999999"', "3.5", '"0x10"', '"+1"'],
+    "isDemo": ['"TRUE"', "0", '"no"'],
+    "createdAt": ['"2026-02-29T00:00:00Z"', '"2026-01-01T24:00:00Z"', '"01/02/2026"', '"now"'],
+    "sentAt": ['"2026-01-01T00:00:00.Z"', '"2026-01-01T00:00:00+25:00"', '"2026-01-01T00:00:00z"'],
+}
+
+
+@SETTINGS
+@given(
+    n=st.integers(1, 8),
+    at=st.data(),
+    key=st.sampled_from(sorted(BAD)),
+    spaced=st.booleans(),
+)
+def test_one_bad_value_is_found_exactly(n: int, at: st.DataObject, key: str, spaced: bool) -> None:
+    bad_row = at.draw(st.integers(0, n - 1))
+    bad_text = at.draw(st.sampled_from(BAD[key]))
+    items: list[dict[str, Any]] = [
+        {
+            "id": f"e{i}",
+            "leadId": "lead-7",
+            "billableAmount": Raw("0.5"),
+            "createdAt": "2026-01-01T00:00:00Z",
+        }
+        for i in range(n)
+    ]
+    items[bad_row][key] = Raw(bad_text)
+    page_body = dump({"items": items, "continuationToken": None}, spaced).encode()
+    with pytest.raises(SchemaError) as info:
+        decode_page(page_body, page=4)
+    err = info.value
+    assert (err.field, err.event_id, err.page, err.lead_id) == (key, f"e{bad_row}", 4, "lead-7")
+    assert err.value is not None and err.value in str(err)
+    lenient = decode_page(page_body, page=4, lenient=True)
+    assert lenient.nulled == {key: 1}
+    column = next(f.column for f in EVENT_FIELDS if f.api == key)
+    values = lenient.frame.get_column(column).to_list()
+    assert values[bad_row] is None
+    assert all(v is not None for i, v in enumerate(values) if i != bad_row) or column in (
+        "retry_count",
+        "is_demo",
+        "sent_at",
+    )
