@@ -600,9 +600,10 @@ def summary(
     thousand rows, with the exact amount sums); a second collects each stage's
     latencies per group. In memory both run together (``polars.collect_all`` computes
     the per-event columns once for both); every frame of the result is then derived
-    from these small results, so all counts agree exactly across frames. Billing is grouped by the grouping plus
-    ``billing_by`` and includes every traffic type, like :func:`billing_summary`; the
-    other metrics exclude warm-up and test traffic unless asked.
+    from these small results, so all counts agree exactly across frames. Billing is
+    grouped by the grouping plus ``billing_by`` and includes every traffic type, like
+    :func:`billing_summary`; the other metrics exclude warm-up and test traffic unless
+    asked.
 
     Parameters
     ----------

@@ -573,7 +573,7 @@ def test_grouping_arguments_are_validated() -> None:
     with pytest.raises(ValueError, match="duplicate"):
         m.delivery_summary(df, by=("campaign_id", "campaign_id"))
     with pytest.raises(TypeError, match="DataFrame or LazyFrame"):
-        m.delivery_summary({"a": [1]})  # type: ignore[call-overload,arg-type]
+        m.delivery_summary({"a": [1]})  # type: ignore[type-var]
 
 
 # --------------------------------------------------------------------------------------

@@ -83,7 +83,8 @@ def ref_latency(e: Event, stage: str) -> float | None:
     start, end = (e[c] for c in STAGES[stage])
     if start is None or end is None:
         return None
-    return ((end - start) // timedelta(microseconds=1)) / 1000
+    micros: int = (end - start) // timedelta(microseconds=1)
+    return micros / 1000
 
 
 def is_warm(e: Event) -> bool:
