@@ -27,6 +27,7 @@ from collections.abc import (
     Iterable,
     Iterator,
     Mapping,
+    Sequence,
 )
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -36,7 +37,15 @@ from urllib.parse import quote
 import polars as pl
 
 from ._errors import ApiError, LeadpingError, PaginationError, QueryError, SchemaError
-from ._frame import DecodedPage, FrameReport, MalformedPageError, decode_page, frame_from_pages
+from ._frame import (
+    DecodedPage,
+    FrameReport,
+    MalformedPageError,
+    ParsedPage,
+    decode_page,
+    frame_from_pages,
+    parse_page,
+)
 from ._http import (
     DEFAULT_BASE_URL,
     HttpSession,
@@ -210,7 +219,12 @@ class FetchResult:
 
 @dataclass
 class _LeadOutcome:
-    pages: list[DecodedPage] = field(default_factory=list)
+    pages: list[ParsedPage] = field(default_factory=list)
+    frame: pl.DataFrame | None = None
+    report: FrameReport | None = None
+    duplicates: int = 0
+    n_pages: int = 0
+    n_events: int = 0
     attempts: int = 0
     complete: bool = True
     error: LeadpingError | None = None
@@ -361,6 +375,46 @@ class AsyncEventSearch:
         finally:
             await agen.aclose()
 
+    def _parse(self, raw: bytes, number: int) -> ParsedPage:
+        return parse_page(
+            raw,
+            lead_id=self.lead_id,
+            page=number,
+            lenient=self.lenient,
+            keep_unknown=self.keep_unknown,
+        )
+
+    async def _parsed_pages(self) -> AsyncGenerator[tuple[ParsedPage, int], None]:
+        """Like :meth:`pages`, but each page is only parsed and checked (token, complete
+        JSON); the typed conversion is left to :meth:`_frame_of`, many pages at a time."""
+        session = await self._client._session()
+        self.complete = True
+        events = 0
+        agen = _paginate(
+            session, self._path(), self.query.to_body, self._parse, lead_id=self.lead_id
+        )
+        try:
+            async for number, parsed, _raw, _tok, attempts, _elapsed in agen:
+                events += parsed.n_items
+                yield parsed, attempts
+                if self.max_events is not None and events >= self.max_events:
+                    if events > self.max_events or parsed.token:
+                        self.complete = False
+                    return
+                if self.max_pages is not None and number >= self.max_pages:
+                    if parsed.token:
+                        self.complete = False
+                    return
+        finally:
+            await agen.aclose()
+
+    def _frame_of(self, parsed: list[ParsedPage]) -> tuple[pl.DataFrame, FrameReport, int]:
+        """Convert parsed pages (one batch, in a worker thread) and apply ``max_events``."""
+        frame, report, dups = _assemble(parsed, self.lead_id)
+        if self.max_events is not None and frame.height > self.max_events:
+            frame = frame.head(self.max_events)
+        return frame, report, dups
+
     async def items(self) -> AsyncIterator[dict[str, Any]]:
         """Yield the raw items (dicts, money as ``Decimal``) across all pages."""
         async for page in self.pages():
@@ -374,12 +428,12 @@ class AsyncEventSearch:
         first page, once.
         """
         try:
-            decoded = [page.decoded async for page in self.pages()]
+            parsed = [p async for p, _n in self._parsed_pages()]
         except ApiError as exc:
             if not _token_expired(exc):
                 raise
-            decoded = [page.decoded async for page in self.pages()]
-        frame, _report, _dups = _assemble(decoded, self.lead_id)
+            parsed = [p async for p, _n in self._parsed_pages()]
+        frame, _report, _dups = await asyncio.to_thread(self._frame_of, parsed)
         return frame
 
     async def count(self) -> int:
@@ -424,7 +478,7 @@ def _token_expired(exc: ApiError) -> bool:
 
 
 def _assemble(
-    decoded: list[DecodedPage], lead_id: str | None = None
+    decoded: Sequence[DecodedPage | ParsedPage], lead_id: str | None = None
 ) -> tuple[pl.DataFrame, FrameReport, int]:
     """Concatenate typed pages; drop exact duplicates of an event id (counted)."""
     frame, report = frame_from_pages(decoded)
@@ -667,8 +721,8 @@ class AsyncClient:
                     pages=totals["pages"],
                     events=totals["events"],
                     lead_id=lead,
-                    lead_pages=len(o.pages),
-                    lead_events=sum(p.n_items for p in o.pages),
+                    lead_pages=o.n_pages,
+                    lead_events=o.n_events,
                     lead_finished=finished,
                     error=o.error,
                 )
@@ -676,6 +730,7 @@ class AsyncClient:
 
         async def one(lead: str) -> None:
             o = outcomes[lead]
+            search: AsyncEventSearch | None = None
             async with sem:
                 o.started = time.monotonic()
                 try:
@@ -689,11 +744,13 @@ class AsyncClient:
                             keep_unknown=keep_unknown,
                         )
                         try:
-                            async for page in search.pages():
-                                o.pages.append(page.decoded)
-                                o.attempts += page.attempts
+                            async for parsed, attempts in search._parsed_pages():
+                                o.pages.append(parsed)
+                                o.n_pages += 1
+                                o.n_events += parsed.n_items
+                                o.attempts += attempts
                                 totals["pages"] += 1
-                                totals["events"] += page.decoded.n_items
+                                totals["events"] += parsed.n_items
                                 report(lead, False)
                         except ApiError as exc:
                             if restarted or not _token_expired(exc):
@@ -702,14 +759,26 @@ class AsyncClient:
                             totals["pages"] -= len(o.pages)
                             totals["events"] -= sum(p.n_items for p in o.pages)
                             o.pages = []
+                            o.n_pages = o.n_events = 0
                             continue
                         o.complete = search.complete
                         break
                 except LeadpingError as exc:
                     o.error = exc
-                    totals["failed"] += 1
-                finally:
-                    o.elapsed = time.monotonic() - o.started
+            # typed conversion of the lead's pages in one batch, in a worker thread, after
+            # its request slot is free: other leads' requests go on meanwhile
+            if o.error is None and search is not None:
+                try:
+                    o.frame, o.report, o.duplicates = await asyncio.to_thread(
+                        search._frame_of, o.pages
+                    )
+                except SchemaError as exc:
+                    exc.lead_id = lead if exc.lead_id is None else exc.lead_id
+                    o.error = exc
+            o.pages = []
+            o.elapsed = time.monotonic() - o.started
+            if o.error is not None:
+                totals["failed"] += 1
             totals["done"] += 1
             report(lead, True)
 
@@ -841,7 +910,7 @@ def _result(ids: list[str], outcomes: Mapping[str, _LeadOutcome]) -> FetchResult
         row: dict[str, Any] = {
             "lead_id": lead,
             "ok": o.error is None,
-            "pages": len(o.pages),
+            "pages": o.n_pages,
             "events": 0,
             "duplicates_dropped": 0,
             "complete": o.complete and o.error is None,
@@ -850,17 +919,11 @@ def _result(ids: list[str], outcomes: Mapping[str, _LeadOutcome]) -> FetchResult
             "error_type": None,
             "error": None,
         }
-        if o.error is None:
-            try:
-                frame, rep, dups = _assemble(o.pages, lead)
-            except SchemaError as exc:
-                o.error = exc
-            else:
-                frame = frame.with_columns(pl.col("lead_id").fill_null(lead))
-                frames.append(frame)
-                reports.append(rep)
-                row["events"] = frame.height
-                row["duplicates_dropped"] = dups
+        if o.error is None and o.frame is not None and o.report is not None:
+            frames.append(o.frame.with_columns(pl.col("lead_id").fill_null(lead)))
+            reports.append(o.report)
+            row["events"] = o.frame.height
+            row["duplicates_dropped"] = o.duplicates
         if o.error is not None:
             errors[lead] = o.error
             row.update(
