@@ -933,9 +933,9 @@ def _result(ids: list[str], outcomes: Mapping[str, _LeadOutcome]) -> FetchResult
                 error=str(o.error),
             )
         status_rows.append(row)
-    from ._frame import empty_events_frame
+    from ._frame import concat_frames, empty_events_frame
 
-    frame = pl.concat(frames, how="vertical") if frames else empty_events_frame()
+    frame = concat_frames(frames) if frames else empty_events_frame()
     status = pl.DataFrame(
         status_rows,
         schema={
