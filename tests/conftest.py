@@ -47,3 +47,12 @@ def _loopback_only() -> Iterator[None]:
     yield
     socket.socket.connect = _real_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the real-browser tests last (Playwright's sync API holds a running asyncio loop in
+    the main thread while a browser is open)."""
+    browser = [i for i in items if "tests/browser/" in i.nodeid.replace("\\", "/")]
+    if browser:
+        others = [i for i in items if i not in browser]
+        items[:] = others + browser

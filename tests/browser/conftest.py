@@ -39,7 +39,10 @@ NOT_LOCAL = re.compile(
 )
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop marked as running
+# in the main thread while it is open, which would break every later test that starts an
+# event loop. The root conftest also runs the browser tests last.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not (shutil.which(CHROMIUM) or Path(CHROMIUM).exists()):
         message = f"{CHROMIUM} not installed (apt-get install -y chromium)"
