@@ -17,9 +17,10 @@ from referencing.jsonschema import DRAFT202012
 from leadping_nb._schema import EVENT_FIELDS, SEED_ITEM_FIELDS
 from leadping_nb.emulator import Emulator
 
-OPENAPI = (
-    Path(__file__).resolve().parents[2].parent / "shared/reference/leadping-events-openapi.json"
-)
+# A copy of ../shared/reference/leadping-events-openapi.json (the production OpenAPI
+# document's events subset, as copied on 2026-08-18), kept with the tests so they do not
+# depend on a folder outside the repository.
+OPENAPI = Path(__file__).resolve().parent / "data" / "leadping-events-openapi.json"
 INT_RE = re.compile(r"^-?(?:0|[1-9]\d*)$")
 MONEY4_RE = re.compile(r"^\d+\.\d{4}$")
 CURRENT_FIELDS = [f.api for f in EVENT_FIELDS if "current" in f.eras]
