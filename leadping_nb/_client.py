@@ -554,10 +554,7 @@ class AsyncClient:
         if base_url is None:
             base_url = IN_PROCESS_BASE_URL if is_wire_handler(transport) else DEFAULT_BASE_URL
         self.base_url = check_base_url(base_url)
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise QueryError(
-                f"concurrency must be an int >= 1, got {concurrency!r}", field="concurrency"
-            )
+        _check_positive(concurrency, "concurrency")
         if not timeout > 0:
             raise QueryError(f"timeout must be > 0 seconds, got {timeout!r}", field="timeout")
         key = api_key if api_key is not None else os.environ.get("LEADPING_API_KEY")
@@ -700,9 +697,9 @@ class AsyncClient:
         """
         ids = _check_ids(lead_ids)
         queries = _queries_for(ids, query)
-        limit = self.concurrency if concurrency is None else concurrency
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise QueryError(f"concurrency must be an int >= 1, got {limit!r}", field="concurrency")
+        limit = (
+            self.concurrency if concurrency is None else _check_positive(concurrency, "concurrency")
+        )
         caps = (_check_cap(max_pages, "max_pages"), _check_cap(max_events, "max_events"))
         await self._session()
         sem = asyncio.Semaphore(limit)
@@ -985,12 +982,14 @@ def _queries_for(
     return dict.fromkeys(ids, q)
 
 
-def _check_cap(value: int | None, name: str) -> int | None:
-    if value is None:
-        return None
+def _check_positive(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise QueryError(f"{name} must be an int >= 1 or None, got {value!r}", field=name)
+        raise QueryError(f"{name} must be an int >= 1, got {value!r}", field=name)
     return value
+
+
+def _check_cap(value: int | None, name: str) -> int | None:
+    return None if value is None else _check_positive(value, name)
 
 
 def _check_ids(lead_ids: Iterable[str]) -> list[str]:
