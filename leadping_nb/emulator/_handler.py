@@ -185,7 +185,9 @@ class Emulator:
     default_page_size, max_page_size
         Page size when none is asked for, and the cap (larger requests are capped).
     latency_ms
-        Delay added to every answer (``WireResponse.delay``; never slept here).
+        Latency of every answer (``WireResponse.delay``; never slept here). Served over
+        HTTP, an answer leaves ``latency_ms`` after its request arrived (handling counts
+        towards it); in-process, the transport sleeps it after handling.
     faults
         Injected faults (:class:`FaultConfig`), or ``None``.
     now

@@ -117,7 +117,7 @@ def serve(
         emulator.asgi_app,
         log_level=log_level,
         lifespan="on",
-        http="h11",
+        http="httptools",
         ws="none",
         access_log=False,
         timeout_graceful_shutdown=2,
