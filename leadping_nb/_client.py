@@ -261,6 +261,7 @@ async def _paginate(
     decode: Callable[[bytes, int], P],
     *,
     lead_id: str | None,
+    slots: asyncio.Semaphore | None = None,
 ) -> AsyncGenerator[tuple[int, P, bytes, str | None, int, float], None]:
     """The paging loop: echo the token unchanged, stop on a null/empty one, refuse repeats."""
     token: str | None = None
@@ -277,6 +278,7 @@ async def _paginate(
             page=n,
             decode=_bind_page(decode, n),
             retryable_decode_errors=(MalformedPageError,),
+            slots=slots,
         )
         assert decoded is not None
         yield n, decoded, result.content, token, result.attempts, result.elapsed
@@ -384,14 +386,22 @@ class AsyncEventSearch:
             keep_unknown=self.keep_unknown,
         )
 
-    async def _parsed_pages(self) -> AsyncGenerator[tuple[ParsedPage, int], None]:
+    async def _parsed_pages(
+        self, slots: asyncio.Semaphore | None = None
+    ) -> AsyncGenerator[tuple[ParsedPage, int], None]:
         """Like :meth:`pages`, but each page is only parsed and checked (token, complete
-        JSON); the typed conversion is left to :meth:`_frame_of`, many pages at a time."""
+        JSON); the typed conversion is left to :meth:`_frame_of`, many pages at a time.
+        ``slots`` bounds the requests in flight across the leads of one fetch."""
         session = await self._client._session()
         self.complete = True
         events = 0
         agen = _paginate(
-            session, self._path(), self.query.to_body, self._parse, lead_id=self.lead_id
+            session,
+            self._path(),
+            self.query.to_body,
+            self._parse,
+            lead_id=self.lead_id,
+            slots=slots,
         )
         try:
             async for number, parsed, _raw, _tok, attempts, _elapsed in agen:
@@ -702,7 +712,12 @@ class AsyncClient:
         )
         caps = (_check_cap(max_pages, "max_pages"), _check_cap(max_events, "max_events"))
         await self._session()
-        sem = asyncio.Semaphore(limit)
+        # ``limit`` requests in flight (a FIFO semaphore held per attempt), over twice as many
+        # leads in progress: while one lead's next request waits for its turn, the other
+        # leads keep every slot busy, and near the end the last leads' page chains overlap
+        # instead of leaving slots idle (bench/paging.py)
+        slots = asyncio.Semaphore(limit)
+        active = asyncio.Semaphore(2 * limit)
         outcomes = {lead: _LeadOutcome() for lead in ids}
         totals = {"pages": 0, "events": 0, "done": 0, "failed": 0}
 
@@ -728,7 +743,7 @@ class AsyncClient:
         async def one(lead: str) -> None:
             o = outcomes[lead]
             search: AsyncEventSearch | None = None
-            async with sem:
+            async with active:
                 o.started = time.monotonic()
                 try:
                     for restarted in (False, True):
@@ -741,7 +756,7 @@ class AsyncClient:
                             keep_unknown=keep_unknown,
                         )
                         try:
-                            async for parsed, attempts in search._parsed_pages():
+                            async for parsed, attempts in search._parsed_pages(slots):
                                 o.pages.append(parsed)
                                 o.n_pages += 1
                                 o.n_events += parsed.n_items
