@@ -351,7 +351,7 @@ class HttpSession:
         if transport is None:
             # TCP_NODELAY: httpx writes headers and body separately; without it Nagle's
             # algorithm and the peer's delayed ACK add ~40 ms to every POST.
-            tx: httpx.AsyncBaseTransport | None = httpx.AsyncHTTPTransport(
+            tx: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(
                 limits=limits,
                 socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
             )
@@ -365,22 +365,27 @@ class HttpSession:
                 f"handle(WireRequest) (such as the Emulator), got {type(transport).__name__}",
                 field="transport",
             )
-        self._client = httpx.AsyncClient(
-            base_url=base_url,
-            transport=tx,
-            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
-            limits=limits,
-            headers={"Accept": "application/json", "User-Agent": user_agent},
-            follow_redirects=False,
-            trust_env=False,
-        )
+        # requests go straight to the transport: httpx.AsyncClient's cookie, auth, redirect
+        # and URL-merging layers cost ~0.3 ms of CPU per request and do nothing for us
+        # (no cookies, no redirects followed, the bearer header is set here)
+        self._transport = tx
+        self._base = httpx.URL(base_url)
+        self._prefix = self._base.raw_path.rstrip(b"/")
+        self._timeout = httpx.Timeout(timeout, connect=min(10.0, timeout)).as_dict()
+        self._headers = [
+            ("Accept", "application/json"),
+            ("Accept-Encoding", "gzip, deflate"),
+            ("User-Agent", user_agent),
+        ]
+        if api_key:
+            self._headers.append(("Authorization", f"Bearer {api_key}"))
 
     def __repr__(self) -> str:
-        return f"HttpSession(base_url={str(self._client.base_url)!r}, api_key=***)"
+        return f"HttpSession(base_url={str(self._base)!r}, api_key=***)"
 
     async def aclose(self) -> None:
         """Close the connection pool."""
-        await self._client.aclose()
+        await self._transport.aclose()
 
     async def request(
         self,
@@ -392,11 +397,14 @@ class HttpSession:
         page: int | None = None,
         decode: Callable[[bytes], T] | None = None,
         retryable_decode_errors: tuple[type[BaseException], ...] = (),
+        slots: asyncio.Semaphore | None = None,
     ) -> tuple[HttpResult, T | None]:
         """Send one logical request with retries; optionally decode the body in a thread.
 
         ``decode`` runs in a worker thread (so other requests proceed meanwhile); when it
         raises one of ``retryable_decode_errors`` (a truncated body), the request is retried.
+        ``slots`` (shared by the callers of one fetch) is held while an attempt is on the
+        wire, not while it waits to retry nor while its body is decoded.
 
         Returns
         -------
@@ -413,8 +421,6 @@ class HttpSession:
             Any other error status, or when the server stays unreachable.
         """
         headers = {}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
         content = None
         if json_body is not None:
             headers["Content-Type"] = "application/json"
@@ -451,7 +457,9 @@ class HttpSession:
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
-                    result = await self._attempt(method, path, headers, content, attempts, started)
+                    result = await self._attempt(
+                        method, path, headers, content, attempts, started, slots
+                    )
                     if decode is None:
                         return result, None
                     try:
@@ -477,13 +485,15 @@ class HttpSession:
         content: bytes | None,
         attempts: int,
         started: float,
+        slots: asyncio.Semaphore | None = None,
     ) -> HttpResult:
         try:
-            if self._limiter is None:
-                response = await self._send(method, path, headers, content)
-            else:
-                async with self._limiter.slot():
+            async with slots if slots is not None else contextlib.nullcontext():
+                if self._limiter is None:
                     response = await self._send(method, path, headers, content)
+                else:
+                    async with self._limiter.slot():
+                        response = await self._send(method, path, headers, content)
         except httpx.TimeoutException as exc:
             raise _RetryableError(f"timed out ({type(exc).__name__})", cause=exc) from exc
         except httpx.TransportError as exc:
@@ -511,7 +521,19 @@ class HttpSession:
     async def _send(
         self, method: str, path: str, headers: dict[str, str], content: bytes | None
     ) -> httpx.Response:
-        return await self._client.request(method, path, headers=headers, content=content)
+        request = httpx.Request(
+            method,
+            self._base.copy_with(raw_path=self._prefix + path.encode("ascii")),
+            headers=[*self._headers, *headers.items()],
+            content=content,
+            extensions={"timeout": self._timeout},
+        )
+        response = await self._transport.handle_async_request(request)
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
 
     def _error(
         self, status: int, content: bytes, headers: Mapping[str, str], attempts: int
