@@ -913,7 +913,9 @@ def _decode_leads(raw: bytes, number: int) -> _LeadPage:
 
 
 def _result(ids: list[str], outcomes: Mapping[str, _LeadOutcome]) -> FetchResult:
-    frames = []
+    frames: list[pl.DataFrame] = []
+    owners: list[str] = []
+    heights: list[int] = []
     reports = []
     status_rows = []
     errors: dict[str, LeadpingError] = {}
@@ -932,7 +934,9 @@ def _result(ids: list[str], outcomes: Mapping[str, _LeadOutcome]) -> FetchResult
             "error": None,
         }
         if o.error is None and o.frame is not None and o.report is not None:
-            frames.append(o.frame.with_columns(pl.col("lead_id").fill_null(lead)))
+            frames.append(o.frame)
+            owners.append(lead)
+            heights.append(o.frame.height)
             reports.append(o.report)
             row["events"] = o.frame.height
             row["duplicates_dropped"] = o.duplicates
@@ -948,6 +952,12 @@ def _result(ids: list[str], outcomes: Mapping[str, _LeadOutcome]) -> FetchResult
     from ._frame import concat_frames, empty_events_frame
 
     frame = concat_frames(frames) if frames else empty_events_frame()
+    if frames:
+        # an item without ``leadId`` belongs to the lead it was fetched for (one expression
+        # over the whole frame: per-frame fills cost a Polars call per lead)
+        owner = pl.Series("owner", owners).repeat_by(pl.Series(heights, dtype=pl.UInt32))
+        owner = owner.explode(empty_as_null=False)
+        frame = frame.with_columns(pl.col("lead_id").fill_null(owner))
     status = pl.DataFrame(
         status_rows,
         schema={
