@@ -337,6 +337,23 @@ def test_fetch_events_many_leads_one_frame_with_lead_ids() -> None:
     assert sum(p.lead_finished for p in seen) == 10
 
 
+def test_fetch_events_fills_a_missing_lead_id_with_the_lead_fetched() -> None:
+    sizes = {"A": [3, 1], "B": [0], "C": [2], "D": [1, 1]}
+    pages = {lead: make_pages(lead, s) for lead, s in sizes.items()}
+    for lead in ("A", "C"):  # these leads' items do not carry leadId
+        for page in pages[lead]:
+            for it in page:
+                del it["leadId"]
+    api = FakeApi(pages)
+    with client_for(api) as c:
+        result = c.fetch_events(list(sizes), EventQuery(page_size=3))
+    assert result.ok
+    got = result.frame.select("id", "lead_id").rows()
+    assert sorted(got) == sorted(
+        (f"{lead}-ev{n:04d}", lead) for lead, s in sizes.items() for n in range(sum(s))
+    )
+
+
 def test_one_failing_lead_never_costs_the_others() -> None:
     api = FakeApi({f"L{i}": make_pages(f"L{i}", [1, 1]) for i in range(5)})
     api.per_lead_script["L2"] = lambda r, n: status(500)(r)
