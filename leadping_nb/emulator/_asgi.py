@@ -11,6 +11,11 @@ cut short, exactly as in-process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
+import itertools
+import threading
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +30,58 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+
+class _Alarm:
+    """Wakes coroutines at a monotonic deadline to within ~0.1 ms.
+
+    ``asyncio.sleep`` rounds the selector timeout up to whole milliseconds, so an answer
+    would leave 0.5 ms late on average (more when several fall due in the same
+    millisecond), which a latency emulator should not add. One daemon thread waits on a
+    condition variable (nanosecond timeouts) for the earliest deadline and hands each
+    due future back to its loop.
+    """
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+        self._cv = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    async def sleep_until(self, deadline: float) -> None:
+        """Return at ``deadline`` (``time.monotonic()`` clock) or just after it."""
+        if deadline <= time.monotonic():
+            return
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        with self._cv:
+            heapq.heappush(self._due, (deadline, next(self._seq), loop, fut))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="leadping-emulator-alarm", daemon=True
+                )
+                self._thread.start()
+            self._cv.notify()
+        await fut
+
+    def _run(self) -> None:
+        with self._cv:
+            while True:
+                if not self._due:
+                    self._cv.wait()
+                    continue
+                wait = self._due[0][0] - time.monotonic()
+                if wait > 0:
+                    self._cv.wait(wait)
+                    continue
+                _, _, loop, fut = heapq.heappop(self._due)
+                with contextlib.suppress(RuntimeError):  # that loop was closed meanwhile
+                    loop.call_soon_threadsafe(_wake, fut)
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 async def _drop_connection(send: Send) -> None:
@@ -47,6 +104,7 @@ async def _drop_connection(send: Send) -> None:
 
 def make_asgi_app(emulator: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """Build the ASGI 3 callable serving ``emulator``."""
+    alarm = _Alarm()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -59,8 +117,7 @@ def make_asgi_app(emulator: Emulator) -> Callable[[Scope, Receive, Send], Awaita
                     return
         if scope["type"] != "http":  # pragma: no cover - websockets are not served
             return
-        loop = asyncio.get_running_loop()
-        arrived = loop.time()
+        arrived = time.monotonic()
         chunks: list[bytes] = []
         more = True
         while more:
@@ -86,7 +143,7 @@ def make_asgi_app(emulator: Emulator) -> Callable[[Scope, Receive, Send], Awaita
         answer = emulator.handle(request)
         if answer.delay > 0:
             # the delay counts from the request's arrival: handling it is part of the latency
-            await asyncio.sleep(max(0.0, arrived + answer.delay - loop.time()))
+            await alarm.sleep_until(arrived + answer.delay)
         if answer.fault == "drop":
             await _drop_connection(send)
             return
