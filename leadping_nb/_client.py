@@ -220,8 +220,8 @@ class FetchResult:
 @dataclass
 class _LeadOutcome:
     pages: list[ParsedPage] = field(default_factory=list)
-    frame: pl.DataFrame | None = None
-    report: FrameReport | None = None
+    converted: bool = False
+    events: int = 0
     duplicates: int = 0
     n_pages: int = 0
     n_events: int = 0
@@ -512,6 +512,98 @@ def _assemble(
     return deduped, report, n_dups
 
 
+#: Finished leads wait until this many of their events are pending, then are converted
+#: together (the rest at the end): a conversion costs ~5 ms whatever its size (one Polars
+#: plan over ~55 columns) plus ~0.1 ms a page, so one call per lead would cost more CPU
+#: than the requests themselves on small leads (bench/paging.py).
+_BATCH_EVENTS = 2_000
+
+
+@dataclass
+class _Converted:
+    """The typed rows of a batch of leads, and what became of each lead."""
+
+    frames: list[pl.DataFrame] = field(default_factory=list)
+    #: per frame: each row's lead, as its position in the fetch's lead list
+    positions: list[pl.Series] = field(default_factory=list)
+    reports: list[FrameReport] = field(default_factory=list)
+    #: lead -> (events kept, duplicates dropped), or the error that failed it
+    leads: dict[str, tuple[int, int] | SchemaError] = field(default_factory=dict)
+
+    def add(
+        self,
+        frame: pl.DataFrame,
+        report: FrameReport,
+        leads: list[str],
+        rows: list[int],
+        positions: list[int],
+    ) -> None:
+        pos = pl.Series("pos", positions, dtype=pl.UInt32)
+        owner = pl.Series("owner", leads, dtype=pl.String)
+        counts = pl.Series("n", rows, dtype=pl.UInt32)
+        pos = pos.repeat_by(counts).explode(empty_as_null=False)
+        owner = owner.repeat_by(counts).explode(empty_as_null=False)
+        # an item without ``leadId`` belongs to the lead it was fetched for
+        self.frames.append(frame.with_columns(pl.col("lead_id").fill_null(owner)))
+        self.positions.append(pos)
+        self.reports.append(report)
+
+
+def _convert_leads(
+    batch: Sequence[tuple[int, str, list[ParsedPage]]], max_events: int | None
+) -> _Converted:
+    """Convert the pages of several finished leads (worker thread).
+
+    One conversion for the whole batch; a lead needing more (``max_events`` cuts into its
+    last page, a duplicated event id) is converted on its own, and so is every lead of a
+    batch that raises :class:`SchemaError`, so that only the leads at fault fail.
+    """
+    out = _Converted()
+    together: list[tuple[int, str, list[ParsedPage]]] = []
+    alone: list[tuple[int, str, list[ParsedPage]]] = []
+    for entry in sorted(batch, key=lambda e: e[0]):  # in the order the leads were asked for
+        n = sum(p.n_items for p in entry[2])
+        (alone if max_events is not None and n > max_events else together).append(entry)
+    if together:
+        pages = [p for _pos, _lead, ps in together for p in ps]
+        try:
+            frame, report = frame_from_pages(pages)
+        except SchemaError:
+            alone += together
+        else:
+            sizes = [sum(p.n_items for p in ps) for _pos, _lead, ps in together]
+            owner = pl.Series([pos for pos, _l, _p in together], dtype=pl.UInt32)
+            owner = owner.repeat_by(pl.Series(sizes, dtype=pl.UInt32))
+            owner = owner.explode(empty_as_null=False)
+            duplicated = frame.height == sum(sizes) and bool(
+                frame.select(pl.struct(pl.lit(owner), pl.col("id")).is_duplicated().any()).item()
+            )
+            if frame.height != sum(sizes) or duplicated:
+                alone += together
+            else:
+                out.add(
+                    frame,
+                    report,
+                    [lead for _pos, lead, _ps in together],
+                    sizes,
+                    [pos for pos, _lead, _ps in together],
+                )
+                for (_pos, lead, _ps), n in zip(together, sizes, strict=True):
+                    out.leads[lead] = (n, 0)
+    for pos, lead, ps in sorted(alone, key=lambda e: e[0]):
+        try:
+            frame, report, dups = _assemble(ps, lead)
+        except SchemaError as exc:
+            exc.lead_id = lead if exc.lead_id is None else exc.lead_id
+            out.leads[lead] = exc
+            continue
+        if max_events is not None and frame.height > max_events:
+            frame = frame.head(max_events)
+        out.add(frame, report, [lead], [frame.height], [pos])
+        out.leads[lead] = (frame.height, dups)
+    return out
+
+
 class AsyncClient:
     """Asynchronous Leadping client; use with ``async with`` on the loop that runs it.
 
@@ -685,9 +777,11 @@ class AsyncClient:
 
         All lead ids are validated before any request. Leads are paged concurrently (at
         most ``concurrency`` requests in flight, within the client's rate limit); pages
-        are decoded in worker threads while other requests are in flight. A lead that
-        fails is reported in :attr:`FetchResult.status` and :attr:`FetchResult.errors`
-        and never costs the others.
+        are parsed, and finished leads converted to typed rows in batches, in worker
+        threads while other requests are in flight. The frame's rows follow the order of
+        ``lead_ids``. A lead that fails (a request, or a value that does not convert) is
+        reported in :attr:`FetchResult.status` and :attr:`FetchResult.errors` and never
+        costs the others.
 
         Parameters
         ----------
@@ -699,7 +793,8 @@ class AsyncClient:
         concurrency
             Requests in flight at most; default: the client's.
         on_progress
-            Called with a :class:`FetchProgress` after each page and each finished lead.
+            Called with a :class:`FetchProgress` after each page and each finished lead (a
+            lead whose values then fail to convert is reported once more, with its error).
         max_pages, max_events
             Per-lead caps.
         lenient, keep_unknown
@@ -718,6 +813,11 @@ class AsyncClient:
         # instead of leaving slots idle (bench/paging.py)
         slots = asyncio.Semaphore(limit)
         active = asyncio.Semaphore(2 * limit)
+        position = {lead: i for i, lead in enumerate(ids)}
+        pending: list[tuple[int, str, list[ParsedPage]]] = []
+        pending_events = 0
+        converted: list[_Converted] = []
+        one_at_a_time = asyncio.Lock()
         outcomes = {lead: _LeadOutcome() for lead in ids}
         totals = {"pages": 0, "events": 0, "done": 0, "failed": 0}
 
@@ -741,6 +841,7 @@ class AsyncClient:
             )
 
         async def one(lead: str) -> None:
+            nonlocal pending_events
             o = outcomes[lead]
             search: AsyncEventSearch | None = None
             async with active:
@@ -777,27 +878,43 @@ class AsyncClient:
                         break
                 except LeadpingError as exc:
                     o.error = exc
-            # typed conversion of the lead's pages in one batch, in a worker thread, after
-            # its request slot is free: other leads' requests go on meanwhile
-            if o.error is None and search is not None:
-                try:
-                    o.frame, o.report, o.duplicates = await asyncio.to_thread(
-                        search._frame_of, o.pages
-                    )
-                except SchemaError as exc:
-                    exc.lead_id = lead if exc.lead_id is None else exc.lead_id
-                    o.error = exc
-            o.pages = []
             o.elapsed = time.monotonic() - o.started
             if o.error is not None:
                 totals["failed"] += 1
             totals["done"] += 1
             report(lead, True)
+            if o.error is None:
+                # typed conversion later, with other finished leads, in a worker thread
+                pending.append((position[lead], lead, o.pages))
+                pending_events += o.n_events
+                if pending_events >= _BATCH_EVENTS:
+                    group.create_task(convert(pending[:]))
+                    pending.clear()
+                    pending_events = 0
+            o.pages = []
+
+        async def convert(batch: list[tuple[int, str, list[ParsedPage]]]) -> None:
+            # one conversion at a time: the other core serves the requests meanwhile
+            async with one_at_a_time:
+                done = await asyncio.to_thread(_convert_leads, batch, caps[1])
+            converted.append(done)
+            for lead, got in done.leads.items():
+                o = outcomes[lead]
+                o.converted = True
+                if isinstance(got, SchemaError):
+                    # fetched, then failed conversion: reported again, with its error
+                    o.error = got
+                    totals["failed"] += 1
+                    report(lead, True)
+                else:
+                    o.events, o.duplicates = got
 
         async with asyncio.TaskGroup() as group:
             for lead in ids:
                 group.create_task(one(lead))
-        return await asyncio.to_thread(_result, ids, outcomes)
+        if pending:
+            await convert(pending)
+        return await asyncio.to_thread(_result, ids, outcomes, converted)
 
     async def leads(
         self,
@@ -912,11 +1029,9 @@ def _decode_leads(raw: bytes, number: int) -> _LeadPage:
     return _LeadPage(frame, token if isinstance(token, str) else None)
 
 
-def _result(ids: list[str], outcomes: Mapping[str, _LeadOutcome]) -> FetchResult:
-    frames: list[pl.DataFrame] = []
-    owners: list[str] = []
-    heights: list[int] = []
-    reports = []
+def _result(
+    ids: list[str], outcomes: Mapping[str, _LeadOutcome], converted: Sequence[_Converted]
+) -> FetchResult:
     status_rows = []
     errors: dict[str, LeadpingError] = {}
     for lead in ids:
@@ -925,21 +1040,14 @@ def _result(ids: list[str], outcomes: Mapping[str, _LeadOutcome]) -> FetchResult
             "lead_id": lead,
             "ok": o.error is None,
             "pages": o.n_pages,
-            "events": 0,
-            "duplicates_dropped": 0,
+            "events": o.events if o.error is None else 0,
+            "duplicates_dropped": o.duplicates if o.error is None else 0,
             "complete": o.complete and o.error is None,
             "attempts": o.attempts,
             "elapsed_s": round(o.elapsed, 6),
             "error_type": None,
             "error": None,
         }
-        if o.error is None and o.frame is not None and o.report is not None:
-            frames.append(o.frame)
-            owners.append(lead)
-            heights.append(o.frame.height)
-            reports.append(o.report)
-            row["events"] = o.frame.height
-            row["duplicates_dropped"] = o.duplicates
         if o.error is not None:
             errors[lead] = o.error
             row.update(
@@ -951,13 +1059,15 @@ def _result(ids: list[str], outcomes: Mapping[str, _LeadOutcome]) -> FetchResult
         status_rows.append(row)
     from ._frame import concat_frames, empty_events_frame
 
+    frames = [f for c in converted for f in c.frames]
     frame = concat_frames(frames) if frames else empty_events_frame()
     if frames:
-        # an item without ``leadId`` belongs to the lead it was fetched for (one expression
-        # over the whole frame: per-frame fills cost a Polars call per lead)
-        owner = pl.Series("owner", owners).repeat_by(pl.Series(heights, dtype=pl.UInt32))
-        owner = owner.explode(empty_as_null=False)
-        frame = frame.with_columns(pl.col("lead_id").fill_null(owner))
+        # rows in the order of the lead ids asked for (pages in order within a lead),
+        # whatever order the leads finished in
+        pos = pl.concat([p for c in converted for p in c.positions])
+        if not pos.is_sorted():
+            frame = frame.with_columns(pos.alias("__pos")).sort("__pos", maintain_order=True)
+            frame = frame.drop("__pos")
     status = pl.DataFrame(
         status_rows,
         schema={
@@ -974,7 +1084,7 @@ def _result(ids: list[str], outcomes: Mapping[str, _LeadOutcome]) -> FetchResult
         },
         orient="row",
     )
-    report = _merge_reports(reports)
+    report = _merge_reports([r for c in converted for r in c.reports])
     return FetchResult(frame=frame, status=status, report=report, errors=errors)
 
 

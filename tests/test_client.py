@@ -23,6 +23,8 @@ from leadping_nb import (
     RateLimit,
     RateLimitError,
     RetryPolicy,
+    SchemaError,
+    _client,
 )
 from leadping_nb._schema import EVENT_SCHEMA
 from leadping_nb._wire import WireRequest, WireResponse
@@ -352,6 +354,88 @@ def test_fetch_events_fills_a_missing_lead_id_with_the_lead_fetched() -> None:
     assert sorted(got) == sorted(
         (f"{lead}-ev{n:04d}", lead) for lead, s in sizes.items() for n in range(sum(s))
     )
+
+
+# Finished leads are converted in batches of at least _BATCH_EVENTS events (the rest at
+# the end); 1 converts nearly every lead on its own, 10_000 all of them in one batch.
+BATCHINGS = [1, 3, 10_000]
+
+
+@pytest.mark.parametrize("batch_events", BATCHINGS)
+def test_fetch_events_rows_follow_the_lead_order_whatever_the_batching(
+    monkeypatch: pytest.MonkeyPatch, batch_events: int
+) -> None:
+    monkeypatch.setattr(_client, "_BATCH_EVENTS", batch_events)
+    # A needs four requests, so the others finish (and may be converted) before it
+    sizes = {"A": [2, 2, 2, 1], "B": [1], "C": [2, 1], "D": [], "E": [2]}
+    api = FakeApi({lead: make_pages(lead, s) for lead, s in sizes.items()})
+    with client_for(api) as c:
+        result = c.fetch_events(list(sizes), EventQuery(page_size=2))
+        one_by_one = [c.events(lead, EventQuery(page_size=2)).frame() for lead in sizes]
+    assert result.ok
+    assert result.frame["id"].to_list() == [
+        f"{lead}-ev{n:04d}" for lead, s in sizes.items() for n in range(sum(s))
+    ]
+    assert result.frame.equals(pl.concat(one_by_one))
+    assert result.frame.schema == pl.Schema(EVENT_SCHEMA)
+    assert result.status["events"].to_list() == [7, 1, 3, 0, 2]
+    assert result.report.n_events == 13 and result.report.n_pages == 9
+
+
+@pytest.mark.parametrize("batch_events", BATCHINGS)
+def test_a_lead_with_a_bad_value_fails_alone_in_its_batch(
+    monkeypatch: pytest.MonkeyPatch, batch_events: int
+) -> None:
+    monkeypatch.setattr(_client, "_BATCH_EVENTS", batch_events)
+    pages = {lead: make_pages(lead, [2, 1]) for lead in "ABC"}
+    pages["B"][1][0]["billableAmount"] = "12,5"
+    api = FakeApi(pages)
+    seen: list[Any] = []
+    with client_for(api) as c:
+        result = c.fetch_events(list("ABC"), EventQuery(page_size=2), on_progress=seen.append)
+    assert result.failed == ["B"]
+    err = result.errors["B"]
+    assert isinstance(err, SchemaError)
+    assert (err.lead_id, err.page, err.field, err.value) == ("B", 2, "billableAmount", "12,5")
+    assert result.frame["lead_id"].to_list() == ["A"] * 3 + ["C"] * 3
+    row = result.status.filter(pl.col("lead_id") == "B").row(0, named=True)
+    assert row["ok"] is False and row["events"] == 0 and row["error_type"] == "SchemaError"
+    assert seen[-1].leads_failed == 1 and seen[-1].leads_done == 3
+
+
+@pytest.mark.parametrize("batch_events", BATCHINGS)
+def test_boundary_duplicates_are_dropped_per_lead_in_a_batch(
+    monkeypatch: pytest.MonkeyPatch, batch_events: int
+) -> None:
+    monkeypatch.setattr(_client, "_BATCH_EVENTS", batch_events)
+    pages = {lead: make_pages(lead, [3, 3]) for lead in "ABC"}
+    pages["B"][1].insert(0, dict(pages["B"][0][-1]))
+    # the same event id under two leads is not a duplicate of either
+    pages["C"][0][0]["id"] = pages["A"][0][0]["id"]
+    api = FakeApi(pages)
+    with client_for(api) as c:
+        result = c.fetch_events(list("ABC"), EventQuery(page_size=3))
+    assert result.ok
+    assert result.status["duplicates_dropped"].to_list() == [0, 1, 0]
+    assert result.status["events"].to_list() == [6, 6, 6]
+    assert result.frame.height == 18
+    assert result.frame.select(pl.struct("lead_id", "id").is_unique().all()).item()
+
+
+@pytest.mark.parametrize("batch_events", BATCHINGS)
+def test_fetch_events_max_events_caps_each_lead(
+    monkeypatch: pytest.MonkeyPatch, batch_events: int
+) -> None:
+    monkeypatch.setattr(_client, "_BATCH_EVENTS", batch_events)
+    api = FakeApi({lead: make_pages(lead, s) for lead, s in {"A": [3, 3], "B": [2]}.items()})
+    with client_for(api) as c:
+        result = c.fetch_events(["A", "B"], EventQuery(page_size=3), max_events=4)
+    assert result.frame["id"].to_list() == [f"A-ev{n:04d}" for n in range(4)] + [
+        "B-ev0000",
+        "B-ev0001",
+    ]
+    assert result.status["events"].to_list() == [4, 2]
+    assert result.status["complete"].to_list() == [False, True]
 
 
 def test_one_failing_lead_never_costs_the_others() -> None:
