@@ -324,8 +324,11 @@ def _robust_fetch(emu: Emulator, lead: str, body: dict[str, Any]) -> list[dict[s
     raise AssertionError("no end")
 
 
+# Pages of at least 3: an expired token (5 % of requests) restarts the whole chain, so
+# pages of 1 over the 77-event lead would need ~1/0.95**77 = 50 restarts and more than
+# the 5,000 requests _robust_fetch allows (hypothesis found fault_seed=51, size=1).
 @settings(max_examples=25, deadline=None)
-@given(fault_seed=st.integers(0, 10_000), size=st.integers(1, 12), desc=st.booleans())
+@given(fault_seed=st.integers(0, 10_000), size=st.integers(3, 12), desc=st.booleans())
 def test_a_correct_client_recovers_exact_data_under_all_faults(
     fault_seed: int, size: int, desc: bool
 ) -> None:
