@@ -30,9 +30,10 @@ Value rules
 Money (``billableAmount`` → ``Decimal(18, 6)``)
     A JSON number or a numeric string: ``-?digits[.digits]`` with an optional exponent
     (``1E-05``, which .NET writes for small doubles). It never passes through a float:
-    Polars parses JSON numbers as float64, so before parsing, a page whose amounts could
-    lose digits in float64 (an exponent, or 16 or more digit characters) has its amounts
-    rewritten as JSON strings, byte for byte; shorter amounts have at most 15 significant
+    Polars parses JSON numbers as float64, so a page whose amounts could lose digits in
+    float64 (an exponent, or 16 or more digit characters) is parsed again, before any of
+    its values is used, with its amounts rewritten as JSON strings, byte for byte (the
+    check runs per batch with the key counts below); shorter amounts have at most 15 significant
     digits, which float64 round-trips exactly (the shortest representation of the double
     *is* the decimal that was sent). More than 6 fractional digits is an error unless the
     extra digits are zeros (``0.10000000`` is fine, ``0.1234567`` is not), and so is an
@@ -74,8 +75,9 @@ Unknown fields
 ``pl.read_json`` with a schema silently drops keys it does not know, so they are detected
 separately, without a second parse: per page, the number of ``":`` separators in the body
 minus the number of ``":null`` / ``": null`` values must equal the number of non-null
-values the parse produced (item fields, media struct fields, envelope). Two C-speed
-``bytes.count`` calls and a null count per column do that. An undeclared key with a value
+values the parse produced (item fields, media struct fields, envelope). Two substring
+counts per body (one Polars query per batch of pages, in Python for a single small page)
+and a null count per column do that. An undeclared key with a value
 makes the numbers differ, however rarely it occurs; so do duplicate keys and ``\\":``
 escaped inside strings (continuation tokens are JSON-in-a-string), which are then
 subtracted using the parsed strings. A page whose numbers still differ is scanned exactly
@@ -91,24 +93,27 @@ objects and arrays as compact JSON text.
 
 Performance
 -----------
-:func:`events_frame` parses pages on a worker thread and converts them in batches of
-~130k rows (~160 MB of pages) on the calling thread, so the fixed cost of the typed
-conversion (two query plans) is paid per batch rather than per page, and parsing the next
-batch overlaps converting this one (the conversion runs without the GIL; ``pl.read_json``
-holds it in polars 2.1, so more parser threads would not help). No Python code runs per
-row or per value on the normal path. :func:`parse_page` + :func:`frame_from_pages` give a
-paging client the same batching. See ``bench/frame.py`` and ``bench/README.md``.
+:func:`events_frame` parses pages on two worker threads (``pl.read_json`` releases the
+GIL for most of its work) and converts them in batches of ~130k rows (~160 MB of pages)
+on the calling thread, so the fixed cost of the typed conversion (a few query plans) is
+paid per batch rather than per page, and parsing the next batch overlaps converting this
+one (the conversion runs without the GIL). The passes over the raw bytes besides the parse
+(key counts for unknown fields, the long-amount check) run in the batch's Polars query,
+not per page in Python, where they held the GIL. No Python code runs per row or per value
+on the normal path. :func:`parse_page` + :func:`frame_from_pages` give a paging client the
+same batching. See ``bench/frame.py`` and ``bench/README.md``.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from decimal import Decimal
 from html import escape
@@ -206,9 +211,17 @@ _BATCH_ROWS = 131_072
 _BATCH_BYTES = 160 * 2**20
 
 # Amounts that float64 may not represent exactly: an exponent, or >= 16 digit characters.
-# (Starting the pattern at the rare capital "A" makes the scan ~25 % faster; other keys
-# ending in "Amount" only cause a harmless rewrite of the page's billableAmount values.)
-_LONG_MONEY_RX = re.compile(rb'Amount"\s*:\s*-?(?:[0-9.]{16}|[0-9.]+[eE])')
+# (Starting the pattern at the rare capital "A" makes the scan faster; other keys ending in
+# "Amount" only cause a harmless rewrite of the page's billableAmount values.) The same
+# pattern text serves Python's ``re`` (bytes) and Polars' Rust regex (explicit classes, so
+# both engines match exactly the same bodies).
+_WS = r"[ \t\n\r\x0B\x0C]*"
+_LONG_MONEY_PATTERN = rf'Amount"{_WS}:{_WS}-?(?:[0-9.]{{16}}|[0-9.]+[eE])'
+_LONG_MONEY_RX = re.compile(_LONG_MONEY_PATTERN.encode())
+#: Bodies up to this many bytes per batch are scanned in Python, larger ones by Polars.
+_SCAN_IN_PYTHON_BYTES = 256 * 2**10
+#: Bodies per Polars scan query (bounds the transient copy of the bodies).
+_SCAN_GROUP_BYTES = 16 * 2**20
 _QUOTE_MONEY_RX = re.compile(rb'"billableAmount"(\s*):(\s*)(-?[0-9][0-9.eE+-]*)')
 
 _MONEY_TEXT_RX = rf"^-?[0-9]+(?:\.[0-9]{{1,{MONEY_SCALE}}}0*)?$"
@@ -448,8 +461,13 @@ class ParsedPage:
     body: bytes
     lenient: bool = False
     keep_unknown: bool = False
-    #: ``":`` separators minus ``":null`` values minus envelope values (see _check_keys).
+    #: Minus the envelope's keys and values (see _check_keys, which adds the body's ``":``
+    #: separators minus its ``":null`` values, counted per batch).
     balance: int = 0
+    #: The body's ``":`` separators minus its ``":null`` values, once counted (_body_stats).
+    colons: int | None = None
+    #: Whether the items were read with long amounts quoted (or exactly, by the stdlib).
+    money_exact: bool = False
     #: Exact unknown fields when already known (stdlib path), else None.
     unknown: tuple[str, ...] | None = None
     kept: dict[str, list[str | None]] = field(default_factory=dict)
@@ -481,9 +499,7 @@ def _malformed(
 
 
 def _quote_money(body: bytes) -> bytes:
-    """Rewrite ``"billableAmount": 12.5`` as ``"billableAmount":"12.5"`` when needed."""
-    if _LONG_MONEY_RX.search(body) is None:
-        return body
+    """Rewrite ``"billableAmount": 12.5`` as ``"billableAmount":"12.5"`` (every amount)."""
     return _QUOTE_MONEY_RX.sub(rb'"billableAmount"\1:\2"\3"', body)
 
 
@@ -520,11 +536,15 @@ def _parse_raw(
     lenient: bool,
     keep_unknown: bool,
     check_items: bool = False,
+    quote_money: bool = False,
 ) -> ParsedPage:
     """Parse one body (worker thread): Series operations only, no query plans.
 
     ``check_items`` looks for null items now (a malformed page the client may retry);
-    batches check them anyway when they are converted.
+    batches check them anyway when they are converted. The body is read as sent; a page
+    whose amounts float64 might not hold exactly is read again with its amounts quoted
+    (``quote_money``) when its batch is assembled (:func:`_body_stats`), or right away if
+    the plain read fails.
     """
     start = body[:64].lstrip()
     if start.startswith(b"\xef\xbb\xbf"):
@@ -533,8 +553,19 @@ def _parse_raw(
     if not start.startswith(b"{"):
         raise _malformed("the body is not a JSON object", body, lead_id, page)
     try:
-        env = pl.read_json(_quote_money(body), schema=_RAW_ENVELOPE)
+        env = pl.read_json(_quote_money(body) if quote_money else body, schema=_RAW_ENVELOPE)
     except pl.exceptions.PolarsError:
+        if not quote_money and _LONG_MONEY_RX.search(body) is not None:
+            # e.g. an amount beyond float64's range: read it as text.
+            return _parse_raw(
+                body,
+                lead_id=lead_id,
+                page=page,
+                lenient=lenient,
+                keep_unknown=keep_unknown,
+                check_items=check_items,
+                quote_money=True,
+            )
         # Invalid JSON, or a value of the wrong JSON type: decide exactly with the stdlib.
         return _parse_python(
             body, lead_id=lead_id, page=page, lenient=lenient, keep_unknown=keep_unknown
@@ -563,9 +594,7 @@ def _parse_raw(
     # Key balance for unknown-field detection (module docstring; finished in _check_keys).
     envelope = [v for v in (ps_text, tc_text, token) if v is not None]
     balance = (
-        body.count(b'":')
-        - body.count(b'":null')
-        - 1  # "items"
+        -1  # "items"
         - len(envelope)
         - sum(v.count('":') - v.count('":null') for v in envelope)  # escaped in the body
     )
@@ -582,6 +611,7 @@ def _parse_raw(
         lenient=lenient,
         keep_unknown=keep_unknown,
         balance=balance,
+        money_exact=quote_money,
     )
 
 
@@ -784,6 +814,7 @@ def _parse_python(
         unknown=unknown,
         kept=kept,
         type_error=type_error[0] if type_error else None,
+        money_exact=True,
     )
 
 
@@ -1156,7 +1187,8 @@ def _check_keys(
             start = end
             continue
         produced = (cum[end - 1] if end else 0) - (cum[start - 1] if start else 0)
-        surplus = page.balance - produced
+        assert page.colons is not None  # counted by _body_stats
+        surplus = page.balance + page.colons - produced
         if surplus > 0:
             surplus -= page.body.count(b'": null')
         if surplus > 0 and b'\\"' in page.body:
@@ -1176,6 +1208,70 @@ def _check_keys(
     return found
 
 
+def _scan_bodies(bodies: list[bytes]) -> list[tuple[int, int, bool]]:
+    """(``":`` count, ``":null`` count, long amount?) per body, in one Polars query."""
+    # Bodies that pl.read_json accepted are valid UTF-8 (it rejects anything else).
+    series = pl.Series("b", bodies, dtype=pl.Binary).cast(pl.String)
+    b = pl.col("b")
+    frame = pl.DataFrame([series]).select(
+        b.str.count_matches('":', literal=True).alias("k"),
+        b.str.count_matches('":null', literal=True).alias("n"),
+        b.str.contains(_LONG_MONEY_PATTERN).alias("m"),
+    )
+    return list(frame.iter_rows())
+
+
+def _body_stats(pages: Sequence[ParsedPage]) -> None:
+    """Count each body's ``":`` and ``":null`` and re-read pages whose amounts need quoting.
+
+    These are the only passes over the raw bytes besides the parse itself. Done per batch
+    in one Polars query (parallel, without the GIL) rather than per page in Python, where
+    they held the GIL for ~2.5 µs per event and serialised the parser threads. Small
+    batches (a single page from :func:`decode_page`) are scanned in Python instead.
+    """
+    todo = [p for p in pages if p.unknown is None and (p.colons is None or not p.money_exact)]
+    if not todo:
+        return
+    stats: list[tuple[int, int, bool]]
+    if sum(len(p.body) for p in todo) <= _SCAN_IN_PYTHON_BYTES:
+        stats = [
+            (
+                p.body.count(b'":'),
+                p.body.count(b'":null'),
+                _LONG_MONEY_RX.search(p.body) is not None,
+            )
+            for p in todo
+        ]
+    else:
+        # In groups of ~_SCAN_GROUP_BYTES, so the copy of the bodies stays small.
+        stats = []
+        start = size = 0
+        for end, page in enumerate(todo, start=1):
+            size += len(page.body)
+            if size >= _SCAN_GROUP_BYTES or end == len(todo):
+                stats.extend(_scan_bodies([p.body for p in todo[start:end]]))
+                start, size = end, 0
+    for page, (keys, nulls, long_money) in zip(todo, stats, strict=True):
+        page.colons = keys - nulls
+        if long_money and not page.money_exact:
+            # float64 may not hold these amounts: read the page again, amounts quoted.
+            again = _parse_raw(
+                page.body,
+                lead_id=page.lead_id,
+                page=page.page,
+                lenient=page.lenient,
+                keep_unknown=page.keep_unknown,
+                quote_money=True,
+            )
+            again.colons = page.colons
+            n_items = page.n_items
+            for f in fields(ParsedPage):
+                setattr(page, f.name, getattr(again, f.name))
+            if page.n_items < 0:
+                page.n_items = n_items
+        page.money_exact = True
+
+
 class _NullItemError(Exception):
     def __init__(self, index: int) -> None:
         self.index = index
@@ -1188,6 +1284,7 @@ def _assemble(
 
     Raises ``_NullItemError(index)`` when a page has a null item (a malformed page).
     """
+    _body_stats(pages)
     lists = pages[0].items if len(pages) == 1 else pl.concat([p.items for p in pages])
     for page, n in zip(pages, lists.list.len().to_list(), strict=True):
         page.n_items = n
@@ -1638,10 +1735,14 @@ def _page_source(obj: Any, position: int) -> tuple[bytes, int | None, str | None
 
 
 def _workers() -> int:
-    """Parser threads: one. ``pl.read_json`` holds the GIL (polars 2.1), so more parser
-    threads only contend; the one thread overlaps parsing with the consumer's typed
-    conversion, whose query runs without the GIL on all cores."""
-    return 1
+    """Parser threads: two (one on a single-CPU machine).
+
+    ``pl.read_json`` releases the GIL for most of its work (polars 2.1): two threads parse
+    pages of 100 events ~1.5× and pages of 1,000 events ~1.5-1.9× faster than one on two
+    CPUs. The per-page checks in :func:`_parse_raw` hold the GIL, so more threads would
+    mostly contend; the consumer's typed conversion runs without the GIL meanwhile.
+    """
+    return 2 if (os.cpu_count() or 1) > 1 else 1
 
 
 def _parse_all(
