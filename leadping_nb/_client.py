@@ -819,7 +819,7 @@ class AsyncClient:
         converted: list[_Converted] = []
         one_at_a_time = asyncio.Lock()
         outcomes = {lead: _LeadOutcome() for lead in ids}
-        totals = {"pages": 0, "events": 0, "done": 0, "failed": 0}
+        totals = {"pages": 0, "events": 0, "done": 0, "failed": 0, "started": 0}
 
         def report(lead: str, finished: bool) -> None:
             if on_progress is None:
@@ -846,6 +846,7 @@ class AsyncClient:
             search: AsyncEventSearch | None = None
             async with active:
                 o.started = time.monotonic()
+                totals["started"] += 1
                 try:
                     for restarted in (False, True):
                         search = self.events(
@@ -887,7 +888,10 @@ class AsyncClient:
                 # typed conversion later, with other finished leads, in a worker thread
                 pending.append((position[lead], lead, o.pages))
                 pending_events += o.n_events
-                if pending_events >= _BATCH_EVENTS:
+                # near the end (every lead started) a finished lead is converted as soon as
+                # no conversion is running, so that little is left after the last page
+                tail = totals["started"] == len(ids) and not one_at_a_time.locked()
+                if pending_events >= _BATCH_EVENTS or tail:
                     group.create_task(convert(pending[:]))
                     pending.clear()
                     pending_events = 0
