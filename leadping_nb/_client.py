@@ -220,7 +220,6 @@ class FetchResult:
 @dataclass
 class _LeadOutcome:
     pages: list[ParsedPage] = field(default_factory=list)
-    converted: bool = False
     events: int = 0
     duplicates: int = 0
     n_pages: int = 0
@@ -513,9 +512,10 @@ def _assemble(
 
 
 #: Finished leads wait until this many of their events are pending, then are converted
-#: together (the rest at the end): a conversion costs ~5 ms whatever its size (one Polars
-#: plan over ~55 columns) plus ~0.1 ms a page, so one call per lead would cost more CPU
-#: than the requests themselves on small leads (bench/paging.py).
+#: together (once every lead has started, whenever no conversion is running): a conversion
+#: costs ~5 ms whatever its size (one Polars plan over ~55 columns) plus ~0.1 ms a page, so
+#: one call per lead would cost more CPU than the requests themselves on small leads
+#: (bench/paging.py).
 _BATCH_EVENTS = 2_000
 
 
@@ -904,7 +904,6 @@ class AsyncClient:
             converted.append(done)
             for lead, got in done.leads.items():
                 o = outcomes[lead]
-                o.converted = True
                 if isinstance(got, SchemaError):
                     # fetched, then failed conversion: reported again, with its error
                     o.error = got
