@@ -389,7 +389,7 @@ class AsyncEventSearch:
         self, slots: asyncio.Semaphore | None = None
     ) -> AsyncGenerator[tuple[ParsedPage, int], None]:
         """Like :meth:`pages`, but each page is only parsed and checked (token, complete
-        JSON); the typed conversion is left to :meth:`_frame_of`, many pages at a time.
+        JSON); the typed conversion is left to :func:`_assemble`, many pages at a time.
         ``slots`` bounds the requests in flight across the leads of one fetch."""
         session = await self._client._session()
         self.complete = True
@@ -417,13 +417,6 @@ class AsyncEventSearch:
         finally:
             await agen.aclose()
 
-    def _frame_of(self, parsed: list[ParsedPage]) -> tuple[pl.DataFrame, FrameReport, int]:
-        """Convert parsed pages (one batch, in a worker thread) and apply ``max_events``."""
-        frame, report, dups = _assemble(parsed, self.lead_id)
-        if self.max_events is not None and frame.height > self.max_events:
-            frame = frame.head(self.max_events)
-        return frame, report, dups
-
     async def items(self) -> AsyncIterator[dict[str, Any]]:
         """Yield the raw items (dicts, money as ``Decimal``) across all pages."""
         async for page in self.pages():
@@ -442,7 +435,9 @@ class AsyncEventSearch:
             if not _token_expired(exc):
                 raise
             parsed = [p async for p, _n in self._parsed_pages()]
-        frame, _report, _dups = await asyncio.to_thread(self._frame_of, parsed)
+        frame, _report, _dups = await asyncio.to_thread(
+            _assemble, parsed, self.lead_id, self.max_events
+        )
         return frame
 
     async def count(self) -> int:
@@ -487,28 +482,37 @@ def _token_expired(exc: ApiError) -> bool:
 
 
 def _assemble(
-    decoded: Sequence[DecodedPage | ParsedPage], lead_id: str | None = None
+    decoded: Sequence[DecodedPage | ParsedPage],
+    lead_id: str | None = None,
+    max_events: int | None = None,
 ) -> tuple[pl.DataFrame, FrameReport, int]:
-    """Concatenate typed pages; drop exact duplicates of an event id (counted)."""
+    """Concatenate one lead's pages (typed or parsed, then converted here); drop exact
+    duplicates of an event id (counted); keep at most ``max_events`` rows."""
     frame, report = frame_from_pages(decoded)
-    if frame.height == 0:
-        return frame, report, 0
     first = frame.select(pl.col("id").is_first_distinct()).to_series()
     n_dups = first.len() - int(first.sum())
-    if n_dups == 0:
-        return frame, report, 0
-    deduped = frame.filter(first)
-    dup_rows = frame.filter(~first)
-    conflicts = dup_rows.join(deduped, on=dup_rows.columns, how="anti", nulls_equal=True)
-    if conflicts.height:
-        bad = conflicts["id"][0]
-        raise SchemaError(
-            f"event id {bad!r} arrived twice with different content; refusing to pick one",
-            field="id",
-            value=str(bad),
-            lead_id=lead_id,
-        )
-    return deduped, report, n_dups
+    if n_dups:
+        deduped = frame.filter(first)
+        dup_rows = frame.filter(~first)
+        conflicts = dup_rows.join(deduped, on=dup_rows.columns, how="anti", nulls_equal=True)
+        if conflicts.height:
+            bad = conflicts["id"][0]
+            raise SchemaError(
+                f"event id {bad!r} arrived twice with different content; refusing to pick one",
+                field="id",
+                value=str(bad),
+                lead_id=lead_id,
+            )
+        frame = deduped
+    if max_events is not None and frame.height > max_events:
+        frame = frame.head(max_events)
+    return frame, report, n_dups
+
+
+def _per_row(values: list[Any], counts: list[int], dtype: pl.DataType) -> pl.Series:
+    """``values[i]`` repeated ``counts[i]`` times, in order (a value per row of a batch)."""
+    series = pl.Series(values, dtype=dtype).repeat_by(pl.Series(counts, dtype=pl.UInt32))
+    return series.explode(empty_as_null=False)
 
 
 #: Finished leads wait until this many of their events are pending, then are converted
@@ -536,14 +540,11 @@ class _Converted:
         report: FrameReport,
         leads: list[str],
         rows: list[int],
-        positions: list[int],
+        pos: pl.Series,
     ) -> None:
-        pos = pl.Series("pos", positions, dtype=pl.UInt32)
-        owner = pl.Series("owner", leads, dtype=pl.String)
-        counts = pl.Series("n", rows, dtype=pl.UInt32)
-        pos = pos.repeat_by(counts).explode(empty_as_null=False)
-        owner = owner.repeat_by(counts).explode(empty_as_null=False)
+        """Keep ``frame``: ``rows[i]`` rows of ``leads[i]`` in turn, ``pos`` a value per row."""
         # an item without ``leadId`` belongs to the lead it was fetched for
+        owner = _per_row(leads, rows, pl.String())
         self.frames.append(frame.with_columns(pl.col("lead_id").fill_null(owner)))
         self.positions.append(pos)
         self.reports.append(report)
@@ -572,34 +573,25 @@ def _convert_leads(
             alone += together
         else:
             sizes = [sum(p.n_items for p in ps) for _pos, _lead, ps in together]
-            owner = pl.Series([pos for pos, _l, _p in together], dtype=pl.UInt32)
-            owner = owner.repeat_by(pl.Series(sizes, dtype=pl.UInt32))
-            owner = owner.explode(empty_as_null=False)
+            pos = _per_row([p for p, _l, _ps in together], sizes, pl.UInt32())
             duplicated = frame.height == sum(sizes) and bool(
-                frame.select(pl.struct(pl.lit(owner), pl.col("id")).is_duplicated().any()).item()
+                frame.select(pl.struct(pl.lit(pos), pl.col("id")).is_duplicated().any()).item()
             )
             if frame.height != sum(sizes) or duplicated:
                 alone += together
             else:
-                out.add(
-                    frame,
-                    report,
-                    [lead for _pos, lead, _ps in together],
-                    sizes,
-                    [pos for pos, _lead, _ps in together],
-                )
+                out.add(frame, report, [lead for _p, lead, _ps in together], sizes, pos)
                 for (_pos, lead, _ps), n in zip(together, sizes, strict=True):
                     out.leads[lead] = (n, 0)
-    for pos, lead, ps in sorted(alone, key=lambda e: e[0]):
+    for position, lead, ps in sorted(alone, key=lambda e: e[0]):
         try:
-            frame, report, dups = _assemble(ps, lead)
+            frame, report, dups = _assemble(ps, lead, max_events)
         except SchemaError as exc:
             exc.lead_id = lead if exc.lead_id is None else exc.lead_id
             out.leads[lead] = exc
             continue
-        if max_events is not None and frame.height > max_events:
-            frame = frame.head(max_events)
-        out.add(frame, report, [lead], [frame.height], [pos])
+        rows = [frame.height]
+        out.add(frame, report, [lead], rows, _per_row([position], rows, pl.UInt32()))
         out.leads[lead] = (frame.height, dups)
     return out
 
