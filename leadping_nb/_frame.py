@@ -866,10 +866,56 @@ def _bool_expr(e: pl.Expr) -> pl.Expr:
     return e.replace_strict({"true": True, "false": False}, default=None, return_dtype=pl.Boolean)
 
 
-def _ts_expr(e: pl.Expr) -> pl.Expr:
-    text = pl.when(e.str.contains(_TS_ZONED_RX)).then(e).otherwise(e + "Z")
-    parsed = text.str.to_datetime("%+", time_unit="us", time_zone="UTC", strict=False)
+def _ts_expr(e: pl.Expr, digits: int | None = None) -> pl.Expr:
+    """Timestamp text → ``Datetime("us", "UTC")``; null where the text is not valid.
+
+    ``digits`` says that every value of the column is ``YYYY-MM-DDTHH:MM:SS[.f…]Z`` with
+    exactly that many fractional digits (0-6; see :func:`_ts_layouts`). Such columns are
+    parsed as the date-time part with Polars' fixed-format parser plus the fraction as an
+    integer, ~2× cheaper than the general ``%+`` parse and equal to it on every valid text
+    (tests compare both). Anything else takes the general parse (offsets, naive times read
+    as UTC, mixed layouts, sub-microsecond digits).
+    """
+    if digits is None:
+        text = pl.when(e.str.contains(_TS_ZONED_RX)).then(e).otherwise(e + "Z")
+        parsed = text.str.to_datetime("%+", time_unit="us", time_zone="UTC", strict=False)
+    else:
+        parsed = e.str.slice(0, 19).str.to_datetime(
+            "%Y-%m-%dT%H:%M:%S", time_unit="us", time_zone="UTC", strict=False
+        )
+        if digits:
+            fraction = e.str.slice(20, digits).cast(pl.Int64) * 10 ** (6 - digits)
+            parsed = parsed + pl.duration(microseconds=fraction)
     return pl.when(e.str.contains(_TS_TEXT_RX)).then(parsed)
+
+
+#: Lengths of ``YYYY-MM-DDTHH:MM:SSZ`` with 0 and with 1-6 fractional digits.
+_TS_FIXED_LENGTHS = {20: 0, **{21 + d: d for d in range(1, 7)}}
+
+
+def _ts_layouts(raw: pl.DataFrame, present: frozenset[str]) -> frozenset[tuple[str, int]]:
+    """Timestamp keys whose every value has one ``Z`` layout: (key, fractional digits).
+
+    One cheap query (lengths and last characters) per batch; see :func:`_ts_expr`.
+    """
+    keys = [k for k in _TIMESTAMP_KEYS if k in present and k in raw.columns]
+    if not keys:
+        return frozenset()
+    exprs: list[pl.Expr] = []
+    for k in keys:
+        n = pl.col(k).str.len_bytes()
+        exprs += [
+            n.min().alias(f"min:{k}"),
+            n.max().alias(f"max:{k}"),
+            pl.col(k).str.ends_with("Z").all().alias(f"z:{k}"),
+        ]
+    row = raw.select(exprs).row(0, named=True)
+    found = set()
+    for k in keys:
+        length = row[f"min:{k}"]
+        if length == row[f"max:{k}"] and row[f"z:{k}"] and length in _TS_FIXED_LENGTHS:
+            found.add((k, _TS_FIXED_LENGTHS[length]))
+    return frozenset(found)
 
 
 def _media_expr(e: pl.Expr) -> pl.Expr:
@@ -894,13 +940,19 @@ def _source(f: Field, present: frozenset[str]) -> pl.Expr | None:
 
 
 @functools.lru_cache(maxsize=256)
-def _typed_exprs(present: frozenset[str], media_elements: bool) -> tuple[pl.Expr, ...]:
+def _typed_exprs(
+    present: frozenset[str],
+    media_elements: bool,
+    ts_layouts: frozenset[tuple[str, int]] = frozenset(),
+) -> tuple[pl.Expr, ...]:
     """One expression per declared column, for raw frames whose non-null keys are *present*.
 
     Columns without any value become typed null literals, which skips their parsing (a
     page usually has most lifecycle timestamps empty). ``id`` is always a column
-    reference, so literal columns broadcast to the frame's height.
+    reference, so literal columns broadcast to the frame's height. ``ts_layouts`` names
+    the timestamp keys with one fixed layout (:func:`_ts_layouts`).
     """
+    fixed = dict(ts_layouts)
     exprs: list[pl.Expr] = []
     for f in EVENT_FIELDS:
         src = _source(f, present)
@@ -921,7 +973,7 @@ def _typed_exprs(present: frozenset[str], media_elements: bool) -> tuple[pl.Expr
         elif f.kind == "boolean":
             expr = _bool_expr(src)
         elif f.kind == "timestamp":
-            expr = _ts_expr(src)
+            expr = _ts_expr(src, fixed.get(f.api))
         elif f.kind == "media":
             # Without elements the (empty or null) lists only need their dtype changed.
             expr = _media_expr(src) if media_elements else src.cast(MEDIA_DTYPE, strict=False)
@@ -1017,7 +1069,8 @@ def _convert(
     if media_elements is None:
         media_elements = _MEDIA_KEY in present and bool(raw.get_column(_MEDIA_KEY).list.len().sum())
     source = _normalise_money(raw) if _MONEY_KEY in present else raw
-    typed = source.select(*_typed_exprs(present, media_elements), *kept)
+    layouts = _ts_layouts(source, present)
+    typed = source.select(*_typed_exprs(present, media_elements, layouts), *kept)
 
     checked = [(k, c) for k, c in _CHECKED if k in present]
     stats: list[pl.Expr] = []

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Literal
 
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -354,3 +355,78 @@ def test_one_bad_value_is_found_exactly(n: int, at: st.DataObject, key: str, spa
         "is_demo",
         "sent_at",
     )
+
+
+# ------------------------------------------------------------------- fixed timestamp layouts
+
+
+@SETTINGS
+@given(
+    values=st.lists(
+        st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)) | st.none(),
+        min_size=1,
+        max_size=30,
+    ),
+    n_digits=st.integers(0, 6),
+)
+def test_columns_with_one_z_layout_equal_their_input(
+    values: list[datetime | None], n_digits: int
+) -> None:
+    """Every value of the column in one ``...SS[.f]Z`` layout: the fixed-layout parse."""
+    texts, expected = [], []
+    for v in values:
+        if v is None:
+            texts.append(None)
+            expected.append(None)
+            continue
+        fraction = f"{v.microsecond:06d}"[:n_digits]
+        v = v.replace(microsecond=int((fraction + "000000")[:6]), tzinfo=UTC)
+        texts.append(
+            f"{v.year:04d}-{v:%m-%dT%H:%M:%S}" + (f".{fraction}" if n_digits else "") + "Z"
+        )
+        expected.append(v)
+    items = [{"id": f"e{i}", "createdAt": t} for i, t in enumerate(texts)]
+    raw = pl.DataFrame({"createdAt": texts}, schema={"createdAt": pl.String})
+    if any(t is not None for t in texts):
+        assert _frame._ts_layouts(raw, frozenset({"createdAt"})) == {("createdAt", n_digits)}
+    df = events_frame([json.dumps({"items": items}).encode()])
+    assert df.get_column("created_at").to_list() == expected
+
+
+DIGIT = st.sampled_from("0123456789")
+
+
+@SETTINGS
+@given(
+    parts=st.lists(st.text(DIGIT, min_size=2, max_size=2), min_size=6, max_size=6),
+    fractions=st.lists(st.text(DIGIT, min_size=6, max_size=6), min_size=6, max_size=6),
+    n_digits=st.integers(0, 6),
+)
+def test_fixed_layout_parse_equals_the_general_parse(
+    parts: list[str], fractions: list[str], n_digits: int
+) -> None:
+    """On any digits, valid dates or not (month 19, hour 24, second 60, Feb 29)."""
+    century, year, month, day, hour, minute = parts
+    texts = [
+        f"{century}{year}-{month}-{day}T{hour}:{minute}:{f[:2]}"
+        + (f".{f[:n_digits]}" if n_digits else "")
+        + "Z"
+        for f in fractions
+    ]
+    frame = pl.DataFrame({"t": texts})
+    general = frame.select(_frame._ts_expr(pl.col("t"))).to_series()
+    fixed = frame.select(_frame._ts_expr(pl.col("t"), n_digits)).to_series()
+    assert fixed.dt.epoch("us").to_list() == general.dt.epoch("us").to_list()
+
+
+def test_fixed_layouts_need_one_length_and_a_z() -> None:
+    raw = pl.DataFrame(
+        {
+            "createdAt": ["2026-01-01T00:00:00Z", "2026-01-01T00:00:00.5Z"],  # two lengths
+            "sentAt": ["2026-01-01T00:00:00.123Z", None],
+            "queuedAt": ["2026-01-01T00:00:00+0000", "2026-01-01T00:00:00+0000"],  # no Z
+            "failedAt": ["2026-01-01T00:00:00.1234567Z", None],  # sub-microsecond digits
+            "deliveredAt": ["2026-01-01T00:00:00", None],  # naive
+        }
+    )
+    assert _frame._ts_layouts(raw, frozenset(raw.columns)) == {("sentAt", 3)}
