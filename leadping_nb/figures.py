@@ -682,6 +682,7 @@ def _draw_latency_histogram(ax: Axes, hist: _LatencyHistogram, *, compact: bool 
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # small counts: 0, 1, 2, not 0.5
     ax.yaxis.set_major_formatter(FuncFormatter(_count_formatter))
     ax.legend(loc="upper right", fontsize="small")
     parts = [f"n={hist.n_used:,}"]
@@ -1071,6 +1072,7 @@ def _draw_retries(ax: Axes, dist: pl.DataFrame) -> Figure:
     ax.set_xticks(counts)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # a log scale below replaces it
     ax.yaxis.set_major_formatter(FuncFormatter(_count_formatter))
     rate_ax = _twinx(ax)
     rates = dist["delivery_rate"].fill_null(float("nan")).to_numpy().astype(float)

@@ -516,3 +516,16 @@ def test_times_are_utc_instants_whatever_the_zone() -> None:
     assert datetime(2024, 6, 1, tzinfo=ZoneInfo("Asia/Tokyo")).astimezone(UTC) == datetime(
         2024, 5, 31, 15, tzinfo=UTC
     )
+
+
+@pytest.mark.parametrize("name", ["latency_histogram", "retries_by_count"])
+def test_small_counts_get_whole_number_ticks_without_repeated_labels(name: str) -> None:
+    rows = [delivered(e2e_ms=900.0), delivered(e2e_ms=2300.0, retry_count=1)]
+    kwargs = {"as_of": AS_OF} if name == "retries_by_count" else {}
+    fig = ALL_FIGURES[name](frame(*rows), **kwargs)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert len(labels) == len(set(labels)), labels
