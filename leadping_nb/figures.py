@@ -167,6 +167,23 @@ def _note(ax: Axes, text: str) -> None:
         )
 
 
+def _split_undated(per: pl.DataFrame, count: str) -> tuple[pl.DataFrame, int]:
+    """Rows with a period, and the ``count`` of events without ``created_at`` (no period).
+
+    A time axis cannot place an event without a creation time (a drifted page, or a
+    lenient conversion that nulled a bad timestamp): it is left out and counted in a note.
+    """
+    undated = per.filter(pl.col("period").is_null())
+    if undated.height == 0:
+        return per, 0
+    return per.filter(pl.col("period").is_not_null()), int(undated[count].sum())
+
+
+def _undated_note(ax: Axes, n: int, what: str = "message") -> None:
+    if n:
+        _note(ax, f"{n:,} {what}{'' if n == 1 else 's'} without created_at not shown")
+
+
 def _check_tz(time_zone: str) -> ZoneInfo:
     try:
         return ZoneInfo(time_zone)
@@ -748,9 +765,11 @@ def _draw_volume(
 ) -> Figure:
     title = f"Messages per {period} by outcome"
     ylabel = "Messages (count)"
+    counts, undated = _split_undated(counts, "n")
     if counts.height == 0:
         _check_tz(time_zone)
-        return _no_data(ax, title, f"{_PERIOD_LABELS[period]} ({time_zone})", ylabel)
+        why = "no message has a created_at" if undated else ""
+        return _no_data(ax, title, f"{_PERIOD_LABELS[period]} ({time_zone})", ylabel, why)
     wide = counts.pivot(on="outcome", index="period", values="n").sort("period").fill_null(0)
     starts: list[datetime] = wide["period"].to_list()
     x, widths = _bar_geometry(starts, period)
@@ -778,6 +797,7 @@ def _draw_volume(
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.yaxis.set_major_formatter(FuncFormatter(_count_formatter))
     ax.legend(loc="upper left", fontsize="small", ncols=4)
+    _undated_note(ax, undated)
     return _figure(ax)
 
 
@@ -839,9 +859,11 @@ def _draw_delivery(
 ) -> Figure:
     title = f"Delivery rate per {period}"
     ylabel = "Messages with a final outcome (count)"
+    per, undated = _split_undated(per, "n_used")
     if not _has_delivery(per) or overall is None:
         _check_tz(time_zone)
-        return _no_data(ax, title, f"{_PERIOD_LABELS[period]} ({time_zone})", ylabel)
+        why = "no message has a created_at" if undated else ""
+        return _no_data(ax, title, f"{_PERIOD_LABELS[period]} ({time_zone})", ylabel, why)
     starts: list[datetime] = per["period"].to_list()
     x, widths = _bar_geometry(starts, period)
     _bars(
@@ -884,6 +906,7 @@ def _draw_delivery(
     rate_ax.legend(
         handles[0] + more[0], handles[1] + more[1], loc="upper center", ncols=3, fontsize="small"
     )
+    _undated_note(ax, undated)
     return _figure(ax)
 
 
@@ -1143,11 +1166,11 @@ def _draw_billed(
 ) -> Figure:
     ylabel = "Billed amount"
     title = f"Billed amount per {period} (total {_decimal_text(total)})"
+    per, undated = _split_undated(per, "n_used")
     if per.height == 0:
         _check_tz(time_zone)
-        return _no_data(
-            ax, title, f"{_PERIOD_LABELS[period]} ({time_zone})", ylabel, "nothing billed"
-        )
+        why = "no billed event has a created_at" if undated else "nothing billed"
+        return _no_data(ax, title, f"{_PERIOD_LABELS[period]} ({time_zone})", ylabel, why)
     starts: list[datetime] = per["period"].to_list()
     x, widths = _bar_geometry(starts, period)
     # Decimal -> Float64 for drawing only; every printed amount stays the exact Decimal.
@@ -1156,6 +1179,7 @@ def _draw_billed(
     _time_axis(ax, starts, period, time_zone)
     ax.set_title(title)
     ax.set_ylabel(ylabel)
+    _undated_note(ax, undated, "billed event")
     return _figure(ax)
 
 

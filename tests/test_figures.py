@@ -529,3 +529,21 @@ def test_small_counts_get_whole_number_ticks_without_repeated_labels(name: str) 
     assert ticks and all(float(t).is_integer() for t in ticks)
     labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
     assert len(labels) == len(set(labels)), labels
+
+
+TIME_FIGURES = ["volume_by_outcome", "delivery_rate_over_time", "billed_over_time"]
+
+
+@pytest.mark.parametrize("name", TIME_FIGURES)
+def test_events_without_created_at_are_left_out_and_counted(name: str) -> None:
+    """A drifted page or a lenient conversion can leave created_at null."""
+    dated = [delivered(T0), delivered(T0 + timedelta(days=1))]
+    undated = [delivered(T0, created_at=None) for _ in range(3)]
+    ax = ALL_FIGURES[name](frame(*dated, *undated), every="day").axes[0]
+    drawn = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert sum(p.get_height() for p in drawn) == (0.0079 * 2 if name == "billed_over_time" else 2)
+    notes = [t.get_text() for t in by_gid(ax, "note")]
+    what = "billed events" if name == "billed_over_time" else "messages"
+    assert notes == [f"3 {what} without created_at not shown"]
+    only_undated = ALL_FIGURES[name](frame(*undated), every="day")
+    assert "created_at" in no_data_text(only_undated)

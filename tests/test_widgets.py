@@ -999,3 +999,22 @@ def test_auth_error_is_reported_not_raised(emu: Emulator) -> None:
         result = ex.wait(timeout=30)
         assert result is not None and isinstance(result.errors["lead_0001"], AuthError)
         assert "AuthError" in ex.failed.value
+
+
+def test_explorer_draws_every_tab_when_some_events_lack_created_at(
+    emu: Emulator, frame: pl.DataFrame
+) -> None:
+    undated = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) % 3 == 0)
+        .then(None)
+        .otherwise(pl.col("created_at"))
+        .alias("created_at")
+    )
+    with emu.client() as client:
+        ex = make_explorer(client)
+        ex.load_frame(undated)
+        for index in range(len(ex.figure_specs)):
+            ex.figure_tabs.selected_index = index
+            assert "could not be drawn" not in ex.figure_status.value, ex.figure_status.value
+            assert ex.figure_outputs[index].outputs, ex.figure_specs[index].key
+        ex.close()
