@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from leadping_nb import _frame
+from leadping_nb import _frame, _frame_raw
 from leadping_nb._errors import SchemaError
 from leadping_nb._frame import (
     DecodedPage,
@@ -45,8 +45,8 @@ def body_scan(request: pytest.FixtureRequest) -> Iterator[str]:
     in Python (small batches) and in one Polars query (large batches)."""
     with pytest.MonkeyPatch.context() as mp:
         if request.param == "polars":
-            mp.setattr(_frame, "_SCAN_IN_PYTHON_BYTES", -1)
-            mp.setattr(_frame, "_SCAN_GROUP_BYTES", 300)  # several queries per batch
+            mp.setattr(_frame_raw, "_SCAN_IN_PYTHON_BYTES", -1)
+            mp.setattr(_frame_raw, "_SCAN_GROUP_BYTES", 300)  # several queries per batch
         yield request.param
 
 
@@ -799,13 +799,13 @@ def test_offsets_are_converted_not_relabelled() -> None:
 
 def test_escaped_json_in_strings_stays_on_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
-    real = _frame._scan_unknown
+    real = _frame_raw._scan_unknown
 
     def spy(doc: Any, *, keep_unknown: bool) -> Any:
         calls.append(1)
         return real(doc, keep_unknown=keep_unknown)
 
-    monkeypatch.setattr(_frame, "_scan_unknown", spy)
+    monkeypatch.setattr(_frame_raw, "_scan_unknown", spy)
     cosmos = '{"token":"+RID:~abc==#RT:1#TRC:100","range":{"min":"","max":"FF"},"x":null}'
     text = json.dumps(
         {
@@ -824,7 +824,7 @@ def test_escaped_json_in_strings_stays_on_the_fast_path(monkeypatch: pytest.Monk
 
 
 def test_spaced_json_with_nulls_stays_on_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_frame, "_scan_unknown", None)  # would raise TypeError if called
+    monkeypatch.setattr(_frame_raw, "_scan_unknown", None)  # would raise TypeError if called
     text = json.dumps({"items": [current_item(), seed_item()], "totalCount": None}, indent=2)
     assert decode_page(text.encode()).n_items == 2
 

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from leadping_nb import _frame
+from leadping_nb import _frame_raw, _frame_typed
 from leadping_nb._errors import SchemaError
 from leadping_nb._frame import decode_page, events_frame, frame_from_pages, parse_page
 from leadping_nb._schema import EVENT_FIELDS, EVENT_SCHEMA, KNOWN_VALUES, SEED_ITEM_FIELDS
@@ -39,8 +39,8 @@ def body_scan(request: pytest.FixtureRequest) -> Iterator[str]:
     in Python (small batches) and in one Polars query (large batches)."""
     with pytest.MonkeyPatch.context() as mp:
         if request.param == "polars":
-            mp.setattr(_frame, "_SCAN_IN_PYTHON_BYTES", -1)
-            mp.setattr(_frame, "_SCAN_GROUP_BYTES", 300)  # several queries per batch
+            mp.setattr(_frame_raw, "_SCAN_IN_PYTHON_BYTES", -1)
+            mp.setattr(_frame_raw, "_SCAN_GROUP_BYTES", 300)  # several queries per batch
         yield request.param
 
 
@@ -388,7 +388,7 @@ def test_columns_with_one_z_layout_equal_their_input(
     items = [{"id": f"e{i}", "createdAt": t} for i, t in enumerate(texts)]
     raw = pl.DataFrame({"createdAt": texts}, schema={"createdAt": pl.String})
     if any(t is not None for t in texts):
-        assert _frame._ts_layouts(raw, frozenset({"createdAt"})) == {("createdAt", n_digits)}
+        assert _frame_typed._ts_layouts(raw, frozenset({"createdAt"})) == {("createdAt", n_digits)}
     df = events_frame([json.dumps({"items": items}).encode()])
     assert df.get_column("created_at").to_list() == expected
 
@@ -414,8 +414,8 @@ def test_fixed_layout_parse_equals_the_general_parse(
         for f in fractions
     ]
     frame = pl.DataFrame({"t": texts})
-    general = frame.select(_frame._ts_expr(pl.col("t"))).to_series()
-    fixed = frame.select(_frame._ts_expr(pl.col("t"), n_digits)).to_series()
+    general = frame.select(_frame_typed._ts_expr(pl.col("t"))).to_series()
+    fixed = frame.select(_frame_typed._ts_expr(pl.col("t"), n_digits)).to_series()
     assert fixed.dt.epoch("us").to_list() == general.dt.epoch("us").to_list()
 
 
@@ -429,4 +429,4 @@ def test_fixed_layouts_need_one_length_and_a_z() -> None:
             "deliveredAt": ["2026-01-01T00:00:00", None],  # naive
         }
     )
-    assert _frame._ts_layouts(raw, frozenset(raw.columns)) == {("sentAt", 3)}
+    assert _frame_typed._ts_layouts(raw, frozenset(raw.columns)) == {("sentAt", 3)}
