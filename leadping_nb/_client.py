@@ -8,13 +8,16 @@ the work on that thread and re-raises ``KeyboardInterrupt`` once it has stopped.
 
 :meth:`AsyncEventSearch.pages` holds the one paging loop of the package (the lead list of
 the lead picker uses the same private generator, :func:`_paginate`).
+
+The values returned (:class:`Page`, :class:`FetchProgress`, :class:`FetchResult`) are defined
+in :mod:`leadping_nb._client_types` and re-exported here; the batch conversion, result
+assembly and input checks of :meth:`AsyncClient.fetch_events` are in :mod:`leadping_nb._fetch`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import dataclasses
 import json
 import os
 import threading
@@ -27,23 +30,36 @@ from collections.abc import (
     Iterable,
     Iterator,
     Mapping,
-    Sequence,
 )
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import polars as pl
 
+from ._client_types import FetchProgress, FetchResult, Page
+from ._client_types import ProgressCallback as ProgressCallback  # re-exported
 from ._errors import ApiError, LeadpingError, PaginationError, QueryError, SchemaError
+from ._fetch import (
+    _LEADS_SCHEMA,
+    _assemble,
+    _check_cap,
+    _check_ids,
+    _check_positive,
+    _check_query,
+    _convert_leads,
+    _Converted,
+    _decode_leads,
+    _head,
+    _LeadOutcome,
+    _queries_for,
+    _result,
+)
 from ._frame import (
     DecodedPage,
-    FrameReport,
     MalformedPageError,
     ParsedPage,
     decode_page,
-    frame_from_pages,
     parse_page,
 )
 from ._http import (
@@ -74,179 +90,12 @@ IN_PROCESS_BASE_URL = "http://emulator.localhost"
 _LEAD_SEARCH_FIELDS = ("firstName", "lastName", "email", "phone")
 
 
-@dataclass(frozen=True)
-class Page:
-    """One page of a lead's events, as fetched.
-
-    Attributes
-    ----------
-    lead_id
-        The lead.
-    number
-        1-based page number.
-    decoded
-        The typed page (``decoded.frame`` has the declared event schema).
-    raw
-        The response body bytes.
-    request_token
-        The continuation token this page was requested with (``None`` for the first).
-    attempts
-        HTTP attempts it took (1 = no retry).
-    elapsed
-        Seconds from the first attempt to the answer.
-    """
-
-    lead_id: str
-    number: int
-    decoded: DecodedPage
-    raw: bytes = field(repr=False)
-    request_token: str | None
-    attempts: int
-    elapsed: float
-
-    @property
-    def token(self) -> str | None:
-        """The continuation token for the next page (``None``: this was the last)."""
-        return self.decoded.token
-
-    @property
-    def frame(self) -> pl.DataFrame:
-        """This page's events as a typed frame."""
-        return self.decoded.frame
-
-    @property
-    def items(self) -> list[dict[str, Any]]:
-        """The raw items as dicts (numbers exact: JSON decimals become ``Decimal``)."""
-        data = json.loads(self.raw, parse_float=Decimal)
-        items = data.get("items") or []
-        return list(items)
-
-    def __len__(self) -> int:
-        return self.decoded.n_items
-
-
-@dataclass(frozen=True)
-class FetchProgress:
-    """A progress update of :meth:`Client.fetch_events` (one per page and per finished lead).
-
-    Attributes
-    ----------
-    leads_total, leads_done, leads_failed
-        Lead counters over the whole fetch.
-    pages, events
-        Pages and events fetched so far over the whole fetch.
-    lead_id
-        The lead this update is about.
-    lead_pages, lead_events
-        That lead's pages and events so far.
-    lead_finished
-        Whether that lead is done (successfully or not).
-    error
-        The lead's error when it failed.
-    """
-
-    leads_total: int
-    leads_done: int
-    leads_failed: int
-    pages: int
-    events: int
-    lead_id: str
-    lead_pages: int
-    lead_events: int
-    lead_finished: bool
-    error: LeadpingError | None = None
-
-
-ProgressCallback = Callable[[FetchProgress], None]
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    """What :meth:`Client.fetch_events` returns.
-
-    Attributes
-    ----------
-    frame
-        Every event of every lead that succeeded, typed, ``lead_id`` on every row.
-    status
-        One row per requested lead: ``lead_id``, ``ok``, ``pages``, ``events``,
-        ``duplicates_dropped``, ``complete`` (false when a cap stopped paging early),
-        ``attempts``, ``elapsed_s``, ``error_type``, ``error``.
-    report
-        The frame conversion report (unknown fields, nulled values, unknown enum values).
-    errors
-        The exception of each failed lead. A failed lead's events are not in ``frame``.
-    """
-
-    frame: pl.DataFrame
-    status: pl.DataFrame
-    report: FrameReport
-    errors: Mapping[str, LeadpingError]
-
-    @property
-    def failed(self) -> list[str]:
-        """Lead ids that failed."""
-        return list(self.errors)
-
-    @property
-    def ok(self) -> bool:
-        """True when every lead succeeded."""
-        return not self.errors
-
-    def raise_for_errors(self) -> FetchResult:
-        """Raise the first lead's error if any lead failed; return ``self`` otherwise."""
-        for exc in self.errors.values():
-            raise exc
-        return self
-
-    def __repr__(self) -> str:
-        n_ok = self.status.height - len(self.errors)
-        return (
-            f"FetchResult({self.frame.height} events from {n_ok}/{self.status.height} leads"
-            + (f", failed: {self.failed}" if self.errors else "")
-            + ")"
-        )
-
-    def _repr_html_(self) -> str:
-        from html import escape
-
-        return (
-            f"<p><b>{escape(repr(self))}</b></p>"
-            + self.status._repr_html_()
-            + (self.report._repr_html_() if hasattr(self.report, "_repr_html_") else "")
-        )
-
-
-@dataclass
-class _LeadOutcome:
-    pages: list[ParsedPage] = field(default_factory=list)
-    events: int = 0
-    duplicates: int = 0
-    n_pages: int = 0
-    n_events: int = 0
-    attempts: int = 0
-    complete: bool = True
-    error: LeadpingError | None = None
-    started: float = 0.0
-    elapsed: float = 0.0
-
-
 class _HasToken(Protocol):
     @property
     def token(self) -> str | None: ...
 
 
 P = TypeVar("P", bound=_HasToken)
-
-
-def _head(decoded: DecodedPage, keep: int) -> DecodedPage:
-    return dataclasses.replace(decoded, frame=decoded.frame.head(keep), n_items=keep)
-
-
-@dataclass(frozen=True)
-class _LeadPage:
-    frame: pl.DataFrame
-    token: str | None
 
 
 def _bind_page(decode: Callable[[bytes, int], P], number: int) -> Callable[[bytes], P]:
@@ -481,119 +330,12 @@ def _token_expired(exc: ApiError) -> bool:
     )
 
 
-def _assemble(
-    decoded: Sequence[DecodedPage | ParsedPage],
-    lead_id: str | None = None,
-    max_events: int | None = None,
-) -> tuple[pl.DataFrame, FrameReport, int]:
-    """Concatenate one lead's pages (typed or parsed, then converted here); drop exact
-    duplicates of an event id (counted); keep at most ``max_events`` rows."""
-    frame, report = frame_from_pages(decoded)
-    first = frame.select(pl.col("id").is_first_distinct()).to_series()
-    n_dups = first.len() - int(first.sum())
-    if n_dups:
-        deduped = frame.filter(first)
-        dup_rows = frame.filter(~first)
-        conflicts = dup_rows.join(deduped, on=dup_rows.columns, how="anti", nulls_equal=True)
-        if conflicts.height:
-            bad = conflicts["id"][0]
-            raise SchemaError(
-                f"event id {bad!r} arrived twice with different content; refusing to pick one",
-                field="id",
-                value=str(bad),
-                lead_id=lead_id,
-            )
-        frame = deduped
-    if max_events is not None and frame.height > max_events:
-        frame = frame.head(max_events)
-    return frame, report, n_dups
-
-
-def _per_row(values: list[Any], counts: list[int], dtype: pl.DataType) -> pl.Series:
-    """``values[i]`` repeated ``counts[i]`` times, in order (a value per row of a batch)."""
-    series = pl.Series(values, dtype=dtype).repeat_by(pl.Series(counts, dtype=pl.UInt32))
-    return series.explode(empty_as_null=False)
-
-
 #: Finished leads wait until this many of their events are pending, then are converted
 #: together (once every lead has started, whenever no conversion is running): a conversion
 #: costs ~5 ms whatever its size (one Polars plan over ~55 columns) plus ~0.1 ms a page, so
 #: one call per lead would cost more CPU than the requests themselves on small leads
 #: (bench/paging.py).
 _BATCH_EVENTS = 2_000
-
-
-@dataclass
-class _Converted:
-    """The typed rows of a batch of leads, and what became of each lead."""
-
-    frames: list[pl.DataFrame] = field(default_factory=list)
-    #: per frame: each row's lead, as its position in the fetch's lead list
-    positions: list[pl.Series] = field(default_factory=list)
-    reports: list[FrameReport] = field(default_factory=list)
-    #: lead -> (events kept, duplicates dropped), or the error that failed it
-    leads: dict[str, tuple[int, int] | SchemaError] = field(default_factory=dict)
-
-    def add(
-        self,
-        frame: pl.DataFrame,
-        report: FrameReport,
-        leads: list[str],
-        rows: list[int],
-        pos: pl.Series,
-    ) -> None:
-        """Keep ``frame``: ``rows[i]`` rows of ``leads[i]`` in turn, ``pos`` a value per row."""
-        # an item without ``leadId`` belongs to the lead it was fetched for
-        owner = _per_row(leads, rows, pl.String())
-        self.frames.append(frame.with_columns(pl.col("lead_id").fill_null(owner)))
-        self.positions.append(pos)
-        self.reports.append(report)
-
-
-def _convert_leads(
-    batch: Sequence[tuple[int, str, list[ParsedPage]]], max_events: int | None
-) -> _Converted:
-    """Convert the pages of several finished leads (worker thread).
-
-    One conversion for the whole batch; a lead needing more (``max_events`` cuts into its
-    last page, a duplicated event id) is converted on its own, and so is every lead of a
-    batch that raises :class:`SchemaError`, so that only the leads at fault fail.
-    """
-    out = _Converted()
-    together: list[tuple[int, str, list[ParsedPage]]] = []
-    alone: list[tuple[int, str, list[ParsedPage]]] = []
-    for entry in sorted(batch, key=lambda e: e[0]):  # in the order the leads were asked for
-        n = sum(p.n_items for p in entry[2])
-        (alone if max_events is not None and n > max_events else together).append(entry)
-    if together:
-        pages = [p for _pos, _lead, ps in together for p in ps]
-        try:
-            frame, report = frame_from_pages(pages)
-        except SchemaError:
-            alone += together
-        else:
-            sizes = [sum(p.n_items for p in ps) for _pos, _lead, ps in together]
-            pos = _per_row([p for p, _l, _ps in together], sizes, pl.UInt32())
-            duplicated = frame.height == sum(sizes) and bool(
-                frame.select(pl.struct(pl.lit(pos), pl.col("id")).is_duplicated().any()).item()
-            )
-            if frame.height != sum(sizes) or duplicated:
-                alone += together
-            else:
-                out.add(frame, report, [lead for _p, lead, _ps in together], sizes, pos)
-                for (_pos, lead, _ps), n in zip(together, sizes, strict=True):
-                    out.leads[lead] = (n, 0)
-    for position, lead, ps in sorted(alone, key=lambda e: e[0]):
-        try:
-            frame, report, dups = _assemble(ps, lead, max_events)
-        except SchemaError as exc:
-            exc.lead_id = lead if exc.lead_id is None else exc.lead_id
-            out.leads[lead] = exc
-            continue
-        rows = [frame.height]
-        out.add(frame, report, [lead], rows, _per_row([position], rows, pl.UInt32()))
-        out.leads[lead] = (frame.height, dups)
-    return out
 
 
 class AsyncClient:
@@ -971,171 +713,6 @@ class AsyncClient:
         if not isinstance(data, dict):
             raise ApiError("GET /leads/{id} did not return an object", lead_id=lead_id)
         return data
-
-
-_LEADS_SCHEMA = pl.Schema(
-    [
-        ("id", pl.String()),
-        ("name", pl.String()),
-        ("email", pl.String()),
-        ("phone", pl.String()),
-        ("status", pl.String()),
-        ("source", pl.String()),
-        ("created_at", pl.Datetime("us", "UTC")),
-    ]
-)
-
-
-_LEADS_RAW_SCHEMA = pl.Schema(
-    [(n, pl.String() if n == "created_at" else d) for n, d in _LEADS_SCHEMA.items()]
-)
-
-
-def _decode_leads(raw: bytes, number: int) -> _LeadPage:
-    """Decode a LeadTableRow page into the small picker frame."""
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedPageError(
-            f"lead list page {number} is not valid JSON: {exc}", page=number
-        ) from exc
-    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
-        raise MalformedPageError(f"lead list page {number} has no items array", page=number)
-    rows = []
-    for item in data["items"]:
-        first = item.get("firstName") or ""
-        last = item.get("lastName") or ""
-        source = item.get("source")
-        rows.append(
-            {
-                "id": item.get("id"),
-                "name": f"{first} {last}".strip() or None,
-                "email": item.get("email"),
-                "phone": item.get("phone"),
-                "status": item.get("status"),
-                "source": source.get("name") if isinstance(source, dict) else None,
-                "created_at": item.get("createdAt"),
-            }
-        )
-    frame = pl.DataFrame(rows, schema=_LEADS_RAW_SCHEMA, orient="row").with_columns(
-        pl.col("created_at").str.to_datetime(time_zone="UTC", time_unit="us")
-    )
-    token = data.get("continuationToken") or None
-    return _LeadPage(frame, token if isinstance(token, str) else None)
-
-
-def _result(
-    ids: list[str], outcomes: Mapping[str, _LeadOutcome], converted: Sequence[_Converted]
-) -> FetchResult:
-    status_rows = []
-    errors: dict[str, LeadpingError] = {}
-    for lead in ids:
-        o = outcomes[lead]
-        row: dict[str, Any] = {
-            "lead_id": lead,
-            "ok": o.error is None,
-            "pages": o.n_pages,
-            "events": o.events if o.error is None else 0,
-            "duplicates_dropped": o.duplicates if o.error is None else 0,
-            "complete": o.complete and o.error is None,
-            "attempts": o.attempts,
-            "elapsed_s": round(o.elapsed, 6),
-            "error_type": None,
-            "error": None,
-        }
-        if o.error is not None:
-            errors[lead] = o.error
-            row.update(
-                ok=False,
-                complete=False,
-                error_type=type(o.error).__name__,
-                error=str(o.error),
-            )
-        status_rows.append(row)
-    from ._frame import concat_frames, empty_events_frame
-
-    frames = [f for c in converted for f in c.frames]
-    frame = concat_frames(frames) if frames else empty_events_frame()
-    if frames:
-        # rows in the order of the lead ids asked for (pages in order within a lead),
-        # whatever order the leads finished in
-        pos = pl.concat([p for c in converted for p in c.positions])
-        if not pos.is_sorted():
-            frame = frame.with_columns(pos.alias("__pos")).sort("__pos", maintain_order=True)
-            frame = frame.drop("__pos")
-    status = pl.DataFrame(
-        status_rows,
-        schema={
-            "lead_id": pl.String,
-            "ok": pl.Boolean,
-            "pages": pl.Int64,
-            "events": pl.Int64,
-            "duplicates_dropped": pl.Int64,
-            "complete": pl.Boolean,
-            "attempts": pl.Int64,
-            "elapsed_s": pl.Float64,
-            "error_type": pl.String,
-            "error": pl.String,
-        },
-        orient="row",
-    )
-    report = _merge_reports([r for c in converted for r in c.reports])
-    return FetchResult(frame=frame, status=status, report=report, errors=errors)
-
-
-def _merge_reports(reports: list[FrameReport]) -> FrameReport:
-    merged = FrameReport.empty()
-    for rep in reports:
-        merged = merged.merge(rep)
-    return merged
-
-
-def _check_query(query: EventQuery | None) -> EventQuery:
-    if query is None:
-        return EventQuery()
-    if not isinstance(query, EventQuery):
-        raise QueryError(f"query must be an EventQuery, got {type(query).__name__}", field="query")
-    return query
-
-
-def _queries_for(
-    ids: list[str], query: EventQuery | Mapping[str, EventQuery] | None
-) -> dict[str, EventQuery]:
-    if isinstance(query, Mapping):
-        unknown = set(query) - set(ids)
-        if unknown:
-            raise QueryError(
-                f"queries given for leads that are not fetched: {sorted(unknown)}", field="query"
-            )
-        return {lead: _check_query(query.get(lead)) for lead in ids}
-    q = _check_query(query)
-    return dict.fromkeys(ids, q)
-
-
-def _check_positive(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise QueryError(f"{name} must be an int >= 1, got {value!r}", field=name)
-    return value
-
-
-def _check_cap(value: int | None, name: str) -> int | None:
-    return None if value is None else _check_positive(value, name)
-
-
-def _check_ids(lead_ids: Iterable[str]) -> list[str]:
-    if isinstance(lead_ids, str):
-        raise QueryError(
-            "lead_ids must be a list of ids, not one string (wrap it: [lead_id])",
-            field="lead_ids",
-        )
-    ids: list[str] = []
-    seen: set[str] = set()
-    for lead in lead_ids:
-        lead = check_lead_id(lead)
-        if lead not in seen:
-            seen.add(lead)
-            ids.append(lead)
-    return ids
 
 
 class _LoopThread:

@@ -1,0 +1,170 @@
+"""The values the clients hand back: :class:`Page`, :class:`FetchProgress`, :class:`FetchResult`.
+
+A :class:`Page` is what :meth:`~leadping_nb._client.AsyncEventSearch.pages` yields;
+:class:`FetchProgress` (through a :data:`ProgressCallback`) and :class:`FetchResult` are the
+progress updates and the result of :meth:`~leadping_nb._client.AsyncClient.fetch_events`.
+The clients are in :mod:`leadping_nb._client`, which re-exports these names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+
+from ._errors import LeadpingError
+from ._frame import DecodedPage, FrameReport
+
+__all__ = [
+    "FetchProgress",
+    "FetchResult",
+    "Page",
+    "ProgressCallback",
+]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a lead's events, as fetched.
+
+    Attributes
+    ----------
+    lead_id
+        The lead.
+    number
+        1-based page number.
+    decoded
+        The typed page (``decoded.frame`` has the declared event schema).
+    raw
+        The response body bytes.
+    request_token
+        The continuation token this page was requested with (``None`` for the first).
+    attempts
+        HTTP attempts it took (1 = no retry).
+    elapsed
+        Seconds from the first attempt to the answer.
+    """
+
+    lead_id: str
+    number: int
+    decoded: DecodedPage
+    raw: bytes = field(repr=False)
+    request_token: str | None
+    attempts: int
+    elapsed: float
+
+    @property
+    def token(self) -> str | None:
+        """The continuation token for the next page (``None``: this was the last)."""
+        return self.decoded.token
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        """This page's events as a typed frame."""
+        return self.decoded.frame
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The raw items as dicts (numbers exact: JSON decimals become ``Decimal``)."""
+        data = json.loads(self.raw, parse_float=Decimal)
+        items = data.get("items") or []
+        return list(items)
+
+    def __len__(self) -> int:
+        return self.decoded.n_items
+
+
+@dataclass(frozen=True)
+class FetchProgress:
+    """A progress update of :meth:`Client.fetch_events` (one per page and per finished lead).
+
+    Attributes
+    ----------
+    leads_total, leads_done, leads_failed
+        Lead counters over the whole fetch.
+    pages, events
+        Pages and events fetched so far over the whole fetch.
+    lead_id
+        The lead this update is about.
+    lead_pages, lead_events
+        That lead's pages and events so far.
+    lead_finished
+        Whether that lead is done (successfully or not).
+    error
+        The lead's error when it failed.
+    """
+
+    leads_total: int
+    leads_done: int
+    leads_failed: int
+    pages: int
+    events: int
+    lead_id: str
+    lead_pages: int
+    lead_events: int
+    lead_finished: bool
+    error: LeadpingError | None = None
+
+
+ProgressCallback = Callable[[FetchProgress], None]
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What :meth:`Client.fetch_events` returns.
+
+    Attributes
+    ----------
+    frame
+        Every event of every lead that succeeded, typed, ``lead_id`` on every row.
+    status
+        One row per requested lead: ``lead_id``, ``ok``, ``pages``, ``events``,
+        ``duplicates_dropped``, ``complete`` (false when a cap stopped paging early),
+        ``attempts``, ``elapsed_s``, ``error_type``, ``error``.
+    report
+        The frame conversion report (unknown fields, nulled values, unknown enum values).
+    errors
+        The exception of each failed lead. A failed lead's events are not in ``frame``.
+    """
+
+    frame: pl.DataFrame
+    status: pl.DataFrame
+    report: FrameReport
+    errors: Mapping[str, LeadpingError]
+
+    @property
+    def failed(self) -> list[str]:
+        """Lead ids that failed."""
+        return list(self.errors)
+
+    @property
+    def ok(self) -> bool:
+        """True when every lead succeeded."""
+        return not self.errors
+
+    def raise_for_errors(self) -> FetchResult:
+        """Raise the first lead's error if any lead failed; return ``self`` otherwise."""
+        for exc in self.errors.values():
+            raise exc
+        return self
+
+    def __repr__(self) -> str:
+        n_ok = self.status.height - len(self.errors)
+        return (
+            f"FetchResult({self.frame.height} events from {n_ok}/{self.status.height} leads"
+            + (f", failed: {self.failed}" if self.errors else "")
+            + ")"
+        )
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        return (
+            f"<p><b>{escape(repr(self))}</b></p>"
+            + self.status._repr_html_()
+            + (self.report._repr_html_() if hasattr(self.report, "_repr_html_") else "")
+        )
