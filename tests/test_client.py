@@ -356,8 +356,9 @@ def test_fetch_events_fills_a_missing_lead_id_with_the_lead_fetched() -> None:
     )
 
 
-# Finished leads are converted in batches of at least _BATCH_EVENTS events (the rest at
-# the end); 1 converts nearly every lead on its own, 10_000 all of them in one batch.
+# Finished leads are converted in batches of at least _BATCH_EVENTS events, or at once when
+# every lead has started and the converter is idle; 1 converts nearly every lead on its own,
+# 10_000 only ever batches by that second rule (2-4 batches for these five leads).
 BATCHINGS = [1, 3, 10_000]
 
 
