@@ -350,68 +350,29 @@ def render(rows: list[tuple[str, int, int, dict[str, Any]]], n: int) -> str:
 
 
 def update_readme(table: str, n: int, repeat: int) -> None:
+    """Replace the results between the markers in bench/README.md (the analysis around them
+    is written by hand and kept)."""
     import polars
 
     cpu = os.cpu_count()
     load = os.getloadavg()[0]
-    section = (
-        "## frame\n\n"
-        "Bytes → typed events frame (`bench/frame.py`). Command:\n\n"
-        f"```\n.venv/bin/python bench/frame.py --events {n} --repeat {repeat}\n```\n\n"
-        f"{n:,} events per dataset; the same page bytes go to every method. "
-        "Throughput is events ÷ best wall time of the repeats; each (dataset, method) runs in "
-        "its own subprocess. Peak memory is `VmHWM − VmRSS` from `/proc/self/status` around "
-        "the first run (high-water mark reset via `/proc/self/clear_refs`; page bytes already "
-        "loaded; includes the returned result and Polars' Rust allocations).\n\n"
-        "* **ours**: `events_frame(pages)` → the typed, validated frame (Decimal money, UTC "
-        "datetimes, unknown-field detection); two parser threads, typed in batches.\n"
-        "* **orjson**: `[orjson.loads(p) for p in pages]` (Python objects, no typing).\n"
-        "* **pandas**: `json.loads` + `pd.DataFrame` + `pd.to_datetime(utc=True)` per "
-        "timestamp column + `Decimal(str(x))` per amount.\n\n"
-        "Targets: ours ≥ 1.5× orjson, ≥ 5× pandas, peak memory ≤ 1.5× the raw bytes.\n\n"
+    results = (
+        f"{START}\n"
+        f"Command: `.venv/bin/python bench/frame.py --events {n} --repeat {repeat}`\n\n"
         f"{table}\n\n"
-        f"Machine: {platform.machine()}, {cpu} CPUs (shared; 1-min load average at the end "
-        f"{load:.1f}), Python {platform.python_version()}, polars {polars.__version__}, "
-        f"{datetime.now(UTC):%Y-%m-%d}.\n\n"
-        "Where the time goes (CPU per event, measured in-process on this machine with 200k "
-        "events; noisy, the machine is shared): `pl.read_json` of a page with the declared "
-        "schema costs 4-6 µs per event plus ~70 µs per call (mostly the 47-field schema), "
-        "about what `orjson.loads` takes for a current-era event and 1.3-2× what it takes for"
-        " a seed-era event (only strings, which orjson turns into Python objects very "
-        "cheaply). It releases the GIL for most of its work (an earlier version of this note "
-        "said it held it: wrong): two threads parse 1.5-1.9× faster than one, so ours parses "
-        'on two threads. The byte passes of the exactness and drift checks (`":` / `":null`'
-        " counts for unknown fields, the long-amount guard) cost ~2.5 µs per event as Python "
-        "`bytes.count`/`re` holding the GIL; they now run as one Polars query per batch (~1.6"
-        " µs wall, half of it without the GIL). The typed conversion and its checks take "
-        "~3.5-4 µs of CPU. In total ours uses ~10-12 µs of CPU per event in both eras and is "
-        "CPU-bound on the 2 CPUs. Current era: ≥ 1.5× orjson is met (orjson's time includes "
-        "CPython's cyclic garbage collector: the item dicts hold a list, so they are "
-        "tracked); 5× pandas is not (3.6-4.3×). Seed era: neither target can be met with "
-        "Polars as the parser on 2 CPUs. 1.5× orjson (~3.2 µs per event) means ≤ 2.1 µs of "
-        "wall time, ≤ 4.2 µs of CPU on both cores; Polars' cheapest read of the same items, "
-        "`pl.read_ndjson` of flat one-item lines with every field a String (a layout the "
-        "pages do not have), already takes 4.3 µs of CPU (2.1-2.5 µs wall on both cores) "
-        "before any typing, validation or drift check; 5× pandas would need ≤ 3.4 µs per "
-        "event. Tried and dropped (measured): NDJSON of whole pages with the nested `items` "
-        "schema (4.8 µs/event on seed, slower than per-page `read_json`); NDJSON of flat item"
-        " lines (an empty `media: []` read as `List(Struct)` costs ~3 µs per row in polars "
-        "2.1, and `read_ndjson` turns arrays/objects in `String` columns into JSON text "
-        "instead of failing, which breaks the wrong-type rule); one `read_json` of many pages"
-        " as one array (11-15 µs/event); splitting 1,000-event pages into ~128 kB item-"
-        "aligned chunks for `read_json` (1.3-1.8× cheaper per event on seed), because proving"
-        " every cut lies inside `items` (not in a later sibling array of objects) needs "
-        "another full pass. Peak memory stays within 1.5× the raw bytes (two parser threads "
-        "keep a few more pages in flight than one).\n"
+        f"Machine: {platform.machine()}, {cpu} CPUs (1-min load average at the end {load:.1f}), "
+        f"Python {platform.python_version()}, polars {polars.__version__}, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC.\n"
+        f"{END}"
     )
-    text = README.read_text() if README.exists() else "# Benchmarks\n"
-    start = text.find("## frame\n")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + ("\n" + text[end + 1 :] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    README.write_text(text)
+    text = README.read_text()
+    start, end = text.find(START), text.find(END)
+    if start < 0 or end < start:
+        sys.exit(f"bench/README.md has no {START} ... {END} markers; results:\n{results}")
+    README.write_text(text[:start] + results + text[end + len(END) :])
+
+
+START, END = "<!-- frame-results:start -->", "<!-- frame-results:end -->"
 
 
 if __name__ == "__main__":

@@ -102,9 +102,11 @@ on the calling thread, so the fixed cost of the typed conversion (a few query pl
 paid per batch rather than per page, and parsing the next batch overlaps converting this
 one (the conversion runs without the GIL). The passes over the raw bytes besides the parse
 (key counts for unknown fields, the long-amount check) run in the batch's Polars query,
-not per page in Python, where they held the GIL. No Python code runs per row or per value
-on the normal path. :func:`parse_page` + :func:`frame_from_pages` give a paging client the
-same batching. See ``bench/frame.py`` and ``bench/README.md``.
+not per page in Python, where they held the GIL. A timestamp column whose values all share
+one ``...SS[.f{1,6}]Z`` layout is parsed with a fixed format (about half the cost of the
+general parse; :func:`~leadping_nb._frame_typed._ts_layouts`). No Python code runs per row
+or per value on the normal path. :func:`parse_page` + :func:`frame_from_pages` give a
+paging client the same batching. See ``bench/frame.py`` and ``bench/README.md``.
 """
 
 from __future__ import annotations
