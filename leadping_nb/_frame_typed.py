@@ -91,7 +91,7 @@ def _ts_expr(e: pl.Expr, digits: int | None = None) -> pl.Expr:
             "%Y-%m-%dT%H:%M:%S", time_unit="us", time_zone="UTC", strict=False
         )
         if digits:
-            fraction = e.str.slice(20, digits).cast(pl.Int64) * 10 ** (6 - digits)
+            fraction = e.str.slice(20, digits).cast(pl.Int64, strict=False) * 10 ** (6 - digits)
             parsed = parsed + pl.duration(microseconds=fraction)
     return pl.when(e.str.contains(_TS_TEXT_RX)).then(parsed)
 

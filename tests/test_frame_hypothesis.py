@@ -430,3 +430,22 @@ def test_fixed_layouts_need_one_length_and_a_z() -> None:
         }
     )
     assert _frame_typed._ts_layouts(raw, frozenset(raw.columns)) == {("sentAt", 3)}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["2026-01-01T00:00:00.a23Z", "2026-01-01T00:00:0x.123Z", "2026-02-30T00:00:00.123Z"],
+)
+def test_a_bad_value_in_a_fixed_layout_column_is_named(bad: str) -> None:
+    """Same length and trailing Z as its neighbours, so the column takes the fixed parse."""
+    good = "2026-01-01T00:00:00.123Z"
+    items = [{"id": "a", "createdAt": good}, {"id": "b", "createdAt": bad}]
+    raw = pl.DataFrame({"createdAt": [good, bad]})
+    assert _frame_typed._ts_layouts(raw, frozenset({"createdAt"})) == {("createdAt", 3)}
+    body = json.dumps({"items": items}).encode()
+    with pytest.raises(SchemaError) as info:
+        decode_page(body, page=2, lead_id="L")
+    assert (info.value.field, info.value.value, info.value.event_id) == ("createdAt", bad, "b")
+    lenient = decode_page(body, page=2, lead_id="L", lenient=True)
+    assert lenient.nulled == {"createdAt": 1}
+    assert lenient.frame.get_column("created_at").null_count() == 1
