@@ -728,7 +728,8 @@ def volume_by_outcome(
 
     Counts are :func:`leadping_nb.metrics.outcome_counts` ``n`` (countable traffic);
     events that are not messages (calls, notes) have no outcome and are not drawn. One
-    bar segment per period and outcome present, in :data:`OUTCOME_COLORS`.
+    bar segment per period and outcome present, in :data:`OUTCOME_COLORS`. Messages without
+    ``created_at`` have no period: they are left out and counted in a note.
 
     Examples
     --------
@@ -814,7 +815,9 @@ def delivery_rate_over_time(
 
     Values are :func:`leadping_nb.metrics.delivery_summary` per period: the line is
     ``delivery_rate`` (a gap where nothing reached a final outcome), the bars ``n_used``
-    (delivered + failed + undeliverable); the dashed line is the overall rate.
+    (delivered + failed + undeliverable); the dashed line is the overall rate (of every
+    message, dated or not). Messages without ``created_at`` are left out of the bars and
+    counted in a note.
 
     Examples
     --------
@@ -1128,7 +1131,8 @@ def billed_over_time(
 
     Values are :func:`leadping_nb.metrics.billing_summary` ``total_amount`` per period.
     They are exact Decimals, converted to floats only to draw the bars; the total in the
-    title is the exact Decimal.
+    title is the exact Decimal (of every billed event). Billed events without
+    ``created_at`` are left out of the bars and counted in a note.
 
     Examples
     --------
