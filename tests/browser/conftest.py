@@ -5,14 +5,19 @@ request leaving the machine and records page errors in ``page.errors``). Without
 the tests are skipped, except in CI (``CI`` set), where a missing browser is a failure.
 ``playwright install`` is never needed (it would download a browser). Mark browser test
 modules with ``pytestmark = pytest.mark.browser``.
+
+Servers, each on 127.0.0.1 and a free port: ``voila_base`` (``notebooks/`` in Voilà) and
+``jupyter_server`` (``jupyter lab``, which also serves Notebook 7's pages).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -149,3 +154,104 @@ def voila_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# ---------------------------------------------------------------------------------------
+# JupyterLab 4 / Notebook 7 (the same server serves both front ends)
+
+
+@dataclass(frozen=True)
+class JupyterServer:
+    """A running ``jupyter lab`` on loopback. ``url(path)`` logs in with the token."""
+
+    base: str
+    token: str
+    root: Path
+    log: Path
+
+    def url(self, path: str) -> str:
+        return f"{self.base}{path}?token={self.token}"
+
+
+@pytest.fixture
+def jupyter_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    """``jupyter lab`` (Notebook 7's pages too, when ``notebook`` is installed) on 127.0.0.1,
+    a free port and a fresh token, serving an empty tmp folder (write notebooks into
+    ``jupyter_server.root``).
+
+    One server per test (~3 s): front ends sharing a server share its workspace state, and
+    Notebook 7 stumbles over what Lab left there. The user config, data, runtime and
+    IPython dirs are tmp dirs, so only the venv's lab extensions and ``python3`` kernelspec
+    (run by the server's own interpreter) are seen; news, update checks and the PyPI
+    extension manager are off. The server leads a process group of its own, stopped by
+    :func:`_stop_group`."""
+    import secrets
+    import subprocess
+    import sys
+
+    tmp = tmp_path_factory.mktemp("jupyter")
+    root = tmp / "root"
+    root.mkdir()
+    config = tmp / "config"
+    settings = config / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    # the "get notified about Jupyter news?" toast appears even with news_url=None
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
+    port = _free_port()
+    token = secrets.token_hex(24)
+    log = tmp / "jupyter.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--allow-root",
+        f"--port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly",
+    ]
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(config),
+        "JUPYTER_DATA_DIR": str(tmp / "data"),
+        "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+        "IPYTHONDIR": str(tmp / "ipython"),
+        "MPLBACKEND": "Agg",
+    }
+    env.pop("LEADPING_API_KEY", None)
+    env.pop("JUPYTER_PATH", None)
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(
+            cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=root, env=env, start_new_session=True
+        )
+    try:
+        _wait_for_port(proc, port, log)
+        yield JupyterServer(f"http://127.0.0.1:{port}/", token, root, log)
+    finally:
+        _stop_group(proc, timeout=20)
+        print(f"--- jupyter log ({log}), tail ---\n{log.read_text()[-3000:]}")  # on failure
+
+
+def _stop_group(proc: Any, timeout: float) -> None:
+    """SIGTERM to the process group that ``proc`` leads (started with
+    ``start_new_session``), wait, then SIGKILL to the group. Jupyter starts each kernel in a
+    session of its own: the server shuts them down on SIGTERM, and a kernel whose server
+    was killed exits by itself (ipykernel polls its parent, ``JPY_PARENT_PID``)."""
+    import signal
+    import subprocess
+    from contextlib import suppress
+
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=timeout)
+    with suppress(ProcessLookupError):  # the server if it hung, and what is left of its group
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
