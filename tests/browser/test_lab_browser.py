@@ -22,7 +22,9 @@ import pytest
 import leadping_nb
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from collections.abc import Callable
+
+    from playwright.sync_api import Page, WebSocket
 
     from .conftest import JupyterServer
 
@@ -97,6 +99,32 @@ def _unexplained(app: str, errors: list[str], stacks: list[str]) -> list[str]:
     ]
 
 
+def _watch_kernel_info(page: Page) -> Callable[[], bool]:
+    """Watch the kernels' websockets; the returned check is true once one delivered a
+    ``kernel_info_reply`` (the front end marks its kernel connected on it)."""
+    seen: list[str] = []
+
+    def on_frame(url: str, payload: str | bytes) -> None:
+        data = payload if isinstance(payload, bytes) else payload.encode()
+        if b'"kernel_info_reply"' in data:
+            seen.append(url)
+
+    def on_websocket(ws: WebSocket) -> None:
+        if "/api/kernels/" in ws.url:
+            ws.on("framereceived", lambda payload: on_frame(ws.url, payload))
+
+    page.on("websocket", on_websocket)
+    return lambda: bool(seen)
+
+
+def _wait_until(page: Page, check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not seen within {timeout} s: {what}")
+        page.wait_for_timeout(100)  # lets Playwright dispatch the page's events
+
+
 @pytest.mark.parametrize(("app", "path", "dist", "major"), FRONT_ENDS)
 def test_explorer_runs_in_jupyter(
     app: str, path: str, dist: str, major: int, request: pytest.FixtureRequest, tmp_path: Path
@@ -113,13 +141,16 @@ def test_explorer_runs_in_jupyter(
     _write_notebook(jupyter_server.root / name)
     stacks: list[str] = []
     page.on("pageerror", lambda exc: stacks.append(exc.stack or str(exc)))
+    kernel_ready = _watch_kernel_info(page)
 
     started = time.monotonic()
     page.goto(jupyter_server.url(path.format(name)), wait_until="domcontentloaded")
     notebook = page.locator(".jp-Notebook")
     expect(notebook).to_be_visible(timeout=60_000)
     expect(notebook.locator(".jp-Cell")).to_have_count(3)
-    # the kernel started and is idle before anything runs
+    # The kernel is connected and idle before anything runs. The toolbar's indicator says
+    # "idle" from the start, before any kernel: cells run then are silently left unrun.
+    _wait_until(page, kernel_ready, 60, "the kernel's kernel_info_reply on its websocket")
     expect(page.locator(".jp-Notebook-ExecutionIndicator").first).to_have_attribute(
         "data-status", "idle", timeout=60_000
     )
