@@ -302,6 +302,7 @@ class _MetricFigure:
         The numbers equal those of the public function on ``view.events()``;
         ``compact`` draws each bar series as one artist.
         """
+        from . import _figure_latency as fl
         from . import figures as f
 
         data = view.figure_data(self.name, **self.fixed)
@@ -312,10 +313,10 @@ class _MetricFigure:
         if self.name == "billed_over_time":
             return f._draw_billed(ax, *data, compact=compact)
         if self.name == "latency_histogram":
-            return f._draw_latency_histogram(ax, *data, compact=compact)
+            return fl._draw_latency_histogram(ax, *data, compact=compact)
         if self.name == "failure_pareto":
-            return f._draw_failure_pareto(ax, *data)
-        return f._draw_retries(ax, *data)
+            return fl._draw_failure_pareto(ax, *data)
+        return fl._draw_retries(ax, *data)
 
 
 def default_figures() -> list[FigureSpec]:
@@ -821,10 +822,12 @@ class _FigureFrame:
         memo: dict[Any, Any],
         **fixed: Any,
     ) -> tuple[Any, ...]:
-        """The arguments of ``figures._draw_<name>`` for the events under ``mask``.
+        """The arguments of ``figures._draw_<name>`` (``_figure_latency._draw_<name>`` for
+        the latency, failure and retry figures) for the events under ``mask``.
 
         ``memo`` keeps what several figures of the same events share.
         """
+        from . import _figure_latency as fl
         from . import figures as f
 
         unknown = set(fixed) - _FAST_FIGURES.get(name, frozenset())
@@ -853,7 +856,7 @@ class _FigureFrame:
             if mask is not None:
                 rows = rows.filter(mask.gather(rows))
             keys = self._events.select(pl.col(by).gather(rows))
-            counts = f._tally(keys.lazy(), by, fixed.get("top", 10))
+            counts = fl._tally(keys.lazy(), by, fixed.get("top", 10))
             return (counts, by, _FAILURE_OUTCOMES)
         every = self._memo(memo, ("every",), lambda: self._choose_period(mask))
         g = grouping((), every, time_zone, "created_at")
@@ -908,7 +911,7 @@ class _FigureFrame:
     def _histogram(
         self, mask: pl.Series | None, memo: dict[Any, Any], stage: Stage, bins: int
     ) -> Any:
-        from .figures import _LatencyHistogram
+        from ._figure_latency import _LatencyHistogram
 
         rows, values = self.latencies(stage)
         if mask is not None:

@@ -7,7 +7,7 @@ thread of the explorer, newest request first: a filter change computes the row m
 starts the visible figure, then computes KPIs and table (both from the cache), so the
 figure is drawn while the KPIs are. The default figures are drawn from the cache's
 figure aggregates into one reusable fixed-layout figure per tab
-(``leadping_nb.figures._Panel``). One lock orders every view update.
+(``leadping_nb._figure_base._Panel``). One lock orders every view update.
 """
 
 from __future__ import annotations
@@ -242,7 +242,7 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self._figure_futures: list[concurrent.futures.Future[None]] = []
         self._figure_cache: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
         self._figure_view: list[Selection | None] = [None] * len(self.figure_specs)
-        self._panels: dict[str, Any] = {}  # spec key -> figures._Panel (figure thread only)
+        self._panels: dict[str, Any] = {}  # spec key -> _figure_base._Panel (figure thread only)
 
         self.fetch_button.on_click(self._guard(lambda _b: self.fetch()))
         self.cancel_button.on_click(self._guard(lambda _b: self.cancel()))
@@ -595,12 +595,12 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         """
         build = spec.build
         if isinstance(build, _MetricFigure) and build.fast:
-            from . import figures
+            from . import _figure_base
 
             panel = self._panels.get(spec.key)
             if panel is None:
-                margins = figures._PANEL_MARGINS.get(build.name, (0.11, 0.9, 0.2, 0.935))
-                panel = figures._Panel(dpi=self.figure_dpi, margins=margins)
+                margins = _figure_base._PANEL_MARGINS.get(build.name, (0.11, 0.9, 0.2, 0.935))
+                panel = _figure_base._Panel(dpi=self.figure_dpi, margins=margins)
                 self._panels[spec.key] = panel
             build.draw_view(selection, panel.clear())
             return png_output(panel.png(), alt=spec.title)

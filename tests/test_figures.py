@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
+from leadping_nb import _figure_base as fb
 from leadping_nb import figures as f
 from leadping_nb import metrics as m
 from leadping_nb._schema import EVENT_SCHEMA
@@ -467,7 +468,7 @@ def test_compact_bars_are_the_same_rectangles_as_one_artist(events: pl.DataFrame
 
 
 def test_panel_clear_leaves_a_blank_axes(events: pl.DataFrame) -> None:
-    panel = f._Panel(dpi=50)
+    panel = fb._Panel(dpi=50)
     blank = panel.png()
     assert blank.startswith(b"\x89PNG") and blank[16:24] == (400).to_bytes(4, "big") + (
         225

@@ -27,6 +27,8 @@ import pytest
 import traitlets
 
 from leadping_nb import AuthError, Client, EventQuery, QueryError, figures, metrics
+from leadping_nb import _figure_base as fb
+from leadping_nb import _figure_latency as fl
 from leadping_nb._http import RetryPolicy
 from leadping_nb.emulator import Emulator, FaultConfig, events_frame
 from leadping_nb.widgets import (
@@ -414,9 +416,9 @@ def expected_figure_data(lf: pl.LazyFrame, name: str, tz: str) -> tuple[Any, ...
         return (dist.drop("n_retry_pending"),)  # pending depends on "now"; not drawn
     if name == "failure_pareto":
         return (figures.failure_counts(lf, "status_reason"), "status_reason")
-    values = figures._latency_values(lf, "end_to_end", False, False).to_numpy()
+    values = fl._latency_values(lf, "end_to_end", False, False).to_numpy()
     row = metrics.latency_summary(lf, stages=["end_to_end"]).collect().row(0, named=True)
-    return (figures._LatencyHistogram.of(values, row, "end_to_end", 40),)
+    return (fl._LatencyHistogram.of(values, row, "end_to_end", 40),)
 
 
 @pytest.mark.parametrize("state", FIGURE_STATES, ids=lambda s: repr(s)[12:60])
@@ -465,7 +467,7 @@ def test_default_figure_drawn_from_the_cache_looks_like_the_public_one(
     cache = EventCache(many, fetched=FilterState(), lead_ids=[])
     selection = cache.select(FilterState(directions=("Outbound",)))
     spec = default_figures()[1]  # volume: stacked bars
-    panel = figures._Panel(margins=figures._PANEL_MARGINS["volume_by_outcome"])
+    panel = fb._Panel(margins=fb._PANEL_MARGINS["volume_by_outcome"])
     fig = spec.build.draw_view(selection, panel.clear())  # type: ignore[attr-defined]
     public = spec.build(selection.events(), "UTC").axes[0]
     ax = fig.axes[0]
@@ -501,14 +503,14 @@ def test_a_reused_panel_draws_like_a_fresh_one(many: pl.DataFrame, index: int) -
     # (log scale, fixed ticks, limits, twin axes, "No data") may leak into the next one
     cache = EventCache(many, fetched=FilterState(), lead_ids=[])
     build = default_figures()[index].build
-    margins = figures._PANEL_MARGINS[build.name]  # type: ignore[attr-defined]
-    reused = figures._Panel(margins=margins)
+    margins = fb._PANEL_MARGINS[build.name]  # type: ignore[attr-defined]
+    reused = fb._Panel(margins=margins)
     images = []
     for state in [*FIGURE_STATES, FIGURE_STATES[0]]:
         selection = cache.select(state)
         build.draw_view(selection, reused.clear())  # type: ignore[attr-defined]
         images.append(reused.png())
-        fresh = figures._Panel(margins=margins)
+        fresh = fb._Panel(margins=margins)
         build.draw_view(selection, fresh.clear())  # type: ignore[attr-defined]
         np.testing.assert_array_equal(pixels(images[-1]), pixels(fresh.png()))
     assert len({len(i) for i in images}) > 1  # the states really draw different figures
@@ -958,7 +960,7 @@ def test_explorer_draws_default_figures_from_the_cache(emu: Emulator, frame: pl.
         ex.wait_figures(timeout=30)
         assert set(ex._panels) == {"delivery"}  # only the visible tab is drawn
         assert ex.view is not None and ex.view._selection is not None
-        fresh = figures._Panel(dpi=60, margins=figures._PANEL_MARGINS["delivery_rate_over_time"])
+        fresh = fb._Panel(dpi=60, margins=fb._PANEL_MARGINS["delivery_rate_over_time"])
         ex.figure_specs[0].build.draw_view(ex.view._selection, fresh.clear())  # type: ignore[attr-defined]
         shown = png_of(ex.figure_outputs[0])
         assert shown[16:24] == (480).to_bytes(4, "big") + (270).to_bytes(4, "big")
