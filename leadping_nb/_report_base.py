@@ -1,0 +1,636 @@
+"""The building blocks of :mod:`leadping_nb.reports`: value objects, formatting, rendering.
+
+:class:`FootingError`, :class:`Column`, :class:`KPI`, :class:`ReportTable`,
+:class:`ReportMeta` and :func:`describe_filters` (public through
+:mod:`leadping_nb.reports`, which re-exports them); the exact formatting of values; the
+Jinja2 environment, the PNG embedding and the atomic write; :class:`_ReportBase`, the
+rendering both reports share; and the window and meta helpers their ``from_frame`` use.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from leadping_nb import metrics as m
+from leadping_nb._errors import LeadpingError
+from leadping_nb._query import EventQuery
+
+if TYPE_CHECKING:
+    import jinja2
+    from matplotlib.figure import Figure
+
+ColumnKind = Literal["label", "count", "rate", "ms", "money", "number"]
+Window = tuple[datetime | None, datetime | None]
+FrameLike = pl.DataFrame | pl.LazyFrame
+
+_MAX_LEADS_SHOWN = 500
+_FIG_DPI = 100
+
+
+class FootingError(LeadpingError):
+    """A report table's parts do not add up to its total (a bug, never rounding)."""
+
+
+# ---------------------------------------------------------------------------------------
+# value objects
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a :class:`ReportTable`.
+
+    Parameters
+    ----------
+    name
+        Column name in the table frame.
+    label
+        Header text, with the unit.
+    kind
+        ``label`` (the row key), ``count``, ``rate`` (a 0-1 Float64 shown in percent),
+        ``ms`` (milliseconds), ``money`` (exact Decimal) or ``number``.
+    foots
+        The parts must add up exactly to the total row in this column.
+    """
+
+    name: str
+    label: str
+    kind: ColumnKind
+    foots: bool = False
+
+
+@dataclass(frozen=True)
+class KPI:
+    """A headline number of a report.
+
+    ``value`` is exactly what the metrics returned (an ``int``, a ``float`` rate or
+    milliseconds, a ``Decimal`` amount, or ``None`` when undefined); ``text`` is how the
+    report shows it.
+    """
+
+    key: str
+    label: str
+    value: int | float | Decimal | None
+    text: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    """A table of a report: the parts and, optionally, a total row that they foot to.
+
+    ``rows`` has one String ``label`` column first (periods already written in the
+    report's time zone), then the columns of :attr:`columns`. ``total`` is one row with
+    the same columns, computed independently of the parts (by an ungrouped metrics
+    call); building the table checks that every column marked ``foots`` adds up exactly
+    and raises :class:`FootingError` otherwise.
+    """
+
+    key: str
+    title: str
+    columns: tuple[Column, ...]
+    rows: pl.DataFrame
+    total: pl.DataFrame | None = None
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.columns]
+        if self.rows.columns != names:
+            raise ValueError(f"table {self.key}: rows have {self.rows.columns}, expected {names}")
+        if self.total is not None:
+            if self.total.columns != names or self.total.height != 1:
+                raise ValueError(f"table {self.key}: total must be one row with {names}")
+            self.verify()
+
+    def verify(self) -> None:
+        """Check that the parts add up exactly to the total in every footing column."""
+        if self.total is None:
+            return
+        for col in self.columns:
+            if not col.foots:
+                continue
+            parts = self.rows[col.name].drop_nulls().to_list()
+            whole = self.total[col.name].item()
+            added: int | Decimal = sum(parts, Decimal(0) if col.kind == "money" else 0)
+            if whole is None or added != whole:
+                raise FootingError(
+                    f"table {self.key!r}, column {col.name!r}: the parts add up to {added}, "
+                    f"the total is {whole}"
+                )
+
+    def frame(self, *, with_total: bool = True) -> pl.DataFrame:
+        """The table as one frame, with the total row last (``label == "Total"``)."""
+        if self.total is None or not with_total:
+            return self.rows
+        return pl.concat([self.rows, self.total], how="vertical_relaxed")
+
+
+@dataclass(frozen=True)
+class ReportMeta:
+    """What a report covers.
+
+    Attributes
+    ----------
+    title
+        The report's title.
+    window
+        The requested half-open window ``[start, end)`` on ``created_at`` (UTC; either
+        end may be open), or ``None`` for all the data given.
+    first_event, last_event
+        ``created_at`` of the first and last event in the report (None when empty).
+    leads
+        The leads the report is about (as requested, or those present in the data).
+    filters
+        The query filters the data were fetched with, as text.
+    time_zone
+        IANA zone of every date in the report (periods are local days/weeks/months).
+    every
+        The period of the time tables and figures.
+    include_warmup, include_test
+        Whether warm-up / test traffic counts.
+    exclusions
+        One row per metric with ``n_events``, ``n_used``, ``n_excluded`` (from
+        :attr:`leadping_nb.metrics.MetricsSummary.counts`).
+    n_events, n_outside_window, n_warmup, n_test
+        Events in the report, events of the input dropped by the window, warm-up and
+        test events in the report.
+    produced_at, as_of
+        When the report was built (UTC), and the instant used for pending retries.
+    source
+        Where the data came from (API base URL, store path, emulator seed).
+    """
+
+    title: str
+    window: Window | None
+    first_event: datetime | None
+    last_event: datetime | None
+    leads: tuple[str, ...]
+    filters: str
+    time_zone: str
+    every: m.Every
+    include_warmup: bool
+    include_test: bool
+    exclusions: pl.DataFrame
+    n_events: int
+    n_outside_window: int
+    n_warmup: int
+    n_test: int
+    produced_at: datetime
+    as_of: datetime
+    source: str
+
+
+# ---------------------------------------------------------------------------------------
+# helpers: inputs
+
+
+def describe_filters(filters: EventQuery | str | None) -> str:
+    """Human-readable text of the filters of an :class:`~leadping_nb.EventQuery`.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> q = EventQuery(filters={"direction": "Outbound"},
+    ...                range_filters={"createdAt": {"ge": datetime(2024, 5, 1, tzinfo=UTC)}})
+    >>> describe_filters(q)
+    'direction = Outbound; createdAt ≥ 2024-05-01T00:00:00Z'
+    >>> describe_filters(None)
+    'none'
+    """
+    if filters is None:
+        return "none"
+    if isinstance(filters, str):
+        return filters or "none"
+    parts = [f"{f.field} = {f.to_body()['value']}" for f in filters.filters]
+    ops = (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤"))
+    for r in filters.range_filters:
+        body = r.to_body()
+        for attr, sym in ops:
+            if getattr(r, attr) is not None:
+                parts.append(f"{r.field} {sym} {body[_BOUND_KEYS[attr]]}")
+    if filters.search:
+        parts.append(f"search {filters.search!r} in {', '.join(filters.search_fields)}")
+    return "; ".join(parts) or "none"
+
+
+_BOUND_KEYS = {
+    "gt": "greaterThan",
+    "ge": "greaterThanOrEqual",
+    "lt": "lessThan",
+    "le": "lessThanOrEqual",
+}
+
+
+def _zone(time_zone: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(time_zone)
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {time_zone!r}") from exc
+
+
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"window {name} must be timezone-aware, got {value.isoformat()}")
+    return value.astimezone(UTC)
+
+
+def _apply_window(
+    frame: FrameLike, window: Window | None
+) -> tuple[pl.DataFrame, Window | None, int]:
+    """The events of ``frame`` inside ``window`` (collected), the window in UTC, and how
+    many events fell outside."""
+    lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+    if not isinstance(lf, pl.LazyFrame):
+        raise TypeError(f"expected a polars DataFrame or LazyFrame, got {type(frame).__name__}")
+    if window is None:
+        return lf.collect(), None, 0
+    start, end = _aware(window[0], "start"), _aware(window[1], "end")
+    if start is not None and end is not None and not start < end:
+        raise ValueError(f"window start {start} must be before its end {end}")
+    cond = pl.lit(True)
+    if start is not None:
+        cond = cond & (pl.col("created_at") >= start)
+    if end is not None:
+        cond = cond & (pl.col("created_at") < end)
+    inside = lf.filter(cond.fill_null(False)).collect()
+    n_all = int(lf.select(pl.len()).collect().item())
+    return inside, (start, end), n_all - inside.height
+
+
+def _first(frame: pl.DataFrame) -> dict[str, Any]:
+    """The first row of a metrics result as a dict ({} for an empty frame)."""
+    return frame.row(0, named=True) if frame.height else {}
+
+
+# ---------------------------------------------------------------------------------------
+# helpers: formatting (exact; money never goes through float)
+
+
+def _fmt_count(v: Any) -> str:
+    return "—" if v is None else f"{int(v):,}"
+
+
+def _fmt_rate(v: Any) -> str:
+    return "—" if v is None else f"{float(v):.2%}"
+
+
+def _fmt_ms(v: Any) -> str:
+    if v is None:
+        return "—"
+    ms = float(v)
+    if abs(ms) < 1000:
+        return f"{ms:,.0f} ms"
+    if abs(ms) < 60_000:
+        return f"{ms / 1000:,.2f} s"
+    return f"{ms / 60_000:,.1f} min"
+
+
+def _fmt_number(v: Any) -> str:
+    if v is None:
+        return "—"
+    return f"{v:,.1f}" if isinstance(v, float) else f"{v:,}"
+
+
+def _value_attr(v: Any) -> str:
+    """The exact value for a ``data-value`` attribute (repr of a float round-trips)."""
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, Decimal):
+        return format(v, "f")
+    if isinstance(v, datetime):
+        return v.isoformat()
+    return str(v)
+
+
+def _money_texts(values: Sequence[Decimal | None]) -> list[str]:
+    from leadping_nb.figures import money_texts
+
+    return money_texts(values)
+
+
+def _format_column(kind: ColumnKind, values: list[Any]) -> list[str]:
+    if kind == "money":
+        return _money_texts(values)
+    fmt: Callable[[Any], str] = {
+        "count": _fmt_count,
+        "rate": _fmt_rate,
+        "ms": lambda v: "—" if v is None else f"{float(v):,.1f}",
+        "number": _fmt_number,
+        "label": lambda v: "—" if v is None else str(v),
+    }[kind]
+    return [fmt(v) for v in values]
+
+
+def _fmt_instant(ts: datetime | None, time_zone: str) -> str:
+    if ts is None:
+        return "—"
+    local = ts.astimezone(_zone(time_zone))
+    return local.strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _period_label(every: m.Every) -> pl.Expr:
+    fmt = "%Y-%m" if every == "month" else "%Y-%m-%d"
+    return pl.col("period").dt.strftime(fmt).alias("label")
+
+
+# ---------------------------------------------------------------------------------------
+# rendering
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("leadping_nb", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _png_data_uri(fig: Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_FIG_DPI, metadata={"Software": None})
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _atomic_write(path: Path, text: str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _table_view(t: ReportTable) -> dict[str, Any]:
+    frame = t.frame()
+    texts = {c.name: _format_column(c.kind, frame[c.name].to_list()) for c in t.columns}
+    raw = {c.name: frame[c.name].to_list() for c in t.columns}
+
+    def row(i: int) -> list[dict[str, str]]:
+        return [
+            {"text": texts[c.name][i], "kind": c.kind, "value": _value_attr(raw[c.name][i])}
+            for c in t.columns
+        ]
+
+    n_parts = t.rows.height
+    return {
+        "key": t.key,
+        "title": t.title,
+        "note": t.note,
+        "headers": [{"label": c.label, "kind": c.kind} for c in t.columns],
+        "rows": [row(i) for i in range(n_parts)],
+        "total": row(n_parts) if t.total is not None else None,
+    }
+
+
+def _meta_rows(meta: ReportMeta, exclusions_text: str) -> list[dict[str, Any]]:
+    tz = meta.time_zone
+    if meta.window is None:
+        window = "all the data given (no window)"
+    else:
+        start, end = meta.window
+        window = (
+            f"[{_fmt_instant(start, tz) if start else 'open'}, "
+            f"{_fmt_instant(end, tz) if end else 'open'}) on created_at, half-open"
+        )
+    span = f"{_fmt_instant(meta.first_event, tz)} → {_fmt_instant(meta.last_event, tz)}"
+    shown = meta.leads[:_MAX_LEADS_SHOWN]
+    more = len(meta.leads) - len(shown)
+    return [
+        {"key": "window", "label": "Data window", "text": window},
+        {"key": "span", "label": "Events from", "text": span},
+        {
+            "key": "leads",
+            "label": "Leads",
+            "text": f"{len(meta.leads):,}",
+            "list": ", ".join(shown) + (f" … and {more:,} more" if more else ""),
+        },
+        {"key": "events", "label": "Events", "text": f"{meta.n_events:,}"},
+        {"key": "filters", "label": "Filters", "text": meta.filters},
+        {"key": "time_zone", "label": "Time zone", "text": f"{tz} (periods: {meta.every})"},
+        {"key": "exclusions", "label": "Exclusions", "text": exclusions_text},
+        {"key": "source", "label": "Source", "text": meta.source},
+        {
+            "key": "produced_at",
+            "label": "Produced at",
+            "text": meta.produced_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+            + f" (pending retries as of {meta.as_of.strftime('%Y-%m-%d %H:%M:%S UTC')})",
+        },
+    ]
+
+
+def _exclusions_text(meta: ReportMeta, billing: bool) -> str:
+    scope = "the billing totals" if billing else "the message metrics"
+    parts = [
+        f"{n:,} {what} events " + ("included" if flag else f"excluded from {scope}")
+        for flag, n, what in (
+            (meta.include_warmup, meta.n_warmup, "warm-up"),
+            (meta.include_test, meta.n_test, "test"),
+        )
+    ]
+    if meta.window is not None:
+        parts.append(f"{meta.n_outside_window:,} events outside the window dropped")
+    return "; ".join(parts)
+
+
+class _ReportBase:
+    """Rendering shared by both reports (the dataclasses in :mod:`leadping_nb.reports`
+    provide the fields)."""
+
+    kind: str
+    meta: ReportMeta
+    kpis: Mapping[str, KPI]
+    tables: tuple[ReportTable, ...]
+
+    def _figure_specs(self) -> list[tuple[str, str, Callable[[], Figure]]]:
+        raise NotImplementedError
+
+    def figures(self) -> dict[str, Figure]:
+        """Draw the report's figures (new :class:`~matplotlib.figure.Figure` objects)."""
+        return {key: build() for key, _title, build in self._figure_specs()}
+
+    def table(self, key: str) -> pl.DataFrame:
+        """One table as a frame, total row last."""
+        for t in self.tables:
+            if t.key == key:
+                return t.frame()
+        raise KeyError(f"no table {key!r}; tables: {[t.key for t in self.tables]}")
+
+    def kpi_frame(self) -> pl.DataFrame:
+        """The KPIs as a frame of ``key``, ``label``, ``text`` (values differ in type)."""
+        return pl.DataFrame(
+            [{"key": k.key, "label": k.label, "text": k.text} for k in self.kpis.values()],
+            schema={"key": pl.String, "label": pl.String, "text": pl.String},
+        )
+
+    def _context(self, standalone: bool) -> dict[str, Any]:
+        from leadping_nb import __version__
+
+        figures = []
+        for key, title, build in self._figure_specs():
+            fig = build()
+            figures.append({"key": key, "title": title, "src": _png_data_uri(fig)})
+        return {
+            "standalone": standalone,
+            "kind": self.kind,
+            "title": self.meta.title,
+            "meta": _meta_rows(self.meta, _exclusions_text(self.meta, self.kind == "billing")),
+            "kpis": [
+                {
+                    "key": k.key,
+                    "label": k.label,
+                    "text": k.text,
+                    "value": _value_attr(k.value),
+                    "note": k.note,
+                }
+                for k in self.kpis.values()
+            ],
+            "figures": figures,
+            "tables": [_table_view(t) for t in self.tables],
+            "exclusions": _table_view(_exclusions_table(self.meta.exclusions)),
+            "version": __version__,
+        }
+
+    def to_html(self) -> str:
+        """The report as one self-contained HTML document (figures embedded, no links)."""
+        return _environment().get_template("report.html.j2").render(self._context(True))
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write :meth:`to_html` to ``path`` atomically (a temporary file, then a rename)."""
+        return _atomic_write(Path(path), self.to_html())
+
+    def _repr_html_(self) -> str:
+        return _environment().get_template("report.html.j2").render(self._context(False))
+
+
+def _exclusions_table(counts: pl.DataFrame) -> ReportTable:
+    cols = (
+        Column("label", "Metric", "label"),
+        Column("n_events", "Events", "count"),
+        Column("n_used", "Used", "count"),
+        Column("n_excluded", "Excluded", "count"),
+    )
+    rows = counts.select(
+        pl.col("metric").alias("label"),
+        *[pl.col(c).cast(pl.Int64) for c in ("n_events", "n_used", "n_excluded")],
+    )
+    return ReportTable(
+        "exclusions",
+        "Events used and excluded per metric",
+        cols,
+        rows,
+        note="Excluded: out of the metric's scope (not an outbound message, warm-up or test "
+        "traffic), or a needed value missing or negative. See docs/metrics.md.",
+    )
+
+
+def _check_meta_inputs(time_zone: str, every: m.Every | Literal["auto"]) -> None:
+    _zone(time_zone)
+    if every not in ("auto", "day", "week", "month"):
+        raise ValueError(f"every must be 'auto', 'day', 'week' or 'month', got {every!r}")
+
+
+def _make_meta(
+    *,
+    title: str,
+    frame: pl.DataFrame,
+    window: Window | None,
+    n_outside: int,
+    leads: Sequence[str] | None,
+    filters: EventQuery | str | None,
+    time_zone: str,
+    every: m.Every,
+    include_warmup: bool,
+    include_test: bool,
+    counts: pl.DataFrame,
+    produced_at: datetime,
+    as_of: datetime,
+    source: str,
+) -> ReportMeta:
+    stats = frame.select(
+        pl.col("created_at").min().alias("first"),
+        pl.col("created_at").max().alias("last"),
+        m.is_warmup_traffic().sum().alias("warm"),
+        (m.is_test_traffic() & ~m.is_warmup_traffic()).sum().alias("test"),
+    ).row(0, named=True)
+    if leads is None:
+        lead_ids = tuple(sorted(frame["lead_id"].drop_nulls().unique().to_list()))
+    else:
+        lead_ids = tuple(dict.fromkeys(leads))
+    return ReportMeta(
+        title=title,
+        window=window,
+        first_event=stats["first"],
+        last_event=stats["last"],
+        leads=lead_ids,
+        filters=describe_filters(filters),
+        time_zone=time_zone,
+        every=every,
+        include_warmup=include_warmup,
+        include_test=include_test,
+        exclusions=counts,
+        n_events=frame.height,
+        n_outside_window=n_outside,
+        n_warmup=int(stats["warm"] or 0),
+        n_test=int(stats["test"] or 0),
+        produced_at=produced_at,
+        as_of=as_of,
+        source=source,
+    )
+
+
+def _now_pair(as_of: datetime | None) -> tuple[datetime, datetime]:
+    produced = datetime.now(UTC).replace(microsecond=0)
+    if as_of is None:
+        return produced, produced
+    when = _aware(as_of, "as_of")
+    assert when is not None
+    return produced, when
+
+
+def _repr(kind: str, meta: ReportMeta, kpis: Mapping[str, KPI], key: str) -> str:
+    headline = kpis[key].text if key in kpis else "—"
+    return (
+        f"{kind}(events={meta.n_events:,}, leads={len(meta.leads):,}, "
+        f"first={_fmt_instant(meta.first_event, 'UTC')}, "
+        f"last={_fmt_instant(meta.last_event, 'UTC')}, "
+        f"{key}={headline})"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# helpers: KPIs
+
+
+def _kpi(key: str, label: str, value: Any, fmt: Callable[[Any], str], note: str = "") -> KPI:
+    if isinstance(value, float | int | Decimal) or value is None:
+        return KPI(key, label, value, fmt(value), note)
+    raise TypeError(f"KPI {key}: unexpected value {value!r}")  # pragma: no cover
