@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import FrozenInstanceError
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -35,19 +34,10 @@ from leadping_nb._schema import (
     TIMESTAMP_DTYPE,
 )
 
+from .scan_modes import body_scan  # noqa: F401  (autouse: every test in both scan modes)
+
 TS = "2026-11-07T05:31:56Z"
 DT = datetime(2026, 11, 7, 5, 31, 56, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True, scope="module", params=["python", "polars"])
-def body_scan(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Run every test with the body scans (key counts, long amounts) done both ways:
-    in Python (small batches) and in one Polars query (large batches)."""
-    with pytest.MonkeyPatch.context() as mp:
-        if request.param == "polars":
-            mp.setattr(_frame_raw, "_SCAN_IN_PYTHON_BYTES", -1)
-            mp.setattr(_frame_raw, "_SCAN_GROUP_BYTES", 300)  # several queries per batch
-        yield request.param
 
 
 def body(*items: dict[str, Any], raw: str | None = None, **envelope: Any) -> bytes:

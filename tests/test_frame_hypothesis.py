@@ -9,7 +9,6 @@ Python from the generated inputs, never by the code under test.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -21,27 +20,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from leadping_nb import _frame_raw, _frame_typed
+from leadping_nb import _frame_typed
 from leadping_nb._errors import SchemaError
 from leadping_nb._frame import decode_page, events_frame, frame_from_pages, parse_page
 from leadping_nb._schema import EVENT_FIELDS, EVENT_SCHEMA, KNOWN_VALUES, SEED_ITEM_FIELDS
+
+from .scan_modes import body_scan  # noqa: F401  (autouse: every test in both scan modes)
 
 SETTINGS = settings(
     max_examples=120,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-
-
-@pytest.fixture(autouse=True, scope="module", params=["python", "polars"])
-def body_scan(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Run every test with the body scans (key counts, long amounts) done both ways:
-    in Python (small batches) and in one Polars query (large batches)."""
-    with pytest.MonkeyPatch.context() as mp:
-        if request.param == "polars":
-            mp.setattr(_frame_raw, "_SCAN_IN_PYTHON_BYTES", -1)
-            mp.setattr(_frame_raw, "_SCAN_GROUP_BYTES", 300)  # several queries per batch
-        yield request.param
 
 
 class Raw(str):
