@@ -62,6 +62,7 @@ from ._frame import (
     decode_page,
     parse_page,
 )
+from ._frame_raw import ReadKeys
 from ._http import (
     DEFAULT_BASE_URL,
     HttpSession,
@@ -232,6 +233,7 @@ class AsyncEventSearch:
             page=number,
             lenient=self.lenient,
             keep_unknown=self.keep_unknown,
+            hint=self._client._read_keys,
         )
 
     async def _parsed_pages(
@@ -404,6 +406,8 @@ class AsyncClient:
         self._clock = clock or time.monotonic
         self._http: HttpSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: The declared item keys this client's pages carry, learned as pages are parsed.
+        self._read_keys = ReadKeys()
 
     def __repr__(self) -> str:
         key = "***" if self.__api_key else None

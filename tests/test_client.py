@@ -29,7 +29,7 @@ from leadping_nb import (
 from leadping_nb._schema import EVENT_SCHEMA
 from leadping_nb._wire import WireRequest, WireResponse
 
-from .fakes import KEY, FakeApi, drop, make_pages, slow, status, truncated
+from .fakes import KEY, FakeApi, drop, item, make_pages, slow, status, truncated
 
 
 class FakeSleep:
@@ -337,6 +337,28 @@ def test_fetch_events_many_leads_one_frame_with_lead_ids() -> None:
     final = seen[-1]
     assert (final.leads_done, final.leads_total, final.pages, final.events) == (10, 10, 20, 40)
     assert sum(p.lead_finished for p in seen) == 10
+
+
+def test_pages_read_with_learned_keys_lose_nothing_of_a_later_lead() -> None:
+    # The client learns the declared keys from the first page it parses (L1's); L2 carries
+    # more declared keys, so its pages fail the key count and are read again in full.
+    late = {"failedAt": "2024-05-01T01:00:00Z", "statusReason": "carrier", "isWarmup": True}
+    api = FakeApi(
+        {
+            "L1": make_pages("L1", [2, 2]),
+            "L2": [[item("L2", 0, **late), item("L2", 1)], [item("L2", 2, **late)]],
+        }
+    )
+    with client_for(api, concurrency=1) as c:
+        result = c.fetch_events(["L1", "L2"], EventQuery(page_size=2))
+        learned = c._async._read_keys.keys
+    assert result.ok and result.frame.height == 7
+    l2 = result.frame.filter(pl.col("lead_id") == "L2")
+    assert l2.get_column("status_reason").to_list() == ["carrier", None, "carrier"]
+    assert l2.get_column("is_warmup").to_list() == [True, None, True]
+    assert l2.get_column("failed_at").null_count() == 1
+    assert learned is not None and {"failedAt", "statusReason", "isWarmup"} <= learned
+    assert "trafficType" not in learned  # never sent, so never read
 
 
 def test_fetch_events_fills_a_missing_lead_id_with_the_lead_fetched() -> None:

@@ -23,6 +23,7 @@ from leadping_nb._frame import (
     empty_events_frame,
     events_frame,
     frame_from_pages,
+    parse_page,
     schema_table,
 )
 from leadping_nb._schema import (
@@ -579,6 +580,91 @@ def test_unknown_fields_are_kept_across_pages_in_first_seen_order() -> None:
     assert df.get_column("zB").to_list() == ["1", None, None]
     assert df.get_column("zA").to_list() == [None, '{"x":1}', None]
     assert report.unknown_fields == {"zB": 1, "zA": 2}
+
+
+# ---------------------------------------------------------------- learned read keys
+
+
+@pytest.fixture
+def rereads(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
+    """The page numbers that were read again with every key (see ReadKeys)."""
+    seen: list[int | None] = []
+    original = _frame._reread
+
+    def spy(page: _frame_raw.ParsedPage, *, quote_money: bool) -> None:
+        seen.append(page.page)
+        original(page, quote_money=quote_money)
+
+    monkeypatch.setattr(_frame, "_reread", spy)
+    return seen
+
+
+def test_read_keys_learn_from_the_first_page_and_widen() -> None:
+    hint = _frame_raw.ReadKeys()
+    hint.learn(body({"id": "a", "status": "Sent", "unknownZ": "1"}))
+    assert hint.keys == {"id", "status"}
+    hint.learn(body({"id": "b", "failedAt": "x"}))  # learns once
+    assert hint.keys == {"id", "status"}
+    hint.widen(["failedAt"])
+    assert hint.keys == {"id", "status", "failedAt"}
+
+
+def learned_frame(bodies: list[bytes], **options: Any) -> pl.DataFrame:
+    """Pages parsed one after another with one ReadKeys (events_frame's threads may race)."""
+    hint = _frame_raw.ReadKeys()
+    builder = _frame._FrameBuilder()
+    for number, b in enumerate(bodies, start=1):
+        builder.add(_frame_raw._parse_raw(b, lead_id=None, page=number, hint=hint, **options))
+    builder.flush()
+    return _frame.concat_frames(builder.chunks)
+
+
+def test_a_declared_key_the_first_page_lacked_is_read_again_not_lost(
+    rereads: list[int | None],
+) -> None:
+    p1 = body({"id": "a", "status": "Sent"}, {"id": "b", "status": "Delivered"})
+    p2 = body({"id": "c", "status": "Failed", "failedAt": "2026-01-02T03:04:05Z"})
+    p3 = body({"id": "d", "failedAt": "2026-01-03T00:00:00Z", "billableAmount": 0.25})
+    df = learned_frame([p1, p2, p3], lenient=False, keep_unknown=False)
+    assert rereads == [2, 3]  # page 1 taught id and status; pages 2 and 3 carried more
+    assert df.get_column("failed_at").to_list() == [
+        None,
+        None,
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        datetime(2026, 1, 3, tzinfo=UTC),
+    ]
+    assert df.get_column("billable_amount").to_list() == [None, None, None, Decimal("0.25")]
+    assert_frame_equal(df, events_frame([p1, p2, p3]), check_exact=True)
+    whole, _ = frame_from_pages([parse_page(b, page=i) for i, b in enumerate([p1, p2, p3], 1)])
+    assert_frame_equal(df, whole, check_exact=True)
+
+
+def test_pages_within_the_learned_keys_are_not_read_again(rereads: list[int | None]) -> None:
+    pages = [body(seed_item(i), seed_item(i + 100)) for i in range(1, 6)]
+    pages.append(body(seed_item(6) | {"statusReason": None, "zNew": "1"}))  # null, unknown
+    df = learned_frame(pages, lenient=False, keep_unknown=True)
+    assert df.height == 11
+    assert df.get_column("zNew").to_list() == [None] * 10 + ["1"]
+    assert rereads == []
+    assert_frame_equal(df, events_frame(pages, keep_unknown=True), check_exact=True)
+
+
+def test_a_wrong_type_in_an_unlearned_key_is_still_an_error() -> None:
+    p1 = body({"id": "a"})
+    p2 = body({"id": "b", "status": {"code": 1}})
+    with pytest.raises(SchemaError) as info:
+        learned_frame([p1, p2], lenient=False, keep_unknown=False)
+    assert (info.value.field, info.value.page, info.value.event_id) == ("status", 2, "b")
+    df, report = events_frame([p1, p2], lenient=True, with_report=True)
+    assert df.get_column("status").to_list() == [None, None]
+    assert report.nulled == {"status": 1}
+
+
+def test_a_long_amount_in_an_unlearned_key_stays_exact() -> None:
+    p1 = body({"id": "a"})
+    p2 = body(raw='[{"id":"b","billableAmount":123456789012.123456}]')
+    df = learned_frame([p1, p2], lenient=False, keep_unknown=False)
+    assert df.get_column("billable_amount").to_list() == [None, Decimal("123456789012.123456")]
 
 
 def test_unknown_enum_values_are_kept_and_reported() -> None:
