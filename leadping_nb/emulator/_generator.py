@@ -1,19 +1,11 @@
-"""Seeded, lazy generator of synthetic SMS lead follow-up activity.
+"""Seeded, lazy generator of synthetic SMS lead follow-up activity: the event rows.
 
-Every event is produced as a compact *internal row*: a tuple indexed by the ``S_*`` slot
-constants below (one slot per field of :data:`leadping_nb._schema.EVENT_FIELDS`, in that
-order, plus two slots for the optional "unknown extra fields"). Values are stored in
-compact canonical form:
-
-* timestamps: ``int`` ticks of 100 ns since the Unix epoch (UTC), already truncated to the
-  precision the emulator serves (the *quantum*), so what is filtered and sorted is exactly
-  what is rendered;
-* money: ``int`` in units of 0.0001 (4 decimals);
-* integers and booleans as such; strings as ``str``; ``None`` for null;
-* media: a tuple of ``(url, contentType, size, sha256, fileName, fileId)`` tuples.
-
-A lead's events depend only on ``(seed, lead index, heavy?, now, quantum)``, so any lead
-can be regenerated on demand (the emulator caches them in a bounded LRU).
+Every event is a compact *internal row*, a tuple indexed by the ``S_*`` slots of
+``_catalog`` (which says how values are stored). A lead's events are derived from its
+profile (``_profiles``) and depend only on ``(seed, lead index, heavy?, now, quantum)``, so
+any lead can be regenerated on demand (the emulator caches them in a bounded LRU).
+:class:`_Gen` builds one lead's rows; :func:`generate_lead_events`,
+:func:`appended_events` and :func:`generate_raw_events` drive it.
 """
 
 from __future__ import annotations
@@ -21,376 +13,102 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from statistics import NormalDist
 from typing import Any
 
-from leadping_nb._schema import EVENT_FIELDS
-
-__all__ = [
-    "DEFAULT_NOW",
-    "N_SLOTS",
-    "SLOT_OF",
-    "TICKS_PER_SECOND",
-    "LeadProfile",
-    "generate_lead_events",
-    "generate_raw_events",
-    "make_profile",
-]
-
-TICKS_PER_SECOND = 10_000_000
-_TPS = TICKS_PER_SECOND
-_MIN = 60 * _TPS
-_HOUR = 3600 * _TPS
-_DAY = 86400 * _TPS
-
-#: The fixed "now" generated data end at, unless the emulator is given another one.
-DEFAULT_NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-
-#: Internal slot of every field (API name -> index); extras follow the declared fields.
-SLOT_OF: dict[str, int] = {f.api: i for i, f in enumerate(EVENT_FIELDS)}
-SLOT_OF["_segments"] = len(EVENT_FIELDS)
-SLOT_OF["_carrier"] = len(EVENT_FIELDS) + 1
-N_SLOTS = len(SLOT_OF)
-
-S_ID = SLOT_OF["id"]
-S_LEAD = SLOT_OF["leadId"]
-S_ETYPE = SLOT_OF["eventType"]
-S_ECAT = SLOT_OF["eventCategory"]
-S_TCAT = SLOT_OF["timelineCategory"]
-S_TTYPE = SLOT_OF["timelineType"]
-S_DESC = SLOT_OF["description"]
-S_SUMMARY = SLOT_OF["summary"]
-S_CONV = SLOT_OF["conversationId"]
-S_REL_TYPE = SLOT_OF["relatedEntityType"]
-S_REL_ID = SLOT_OF["relatedEntityId"]
-S_DIR = SLOT_OF["direction"]
-S_STATUS = SLOT_OF["status"]
-S_STATUS_REASON = SLOT_OF["statusReason"]
-S_TRAFFIC = SLOT_OF["trafficType"]
-S_WARMUP = SLOT_OF["isWarmup"]
-S_DEMO = SLOT_OF["isDemo"]
-S_FROM_ID = SLOT_OF["fromPhoneNumberId"]
-S_OUT_ID = SLOT_OF["outboundPhoneNumberId"]
-S_FROM = SLOT_OF["fromPhoneNumber"]
-S_TO = SLOT_OF["toPhoneNumber"]
-S_TELNYX = SLOT_OF["telnyxId"]
-S_PROVIDER = SLOT_OF["providerMessageId"]
-S_SELECTION = SLOT_OF["selectionReason"]
-S_OVERRIDE = SLOT_OF["wasManuallyOverridden"]
-S_CAMPAIGN = SLOT_OF["campaignId"]
-S_SOURCE = SLOT_OF["sourceId"]
-S_TENDLC = SLOT_OF["tenDlcCampaignId"]
-S_COMPLIANCE = SLOT_OF["complianceAction"]
-S_BILLING = SLOT_OF["billingStatus"]
-S_AMOUNT = SLOT_OF["billableAmount"]
-S_ERROR = SLOT_OF["errorCode"]
-S_RETRY = SLOT_OF["retryCount"]
-S_QUEUED = SLOT_OF["queuedAt"]
-S_SENDING = SLOT_OF["sendingStartedAt"]
-S_SENT = SLOT_OF["sentAt"]
-S_DELIVERED = SLOT_OF["deliveredAt"]
-S_RECEIVED = SLOT_OF["receivedAt"]
-S_FAILED = SLOT_OF["failedAt"]
-S_UNDELIVERABLE = SLOT_OF["undeliverableAt"]
-S_BLOCKED = SLOT_OF["blockedAt"]
-S_NEXT_RETRY = SLOT_OF["nextRetryAt"]
-S_SCHEDULED = SLOT_OF["scheduledFor"]
-S_SCHED_REASON = SLOT_OF["scheduledReason"]
-S_CANCELED = SLOT_OF["canceledAt"]
-S_CANCEL_REASON = SLOT_OF["cancelReason"]
-S_CREATED = SLOT_OF["createdAt"]
-S_CREATED_BY = SLOT_OF["createdBy"]
-S_ACTOR_USER = SLOT_OF["actorUserId"]
-S_ACTOR_NAME = SLOT_OF["actorDisplayName"]
-S_ACTOR_EMAIL = SLOT_OF["actorEmail"]
-S_ACTOR_LEAD = SLOT_OF["actorLeadId"]
-S_AUTOMATION = SLOT_OF["automationRunId"]
-S_VOICEMAIL = SLOT_OF["voicemailUrl"]
-S_MEDIA = SLOT_OF["media"]
-S_SEGMENTS = SLOT_OF["_segments"]
-S_CARRIER = SLOT_OF["_carrier"]
-
-#: Slots holding timestamps (ticks), in lifecycle order.
-TIMESTAMP_SLOTS: tuple[int, ...] = tuple(
-    i for i, f in enumerate(EVENT_FIELDS) if f.kind == "timestamp"
+from ._catalog import (
+    _BLANK,
+    _CARRIER_SURCHARGE,
+    _CARRIERS,
+    _DAY,
+    _HOUR,
+    _IN_TEXTS,
+    _MIN,
+    _NOTE_TEXTS,
+    _OUT_TEXTS,
+    _TPS,
+    BLOCK_REASONS,
+    CANCEL_REASONS,
+    DEFAULT_NOW,
+    FAIL_ERRORS,
+    LEAD_STATUSES,
+    S_ACTOR_EMAIL,
+    S_ACTOR_LEAD,
+    S_ACTOR_NAME,
+    S_ACTOR_USER,
+    S_AMOUNT,
+    S_AUTOMATION,
+    S_BILLING,
+    S_BLOCKED,
+    S_CAMPAIGN,
+    S_CANCEL_REASON,
+    S_CANCELED,
+    S_CARRIER,
+    S_COMPLIANCE,
+    S_CONV,
+    S_CREATED,
+    S_CREATED_BY,
+    S_DELIVERED,
+    S_DEMO,
+    S_DESC,
+    S_DIR,
+    S_ECAT,
+    S_ERROR,
+    S_ETYPE,
+    S_FAILED,
+    S_FROM,
+    S_FROM_ID,
+    S_ID,
+    S_LEAD,
+    S_MEDIA,
+    S_NEXT_RETRY,
+    S_OUT_ID,
+    S_OVERRIDE,
+    S_PROVIDER,
+    S_QUEUED,
+    S_RECEIVED,
+    S_REL_ID,
+    S_REL_TYPE,
+    S_RETRY,
+    S_SCHED_REASON,
+    S_SCHEDULED,
+    S_SEGMENTS,
+    S_SELECTION,
+    S_SENDING,
+    S_SENT,
+    S_SOURCE,
+    S_STATUS,
+    S_STATUS_REASON,
+    S_SUMMARY,
+    S_TCAT,
+    S_TELNYX,
+    S_TENDLC,
+    S_TO,
+    S_TRAFFIC,
+    S_TTYPE,
+    S_UNDELIVERABLE,
+    S_VOICEMAIL,
+    S_WARMUP,
+    SCHEDULE_REASONS,
+    SENDING_NUMBERS,
+    TIMESTAMP_SLOTS,
+    UNDELIVERABLE_ERRORS,
+    WARMUP_NUMBERS,
+)
+from ._profiles import (
+    _T_BLOCK,
+    _T_FAIL,
+    _T_QUEUE,
+    _T_SEND,
+    LeadProfile,
+    _carrier_gap,
+    _lognorm_ticks,
+    _quiet,
+    _timeline,
+    make_profile,
+    to_ticks,
 )
 
-_BLANK: list[Any] = [None] * N_SLOTS
-_BLANK[S_OVERRIDE] = False
-_BLANK[S_RETRY] = 0
-_BLANK[S_WARMUP] = False
-_BLANK[S_DEMO] = False
-_BLANK[S_MEDIA] = ()
-
-# --------------------------------------------------------------------------------------
-# Pools: sources, campaigns, 10DLC campaigns, sending numbers, users
-# --------------------------------------------------------------------------------------
-
-ORGANIZATION = ("org_7f3c2a", "Summit Home Advisors")
-
-SOURCES: tuple[tuple[str, str], ...] = (
-    ("src_fb01", "Facebook Lead Ads"),
-    ("src_ggl2", "Google Ads"),
-    ("src_web3", "Website Form"),
-    ("src_zil4", "Zillow"),
-    ("src_ref5", "Referral"),
-    ("src_csv6", "CSV Import"),
-)
-_SOURCE_WEIGHTS = (0.32, 0.22, 0.2, 0.14, 0.07, 0.05)
-
-#: (campaign id, name, topic used in message texts)
-CAMPAIGNS: tuple[tuple[str, str, str], ...] = (
-    ("cmp_1001", "Speed to Lead", "your home search"),
-    ("cmp_1002", "Refinance Follow-up", "refinancing"),
-    ("cmp_1003", "Open House Invites", "this weekend's open house"),
-    ("cmp_1004", "Seller Valuation", "a free home valuation"),
-    ("cmp_1005", "Re-engagement 90d", "buying a home this year"),
-    ("cmp_1006", "Appointment Reminders", "your appointment"),
-    ("cmp_1007", "First-time Buyers", "first-time buyer programs"),
-    ("cmp_1008", "Rental Leads", "rentals in your area"),
-)
-
-TEN_DLC_CAMPAIGNS: tuple[str, ...] = ("CQ7ZK2M", "CB4RTV9", "CX1HN8P")
-
-_AREA_CODES = (212, 305, 312, 415, 512, 602, 617, 702, 713, 773, 801, 919, 206, 303, 404, 503)
-_TZ_BY_AREA = {
-    212: -5,
-    305: -5,
-    312: -6,
-    415: -8,
-    512: -6,
-    602: -7,
-    617: -5,
-    702: -8,
-    713: -6,
-    773: -6,
-    801: -7,
-    919: -5,
-    206: -8,
-    303: -7,
-    404: -5,
-    503: -8,
-}
-
-
-def _make_numbers() -> tuple[tuple[str, str, int], ...]:
-    """Sending numbers: (id, E.164, area code); 3 per area code (16 areas -> 48 numbers)."""
-    rng = random.Random(4242)
-    out = []
-    for area in _AREA_CODES:
-        for _ in range(3):
-            nid = f"pn_{rng.getrandbits(40):010x}"
-            out.append((nid, f"+1{area}{rng.randint(200, 999)}{rng.randint(0, 9999):04d}", area))
-    return tuple(out)
-
-
-SENDING_NUMBERS: tuple[tuple[str, str, int], ...] = _make_numbers()
-_NUMBERS_BY_AREA: dict[int, list[tuple[str, str, int]]] = {}
-for _n in SENDING_NUMBERS:
-    _NUMBERS_BY_AREA.setdefault(_n[2], []).append(_n)
-#: Dedicated warm-up numbers (internal peers of warm-up traffic).
-WARMUP_NUMBERS: tuple[tuple[str, str], ...] = (
-    ("pn_wu00000001", "+18885550101"),
-    ("pn_wu00000002", "+18885550102"),
-    ("pn_wu00000003", "+18885550103"),
-    ("pn_wu00000004", "+18885550104"),
-)
-
-#: (user id, display name, email)
-USERS: tuple[tuple[str, str, str], ...] = (
-    ("usr_a1f3", "Maya Patel", "maya.patel@summithome.example"),
-    ("usr_b7c2", "Jordan Reyes", "jordan.reyes@summithome.example"),
-    ("usr_c9d4", "Priya Shah", "priya.shah@summithome.example"),
-    ("usr_d2e8", "Tom Becker", "tom.becker@summithome.example"),
-    ("usr_e5b1", "Alicia Gómez", "alicia.gomez@summithome.example"),
-)
-
-_FIRST = (
-    "James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara "
-    "Richard Susan Joseph Jessica Thomas Sarah Carlos Karen Daniel Lisa Matthew Nancy Anthony "
-    "Sandra Mark Ashley Luis Emily Kevin Dana Brian Michelle Wei Amanda Omar Melissa Raj Zoe "
-    "José Renée Chloé Nguyen Fatima Mateo"
-).split()
-_LAST = (
-    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez "
-    "Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris "
-    "Sanchez Clark Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill "
-    "O'Brien Kowalski Müller Chen Okafor Dubois"
-).split()
-_MAIL_DOMAINS = ("gmail.com", "yahoo.com", "outlook.com", "icloud.com", "hotmail.com", "aol.com")
-
-LEAD_STATUSES: tuple[tuple[str, str, str], ...] = (
-    ("ls_new", "New", "info"),
-    ("ls_contacted", "Contacted", "info"),
-    ("ls_qualified", "Qualified", "success"),
-    ("ls_appt", "Appointment Set", "success"),
-    ("ls_won", "Won", "success"),
-    ("ls_lost", "Lost", "danger"),
-    ("ls_unresp", "Unresponsive", "warning"),
-)
-
-TAGS: tuple[tuple[str, str, str], ...] = (
-    ("tag_hot", "Hot", "#e5484d"),
-    ("tag_buyer", "Buyer", "#3e63dd"),
-    ("tag_seller", "Seller", "#30a46c"),
-    ("tag_vip", "VIP", "#f5d90a"),
-    ("tag_spanish", "Spanish", "#8e4ec6"),
-)
-
-_OUT_TEXTS = (
-    "Hi {f}, thanks for your interest in {t}! When is a good time to chat?",
-    "Hi {f}, just following up on your request about {t}. Reply YES to set up a call.",
-    "{f}, are you still looking into {t}? We have openings this week.",
-    "Hi {f}, this is {a} with Summit Home Advisors. Do you have 5 minutes today?",
-    "Quick reminder {f}: your call about {t} is tomorrow at {h}:00.",
-    "Hi {f}! Any questions about {t}? Happy to help. Reply STOP to opt out.",
-    "{f}, I have a few new listings that match {t}. Want me to send them over?",
-)
-_IN_TEXTS = (
-    "Yes please",
-    "Who is this?",
-    "Can you call me tomorrow?",
-    "Not interested, thanks",
-    "What are the rates right now?",
-    "Thanks!",
-    "Sounds good, 3pm works",
-    "Send me the listings",
-    "STOP",
-    "Is this still available?",
-    "I'm at work, text me later",
-)
-_NOTE_TEXTS = (
-    "Left voicemail, will try again Thursday.",
-    "Lead prefers text over calls.",
-    "Pre-approved with a local lender; budget around $450k.",
-    "Asked to be contacted after 5pm.",
-    "Spoke with spouse, wants to tour on Saturday.",
-    "Duplicate of an older lead, merged notes.",
-)
-_CARRIERS = ("T-Mobile", "Verizon Wireless", "AT&T", "US Cellular", "Google Voice")
-_CARRIER_SURCHARGE = (30, 30, 20, 25, 0)  # in 0.0001 units per segment
-
-#: Carrier-style error codes (Telnyx messaging codes) and their status reasons.
-FAIL_ERRORS: tuple[tuple[str, str, bool], ...] = (
-    ("40006", "Recipient server unavailable", True),
-    ("40001", "Not routable", False),
-    ("40002", "Blocked as spam - temporary", True),
-    ("40018", "AT&T daily message limit exceeded", True),
-    ("40014", "Message expired during transmission", True),
-    ("40012", "Invalid destination number", False),
-)
-UNDELIVERABLE_ERRORS: tuple[tuple[str, str], ...] = (
-    ("40008", "Undeliverable"),
-    ("40310", "Invalid 'to' address"),
-    ("40013", "Landline or non-SMS-capable number"),
-    ("40003", "Blocked as spam - permanent"),
-)
-BLOCK_REASONS: tuple[tuple[str, str, str], ...] = (
-    ("40300", "Recipient opted out (STOP)", "OptOutSuppressed"),
-    ("40305", "Quiet hours: sending window closed", "QuietHoursBlocked"),
-    ("40331", "No consent on record for this number", "ConsentMissing"),
-    ("40333", "Number on the suppression list", "SuppressionListBlocked"),
-)
-CANCEL_REASONS = ("LeadReplied", "LeadOptedOut", "CampaignPaused", "ManuallyCanceled")
-SCHEDULE_REASONS = ("RateLimited", "SendWindow", "DripStep", "CarrierThroughput")
-
-
-@dataclass(frozen=True)
-class LeadProfile:
-    """Everything fixed about one generated lead (its events are derived from it)."""
-
-    index: int
-    id: str
-    first_name: str
-    last_name: str
-    email: str
-    phone: str
-    area: int
-    tz_hours: int
-    created: int  # ticks
-    source: tuple[str, str]
-    campaign: tuple[str, str, str]
-    ten_dlc: str
-    number: tuple[str, str, int]
-    n_events: int
-    heavy: bool
-    is_demo: bool
-    conversation_id: str
-    user: tuple[str, str, str]
-    status: tuple[str, str, str]
-    price: int  # cents
-    tags: tuple[int, ...]
-    archived: bool
-    seed: int
-
-
-def lead_id_for(index: int, n_leads: int = 0) -> str:
-    """The id of the lead at ``index`` (``lead_0001`` ...)."""
-    width = max(4, len(str(n_leads)))
-    return f"lead_{index + 1:0{width}d}"
-
-
-def _choice_w(rng: random.Random, items: tuple[Any, ...], weights: tuple[float, ...]) -> Any:
-    r = rng.random()
-    acc = 0.0
-    for item, w in zip(items, weights, strict=True):
-        acc += w
-        if r < acc:
-            return item
-    return items[-1]
-
-
-def make_profile(
-    seed: int, index: int, *, heavy: bool, now: int, n_leads: int = 0, lead_id: str | None = None
-) -> LeadProfile:
-    """Build the profile of lead ``index`` (deterministic in its arguments)."""
-    rng = random.Random(f"lead:{seed}:{index}")
-    first = rng.choice(_FIRST)
-    last = rng.choice(_LAST)
-    area = rng.choice(_AREA_CODES)
-    phone = f"+1{area}555{rng.randint(0, 9999):04d}"
-    mail_user = (first + "." + last).lower().replace("'", "").replace(" ", "")
-    email = f"{mail_user}{rng.randint(1, 99)}@{rng.choice(_MAIL_DOMAINS)}"
-    if heavy:
-        n_events = int(math.exp(rng.uniform(math.log(1000), math.log(5000))))
-        age_days = rng.uniform(200, 400)
-    else:
-        n_events = max(3, min(400, int(rng.lognormvariate(math.log(28), 0.55))))
-        # leads keep arriving: recent leads are more common (exponential age)
-        age_days = min(360.0, rng.expovariate(1 / 60) + 0.2)
-    created = now - int(age_days * _DAY)
-    created -= created % _TPS  # leads are created at whole seconds
-    source = _choice_w(rng, SOURCES, _SOURCE_WEIGHTS)
-    campaign = rng.choice(CAMPAIGNS)
-    numbers = _NUMBERS_BY_AREA.get(area) or list(SENDING_NUMBERS)
-    number = rng.choice(numbers) if rng.random() < 0.85 else rng.choice(SENDING_NUMBERS)
-    return LeadProfile(
-        index=index,
-        id=lead_id if lead_id is not None else lead_id_for(index, n_leads),
-        first_name=first,
-        last_name=last,
-        email=email,
-        phone=phone,
-        area=area,
-        tz_hours=_TZ_BY_AREA[area],
-        created=created,
-        source=source,
-        campaign=campaign,
-        ten_dlc=TEN_DLC_CAMPAIGNS[index % len(TEN_DLC_CAMPAIGNS)],
-        number=number,
-        n_events=n_events,
-        heavy=heavy,
-        is_demo=rng.random() < 0.06,
-        conversation_id=f"conv_{rng.getrandbits(48):012x}",
-        user=rng.choice(USERS),
-        status=rng.choice(LEAD_STATUSES),
-        price=rng.choice((0, 1500, 2500, 3500, 4500, 7500)),
-        tags=tuple(sorted(rng.sample(range(len(TAGS)), rng.choice((0, 0, 1, 1, 2))))),
-        archived=rng.random() < 0.05,
-        seed=seed,
-    )
+__all__ = ["generate_lead_events", "generate_raw_events"]
 
 
 def _uuid(rng: random.Random) -> str:
@@ -401,110 +119,7 @@ def _uuid(rng: random.Random) -> str:
 _ID_MULT = 0x9E3779B97F4A7C15  # odd: multiplication is a bijection modulo 2**48
 _MASK48 = (1 << 48) - 1
 
-
-def _rhythm(t: int, tz_ticks: int, rng: random.Random) -> int:
-    """Push a timestamp towards business hours and weekdays (daily and weekly rhythm)."""
-    local = t + tz_ticks
-    day_start = local - local % _DAY
-    hour = (local - day_start) // _HOUR
-    if (hour < 8 or hour >= 21) and rng.random() < 0.82:
-        # night: most activity waits for the next morning
-        base = day_start + (_DAY if hour >= 21 else 0)
-        local = base + 8 * _HOUR + int(rng.random() * 4 * _HOUR)
-        day_start = local - local % _DAY
-    weekday = (day_start // _DAY + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
-    if weekday >= 5 and rng.random() < 0.55:
-        local += (7 - weekday) * _DAY
-    return local - tz_ticks
-
-
-def _timeline(p: LeadProfile, now: int, rng: random.Random) -> list[int]:
-    """Sorted creation times (ticks) of a lead's events, the first being lead creation."""
-    n = p.n_events
-    t0 = p.created
-    times = [t0]
-    if n == 1:
-        return times
-    # speed to lead: the first follow-up lands seconds to minutes after creation
-    first = t0 + _lognorm_ticks(rng, 25.0, 1.0)
-    times.append(first)
-    m = n - 2
-    if m == 0:
-        return times
-    room = now - first - _MIN
-    if p.heavy:
-        span = int(room * rng.uniform(0.8, 0.98))
-    else:
-        span = int(min(room * rng.uniform(0.5, 0.98), rng.lognormvariate(math.log(9), 0.9) * _DAY))
-    span = max(span, m * _TPS)
-    rnd = rng.random
-    gaps = [_T_GAP[int(rnd() * 4096)] for _ in range(m)]
-    scale = span / sum(gaps)
-    tz = p.tz_hours * _HOUR
-    acc = 0.0
-    limit = now - _TPS
-    for g in gaps:
-        acc += g * scale
-        t = _rhythm(first + int(acc) + int(rnd() * _TPS), tz, rng)
-        if t > limit:
-            t = limit - int(rnd() * 6 * _HOUR)
-        if t <= t0:
-            t = t0 + 1 + int(rnd() * _MIN)
-        times.append(t)
-    times.sort()
-    return times
-
-
-def _quiet(t: int, tz_ticks: int) -> int:
-    """If ``t`` is in local quiet hours (21:00-08:00), the next 08:00 local; else 0."""
-    local = t + tz_ticks
-    day_start = local - local % _DAY
-    hour = (local - day_start) // _HOUR
-    if hour >= 21:
-        return day_start + _DAY + 8 * _HOUR - tz_ticks
-    if hour < 8:
-        return day_start + 8 * _HOUR - tz_ticks
-    return 0
-
-
 _exp = math.exp
-_TABLE_SIZE = 4096
-
-
-def _lognorm_table(median_s: float, sigma: float) -> tuple[int, ...]:
-    """Quantiles of a log-normal duration in ticks: ``table[int(random() * 4096)]`` draws it.
-
-    A lookup is ~10x faster than ``random.lognormvariate`` and indistinguishable at this
-    resolution (the tails reach +-3.7 sigma; the slow-carrier tail is drawn separately).
-    """
-    nd = NormalDist()
-    return tuple(
-        1 + int(median_s * _exp(sigma * nd.inv_cdf((i + 0.5) / _TABLE_SIZE)) * _TPS)
-        for i in range(_TABLE_SIZE)
-    )
-
-
-def _lognorm_ticks(rng: random.Random, median_s: float, sigma: float) -> int:
-    """A log-normal duration in ticks (heavy right tail), at least one tick."""
-    return 1 + int(median_s * _exp(sigma * rng.gauss()) * _TPS)
-
-
-_T_QUEUE = _lognorm_table(0.15, 1.0)  # queued -> sending started
-_T_SEND = _lognorm_table(0.4, 0.7)  # sending started -> sent
-_T_CARRIER = _lognorm_table(2.5, 1.1)  # sent -> delivered (normal carrier)
-_T_FAIL = _lognorm_table(0.8, 1.2)  # sending started -> failed
-_T_BLOCK = _lognorm_table(0.05, 0.5)  # compliance check
-_T_GAP = tuple(
-    _exp(1.5 * NormalDist().inv_cdf((i + 0.5) / _TABLE_SIZE)) for i in range(_TABLE_SIZE)
-)
-
-
-def _carrier_gap(rng: random.Random) -> int:
-    """sent -> delivered: seconds usually, a slow carrier (minutes) now and then."""
-    r = rng.random()
-    if r < 0.03:
-        return int((60 + rng.paretovariate(1.1) * 60) * _TPS) + int(rng.random() * _TPS)
-    return _T_CARRIER[int(rng.random() * 4096)]
 
 
 class _Gen:
@@ -1057,15 +672,6 @@ def appended_events(
     return out
 
 
-def heavy_indices(seed: int, n_leads: int, heavy_leads: int | None) -> frozenset[int]:
-    """Which lead indices get thousands of events (default: about 1 in 25, at least 1)."""
-    if heavy_leads is None:
-        heavy_leads = 0 if n_leads < 5 else max(1, round(n_leads / 25))
-    heavy_leads = max(0, min(heavy_leads, n_leads))
-    rng = random.Random(f"heavy:{seed}")
-    return frozenset(rng.sample(range(n_leads), heavy_leads))
-
-
 def generate_raw_events(
     seed: int, n_events: int, *, now: int | None = None, quantum: int = 1
 ) -> Iterator[tuple[Any, ...]]:
@@ -1086,14 +692,3 @@ def generate_raw_events(
         yield from rows[:take]
         produced += take
         index += 1
-
-
-def to_ticks(dt: datetime) -> int:
-    """Ticks (100 ns since the epoch) of an aware datetime (naive = UTC)."""
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    delta = dt - _EPOCH
-    return (delta.days * 86400 + delta.seconds) * _TPS + delta.microseconds * 10
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

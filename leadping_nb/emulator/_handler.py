@@ -44,7 +44,7 @@ from urllib.parse import unquote
 from leadping_nb._schema import EVENT_FIELDS
 from leadping_nb._wire import WireRequest, WireResponse
 
-from . import _generator as gen
+from ._catalog import DEFAULT_NOW, ORGANIZATION, S_CREATED, S_ID, TAGS, TICKS_PER_SECOND
 from ._engine import (
     BodyError,
     FieldSpec,
@@ -57,6 +57,8 @@ from ._engine import (
     sort_key,
 )
 from ._faults import FaultConfig, FaultDecision, FaultState
+from ._generator import appended_events, generate_lead_events
+from ._profiles import LeadProfile, heavy_indices, make_profile, to_ticks
 from ._ratelimit import SlidingWindowLimiter
 from ._render import Renderer, format_ticks, money_text, quantum_for
 from ._tokens import TokenError, TokenPayload, TokenSigner
@@ -256,9 +258,9 @@ class Emulator:
         self.latency = max(0.0, latency_ms) / 1000.0
         self.faults = faults
         self.token_ttl = token_ttl
-        now = now or gen.DEFAULT_NOW
+        now = now or DEFAULT_NOW
         self.now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
-        self._now_ticks = gen.to_ticks(self.now)
+        self._now_ticks = to_ticks(self.now)
         self._clock = clock
         self._lock = threading.RLock()
         self._renderer = Renderer(era, self.numbers_as_strings, fraction_digits, extra_fields)
@@ -273,9 +275,9 @@ class Emulator:
         #: (``"fault_429"``, ``"fault_5xx"``, ``"slow"``, ``"drop"``, ``"truncate"``,
         #: ``"expired_token"``, ``"duplicate_boundary"``, ``"repeat_token"``, ``"empty_page"``).
         self.fault_counts: Counter[str] = Counter()
-        heavy = gen.heavy_indices(seed, n_leads, heavy_leads)
+        heavy = heavy_indices(seed, n_leads, heavy_leads)
         self._profiles = [
-            gen.make_profile(seed, i, heavy=i in heavy, now=self._now_ticks, n_leads=n_leads)
+            make_profile(seed, i, heavy=i in heavy, now=self._now_ticks, n_leads=n_leads)
             for i in range(n_leads)
         ]
         self._index = {p.id: i for i, p in enumerate(self._profiles)}
@@ -318,7 +320,7 @@ class Emulator:
         """Internal rows of one lead: generated (cached, LRU) plus appended."""
         rows = self._cache.get(index)
         if rows is None:
-            rows = gen.generate_lead_events(self._profiles[index], self._now_ticks, self.quantum)
+            rows = generate_lead_events(self._profiles[index], self._now_ticks, self.quantum)
             self._cache[index] = rows
             self._cached_events += len(rows)
             while self._cached_events > self._cache_limit and len(self._cache) > 1:
@@ -334,7 +336,7 @@ class Emulator:
         if table is None or len(table) != self._profiles[index].n_events + len(
             self._appended.get(index, ())
         ):
-            table = {r[gen.S_ID]: r for r in self._rows(index)}
+            table = {r[S_ID]: r for r in self._rows(index)}
             self._by_id[index] = table
             while len(self._by_id) > 16:
                 self._by_id.popitem(last=False)
@@ -344,7 +346,7 @@ class Emulator:
         index = self._index.get(lead_id)
         if index is None:
             return []
-        key = sort_key(((gen.S_CREATED, False), (gen.S_ID, False)))
+        key = sort_key(((S_CREATED, False), (S_ID, False)))
         return sorted(self._rows(index), key=key)
 
     def ground_truth(self, lead_id: str) -> list[dict[str, Any]]:
@@ -394,21 +396,21 @@ class Emulator:
         with self._lock:
             start = self._data_end
             if after is not None:
-                start = max(start, gen.to_ticks(after))
+                start = max(start, to_ticks(after))
             self._append_counter += 1
-            rows = gen.appended_events(
+            rows = appended_events(
                 self._profiles[index], start, n, self._append_counter, self.quantum
             )
             self._appended.setdefault(index, []).extend(rows)
             if rows:
-                self._data_end = max(self._data_end, max(r[gen.S_CREATED] for r in rows))
+                self._data_end = max(self._data_end, max(r[S_CREATED] for r in rows))
         return [json.loads(json.dumps(self._renderer.item(r))) for r in rows]
 
     # ---------------------------------------------------------------- leads
 
-    def _lead_row(self, p: gen.LeadProfile) -> tuple[Any, ...]:
+    def _lead_row(self, p: LeadProfile) -> tuple[Any, ...]:
         rng = random.Random(f"leadrow:{p.seed}:{p.index}")
-        tps = gen.TICKS_PER_SECOND
+        tps = TICKS_PER_SECOND
         q = self.quantum
         created = p.created - p.created % q
         updated = min(self._now_ticks, created + int(rng.uniform(1, 40) * 86400 * tps))
@@ -434,17 +436,14 @@ class Emulator:
             "archivedByUserId": user[0] if p.archived else None,
             "assignedToUserId": user[0],
             "assignedTo": {"id": user[0], "name": user[1]},
-            "organization": {"id": gen.ORGANIZATION[0], "name": gen.ORGANIZATION[1]},
+            "organization": {"id": ORGANIZATION[0], "name": ORGANIZATION[1]},
             "source": {"id": p.source[0], "name": p.source[1]},
             "currentLeadStatus": {"id": p.status[0], "name": p.status[1], "tone": p.status[2]},
             "processingStatus": "Completed",
             "processingStatusChangedAt": created + 2 * tps,
             "processingStatusReason": None,
             "price": p.price * 100,
-            "tags": [
-                {"id": gen.TAGS[t][0], "name": gen.TAGS[t][1], "color": gen.TAGS[t][2]}
-                for t in p.tags
-            ],
+            "tags": [{"id": TAGS[t][0], "name": TAGS[t][1], "color": TAGS[t][2]} for t in p.tags],
             "avatarUrl": None,
             "phoneIdentityId": f"pid_{rng.getrandbits(40):010x}",
             "isDemo": p.is_demo,
@@ -697,7 +696,7 @@ class Emulator:
         if route == "events":
             fields, id_slot, default_search = (
                 self._event_fields,
-                gen.S_ID,
+                S_ID,
                 ("description", "summary"),
             )
         else:

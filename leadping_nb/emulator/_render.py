@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from leadping_nb._schema import EVENT_FIELDS, SEED_ITEM_FIELDS, field_by_name
 
-from ._generator import (
+from ._catalog import (
     N_SLOTS,
     S_CARRIER,
     S_SEGMENTS,

@@ -18,7 +18,8 @@ import polars as pl
 
 from leadping_nb._schema import EVENT_FIELDS, EVENT_SCHEMA, MEDIA_DTYPE, MONEY_DTYPE
 
-from . import _generator as gen
+from ._catalog import S_TRAFFIC
+from ._generator import generate_raw_events
 from ._render import Renderer, quantum_for
 
 __all__ = ["events_frame", "generate_events"]
@@ -44,7 +45,7 @@ def generate_events(
     """
     renderer = Renderer(era, False, fraction_digits)
     q = quantum_for(fraction_digits)
-    for row in gen.generate_raw_events(seed, n_events, quantum=q):
+    for row in generate_raw_events(seed, n_events, quantum=q):
         yield renderer.values(row)
 
 
@@ -70,7 +71,7 @@ def events_frame(
     renderer = Renderer(era, False, fraction_digits)
     emitted = {slot for _, slot, _ in renderer.fields}
     q = quantum_for(fraction_digits)
-    stream = gen.generate_raw_events(seed, n_events, quantum=q)
+    stream = generate_raw_events(seed, n_events, quantum=q)
     parts: list[pl.DataFrame] = []
     while True:
         rows = list(islice(stream, chunk))
@@ -96,7 +97,7 @@ def events_frame(
                 data[name] = pl.Series(name, values, dtype=f.dtype)
         if era == "current":
             data["is_warmup"] = pl.Series(
-                "is_warmup", [v == "Warmup" for v in cols[gen.S_TRAFFIC]], dtype=pl.Boolean
+                "is_warmup", [v == "Warmup" for v in cols[S_TRAFFIC]], dtype=pl.Boolean
             )
         parts.append(pl.DataFrame(data, schema=EVENT_SCHEMA))
     if not parts:
