@@ -163,6 +163,10 @@ __all__ = [
 _BATCH_ROWS = 131_072
 #: Page bytes per conversion batch (~_BATCH_ROWS events of ~1.2 kB).
 _BATCH_BYTES = 160 * 2**20
+#: The first batch is converted early (~1,600 events), so that a page carrying declared
+#: keys the first page lacked (ReadKeys) is found, and the keys widened, before the parser
+#: threads have read many more pages with too few keys.
+_FIRST_BATCH_BYTES = 2 * 2**20
 
 
 # ---------------------------------------------------------------------------------------
@@ -810,7 +814,11 @@ class _FrameBuilder:
         self.pending.append(item)
         self.pending_rows += max(item.n_items, 0)
         self.pending_bytes += len(item.body)
-        if self.pending_rows >= _BATCH_ROWS or self.pending_bytes >= _BATCH_BYTES:
+        if (
+            self.pending_rows >= _BATCH_ROWS
+            or self.pending_bytes >= _BATCH_BYTES
+            or (not self.chunks and self.pending_bytes >= _FIRST_BATCH_BYTES)
+        ):
             self.flush()
 
     def flush(self) -> None:

@@ -609,6 +609,16 @@ def test_read_keys_learn_from_the_first_page_and_widen() -> None:
     assert hint.keys == {"id", "status", "failedAt"}
 
 
+def test_an_empty_first_page_teaches_nothing(rereads: list[int | None]) -> None:
+    hint = _frame_raw.ReadKeys()
+    hint.learn(body(pageSize=100, continuationToken=None))
+    assert hint.keys is None  # the next page is read with every key and teaches
+    pages = [body(), body(seed_item(1)), body(seed_item(2))]
+    df = learned_frame(pages, lenient=False, keep_unknown=False)
+    assert df.get_column("id").to_list() == ["seed-1", "seed-2"]
+    assert rereads == []
+
+
 def learned_frame(bodies: list[bytes], **options: Any) -> pl.DataFrame:
     """Pages parsed one after another with one ReadKeys (events_frame's threads may race)."""
     hint = _frame_raw.ReadKeys()
@@ -617,6 +627,24 @@ def learned_frame(bodies: list[bytes], **options: Any) -> pl.DataFrame:
         builder.add(_frame_raw._parse_raw(b, lead_id=None, page=number, hint=hint, **options))
     builder.flush()
     return _frame.concat_frames(builder.chunks)
+
+
+def test_the_first_batch_is_converted_early_so_the_keys_widen_early(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pages = [body(seed_item(i)) for i in range(1, 6)]
+    monkeypatch.setattr(_frame, "_FIRST_BATCH_BYTES", 2 * len(pages[0]))
+    hint = _frame_raw.ReadKeys()
+    builder = _frame._FrameBuilder()
+    flushed = []
+    for number, b in enumerate(pages, start=1):
+        builder.add(
+            _frame_raw._parse_raw(
+                b, lead_id=None, page=number, lenient=False, keep_unknown=False, hint=hint
+            )
+        )
+        flushed.append(len(builder.chunks))
+    assert flushed == [0, 1, 1, 1, 1]  # later batches wait for _BATCH_ROWS / _BATCH_BYTES
 
 
 def test_a_declared_key_the_first_page_lacked_is_read_again_not_lost(
