@@ -358,7 +358,7 @@ def test_pages_read_with_learned_keys_lose_nothing_of_a_later_lead() -> None:
     assert l2.get_column("is_warmup").to_list() == [True, None, True]
     assert l2.get_column("failed_at").null_count() == 1
     assert learned is not None and {"failedAt", "statusReason", "isWarmup"} <= learned
-    assert "trafficType" not in learned  # never sent, so never read
+    assert "activityCategory" not in learned  # never sent, so never read
 
 
 def test_fetch_events_fills_a_missing_lead_id_with_the_lead_fetched() -> None:
