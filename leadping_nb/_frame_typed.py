@@ -180,7 +180,8 @@ def _typed_exprs(
         elif f.kind == "boolean":
             expr = _bool_expr(src)
         elif f.kind == "timestamp":
-            expr = _ts_expr(src, fixed.get(f.api))
+            # The layout was checked on f.api's values only, so not for coalesced aliases.
+            expr = _ts_expr(src, None if f.aliases else fixed.get(f.api))
         elif f.kind == "media":
             # Without elements the (empty or null) lists only need their dtype changed.
             expr = _media_expr(src) if media_elements else src.cast(MEDIA_DTYPE, strict=False)
