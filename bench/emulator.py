@@ -58,7 +58,7 @@ def main() -> None:
     _rate("events_frame (Polars, EVENT_SCHEMA)", df.height, time.perf_counter() - t)
 
     emu = Emulator(args.seed, n_leads=40, rate_limit=None)
-    headers = {"authorization": f"Bearer {EMULATOR_API_KEY}"}
+    headers = {"authorization": f"Bearer {EMULATOR_API_KEY}", "content-type": "application/json"}
     t = time.perf_counter()
     _CPU[0] = time.process_time()
     served = 0

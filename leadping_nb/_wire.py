@@ -32,6 +32,9 @@ class WireRequest:
         The request body.
     query
         The raw query string, without ``?``.
+    client
+        The client's address (``""`` in-process): the emulator rate-limits traffic without
+        valid credentials per address.
     """
 
     method: str
@@ -39,6 +42,7 @@ class WireRequest:
     headers: Mapping[str, str]
     body: bytes = b""
     query: str = ""
+    client: str = ""
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 Body semantics (``RequestDataOptions``), as the emulator implements them:
 
 * ``pageSize``: a JSON integer or an integer string (the seed's ``string<int32>``); absent
-  or null -> the default page size; below 1 or beyond int32 -> 400; above the maximum ->
-  capped (the response's ``pageSize`` reports the size applied).
+  -> the default page size; null (the field is not nullable), below 1 or beyond int32 ->
+  400; above the maximum -> capped (the response's ``pageSize`` reports the size applied).
 * ``orderBy``: ``[{field, direction}]`` in priority order; ``direction`` is ``asc`` or
   ``desc`` in any letter case (null/absent: ``asc``). Nulls sort first ascending and last
   descending. The event id (ascending) always breaks ties, so every order is total.
@@ -272,6 +272,9 @@ def parse_body(
     # pageSize
     page_size = default_page_size
     ps = body.get("pageSize")
+    if "pageSize" in body and ps is None:
+        # the API's pageSize is a non-nullable int32: System.Text.Json refuses null
+        err("pageSize", "The JSON value null could not be converted to an integer.")
     if ps is not None:
         n: int | None = None
         if isinstance(ps, int) and not isinstance(ps, bool):

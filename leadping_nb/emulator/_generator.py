@@ -446,7 +446,8 @@ class _Gen:
             retries = 1 if rnd() < 0.75 else 2
         queue_gap = _T_QUEUE[int(rnd() * 4096)] + int(rnd() * 1000)
         if rnd() < 0.02:
-            queue_gap += int(src[0].paretovariate(1.3) * 30 * _TPS)  # queue backlog
+            # a queue backlog (capped at an hour)
+            queue_gap += min(int(src[0].paretovariate(1.3) * 30 * _TPS), _HOUR)
         backoffs = [int((30 << k) * _TPS * (1 + rnd())) for k in range(retries)]
         queue_gap += sum(backoffs)
         sending = start + queue_gap

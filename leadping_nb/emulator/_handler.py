@@ -34,6 +34,7 @@ import bisect
 import hashlib
 import json
 import random
+import re
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -76,6 +77,13 @@ EMULATOR_API_KEY = "lp_emulator_0000"
 #: The base URL the convenience clients use with the in-process transport.
 EMULATOR_BASE_URL = "http://emulator.localhost"
 
+#: Kestrel's default limits: a request body of at most 30,000,000 bytes (413 beyond) and a
+#: request line of at most 8 KiB (414 beyond; checked on the path and query here).
+MAX_BODY_BYTES = 30_000_000
+MAX_URL_BYTES = 8192
+#: The media types the API's request bodies accept (parameters such as charset allowed).
+_JSON_TYPES = re.compile(r"^application/(?:json|[\w.+-]+\+json)\s*(?:;.*)?$", re.IGNORECASE)
+
 _RESOURCE_METADATA = "https://api.leadping.ai/.well-known/oauth-protected-resource"
 _ERR = "https://leadping.ai/docs/errors/"
 _JSON = "application/json; charset=utf-8"
@@ -83,8 +91,12 @@ _PROBLEM = "application/problem+json; charset=utf-8"
 _TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    413: "Payload Too Large",
+    414: "URI Too Long",
+    415: "Unsupported Media Type",
     429: "Too many requests.",
     500: "Internal Server Error",
     502: "Bad Gateway",
@@ -274,6 +286,9 @@ class Emulator:
         self._renderer = Renderer(era, self.numbers_as_strings, fraction_digits, extra_fields)
         self._event_fields = _event_fields(self._renderer)
         self._limiter = (
+            SlidingWindowLimiter(rate_limit[0], rate_limit[1], clock) if rate_limit else None
+        )
+        self._ip_limiter = (
             SlidingWindowLimiter(rate_limit[0], rate_limit[1], clock) if rate_limit else None
         )
         self._faults = FaultState(faults) if faults is not None else None
@@ -548,7 +563,10 @@ class Emulator:
         Examples
         --------
         >>> emu = Emulator(seed=1, n_leads=2, heavy_leads=0)
-        >>> auth = {"authorization": f"Bearer {EMULATOR_API_KEY}"}
+        >>> auth = {
+        ...     "authorization": f"Bearer {EMULATOR_API_KEY}",
+        ...     "content-type": "application/json",
+        ... }
         >>> r = emu.handle(WireRequest("POST", "/events/leads/lead_0001", auth, b'{"pageSize": 2}'))
         >>> r.status, len(json.loads(r.body)["items"])
         (200, 2)
@@ -592,6 +610,8 @@ class Emulator:
 
     def _handle(self, request: WireRequest) -> WireResponse:
         method = request.method.upper()
+        if len(request.path) + len(request.query) + 1 > MAX_URL_BYTES:
+            raise _ProblemError(414, "The request line is too long.", type_=_ERR + "uri-too-long")
         path = request.path.split("?", 1)[0]
         parts = path.split("/")
         headers = {k.lower(): v for k, v in request.headers.items()}
@@ -617,7 +637,7 @@ class Emulator:
                 type_=_ERR + "method-not-allowed",
                 headers=(("allow", allowed),),
             )
-        key = self._authenticate(headers)
+        key = self._authenticate(headers, request.client)
         if self._limiter is not None:
             wait = self._limiter.check(key)
             if wait is not None:
@@ -639,6 +659,21 @@ class Emulator:
             self._apply_transient(decision)
         if decision is not None and decision.drop:
             return WireResponse(status=0, delay=self.latency, fault="drop")
+        if method == "POST":
+            if len(request.body) > MAX_BODY_BYTES:
+                raise _ProblemError(
+                    413,
+                    f"The request body is larger than {MAX_BODY_BYTES:,} bytes.",
+                    type_=_ERR + "payload-too-large",
+                )
+            content_type = headers.get("content-type", "")
+            if not _JSON_TYPES.match(content_type.strip()):
+                raise _ProblemError(
+                    415,
+                    "The request body must be JSON (Content-Type: application/json), "
+                    f"got {content_type[:80]!r}.",
+                    type_=_ERR + "unsupported-media-type",
+                )
         self._sync_clock()
         if route == "lead":
             assert lead is not None
@@ -687,7 +722,25 @@ class Emulator:
         if d.slow:
             self.fault_counts["slow"] += 1
 
-    def _authenticate(self, headers: dict[str, str]) -> str:
+    def _authenticate(self, headers: dict[str, str], client: str) -> str:
+        try:
+            return self._credential(headers)
+        except _ProblemError:
+            # traffic without valid credentials is limited per client address (the API's
+            # IP partition), so guessing keys is throttled too
+            if self._ip_limiter is not None:
+                wait = self._ip_limiter.check(client or "in-process")
+                if wait is not None:
+                    self.fault_counts["rate_limited"] += 1
+                    raise _ProblemError(
+                        429,
+                        "Too many unauthenticated requests from this address.",
+                        type_=_ERR + "rate-limited",
+                        headers=(("retry-after", str(wait)),),
+                    ) from None
+            raise
+
+    def _credential(self, headers: dict[str, str]) -> str:
         auth = headers.get("authorization")
         key: str | None = None
         if auth is not None:

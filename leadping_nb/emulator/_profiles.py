@@ -249,7 +249,9 @@ def _carrier_gap(rng: random.Random) -> int:
     """sent -> delivered: seconds usually, a slow carrier (minutes) now and then."""
     r = rng.random()
     if r < 0.03:
-        return int((60 + rng.paretovariate(1.1) * 60) * _TPS) + int(rng.random() * _TPS)
+        # capped at a day: a receipt comes within a day of the send or never
+        slow = int((60 + rng.paretovariate(1.1) * 60) * _TPS) + int(rng.random() * _TPS)
+        return min(slow, _DAY)
     return _T_CARRIER[int(rng.random() * 4096)]
 
 

@@ -108,7 +108,7 @@ def serve(
         print(
             f"Leadping emulator listening on http://{shown}:{bound_port} "
             f"(seed {emulator.seed}, era {emulator.era}, {emulator.n_leads} leads, "
-            f"{emulator.total_events()} events)\n"
+            f"{emulator.total_events()} events, clock {_clock_text(emulator.clock_speed)})\n"
             f"API key: {emulator.api_keys[0]}\n"
             "Press Ctrl-C to stop.",
             flush=True,
@@ -132,6 +132,10 @@ def serve(
         sock.close()
     if banner:
         print("Leadping emulator stopped.", flush=True)
+
+
+def _clock_text(speed: float) -> str:
+    return "fixed" if not speed else "real" if speed == 1 else f"speed={speed:g}"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -159,9 +163,38 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         help="emit numbers as strings (auto: the era's default)",
     )
+    p.add_argument(
+        "--clock",
+        default="fixed",
+        help="how the world's clock moves: 'fixed' (default: a still world), 'real' (with "
+        "wall time) or 'speed=N' (N world seconds per wall second)",
+    )
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback host")
     p.add_argument("--log-level", default="warning", help="uvicorn log level")
     return p
+
+
+def parse_clock(text: str) -> float:
+    """The ``--clock`` option as an emulator ``clock_speed``.
+
+    Examples
+    --------
+    >>> parse_clock("fixed"), parse_clock("real"), parse_clock("speed=60")
+    (0.0, 1.0, 60.0)
+    """
+    t = text.strip().lower()
+    if t == "fixed":
+        return 0.0
+    if t == "real":
+        return 1.0
+    if t.startswith("speed="):
+        try:
+            speed = float(t[6:])
+        except ValueError:
+            speed = -1.0
+        if speed > 0 and speed != float("inf"):
+            return speed
+    raise ValueError(f"{text!r}: use fixed, real or speed=N with N > 0")
 
 
 def cli_serve(argv: Sequence[str] | None = None) -> int:
@@ -180,6 +213,11 @@ def cli_serve(argv: Sequence[str] | None = None) -> int:
         return 2
     nas = {"auto": None, "on": True, "off": False}[args.numbers_as_strings]
     try:
+        speed = parse_clock(args.clock)
+    except ValueError as exc:
+        print(f"leadping-nb serve: --clock: {exc}", file=sys.stderr)
+        return 2
+    try:
         serve(
             args.host,
             args.port,
@@ -193,6 +231,7 @@ def cli_serve(argv: Sequence[str] | None = None) -> int:
             log_level=args.log_level,
             fraction_digits=args.fraction_digits,
             numbers_as_strings=nas,
+            clock_speed=speed,
         )
     except (ValueError, OSError) as exc:
         print(f"leadping-nb serve: {exc}", file=sys.stderr)

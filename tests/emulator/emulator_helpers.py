@@ -20,7 +20,11 @@ def post(
     emu: Emulator, path: str, body: Any, headers: dict[str, str] | None = None
 ) -> WireResponse:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return emu.handle(WireRequest("POST", path, AUTH if headers is None else headers, raw))
+    if headers is None:
+        headers = AUTH
+    elif "content-type" not in headers:
+        headers = {**headers, "content-type": "application/json"}
+    return emu.handle(WireRequest("POST", path, headers, raw))
 
 
 def post_json(emu: Emulator, path: str, body: Any) -> tuple[int, Any]:

@@ -349,6 +349,44 @@ def test_serve_command_answers_and_stops_cleanly_on_sigint() -> None:
             proc.stderr.close()
 
 
+def test_serve_clock_moves_the_served_world_with_wall_time() -> None:
+    port = _free_port()
+    code = (
+        "import sys; from leadping_nb.emulator import cli_serve; sys.exit(cli_serve(sys.argv[1:]))"
+    )
+    args = ["--port", str(port), "--seed", "5", "--leads", "30", "--clock", "speed=86400"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+    def count() -> int:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                r = httpx.post(
+                    f"http://127.0.0.1:{port}/events/all/my",
+                    json={"pageSize": 1, "includeCount": True},
+                    headers=AUTH,
+                    timeout=5,
+                )
+                assert r.status_code == 200
+                return int(r.json()["totalCount"])
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+
+    try:
+        first = count()
+        time.sleep(2.0)  # two wall seconds: at least two days of this world
+        assert count() > first  # (30 leads of seed 5 get new events every day)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+        for f in (proc.stdout, proc.stderr):
+            if f:
+                f.close()
+
+
 def test_serve_refuses_non_loopback_hosts() -> None:
     from leadping_nb.emulator import cli_serve, serve
 
@@ -356,3 +394,5 @@ def test_serve_refuses_non_loopback_hosts() -> None:
         serve("0.0.0.0", 0)
     assert cli_serve(["--host", "10.1.2.3", "--port", "0"]) == 2
     assert cli_serve(["--faults", "bogus=1"]) == 2
+    assert cli_serve(["--clock", "speed=0"]) == 2
+    assert cli_serve(["--clock", "sometimes"]) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -636,3 +637,38 @@ def test_percent_encoded_lead_ids() -> None:
     b = post(emu, "/events/leads/lead_0001", {"pageSize": 3})
     assert a.status == 200
     assert json.loads(a.body)["items"] == json.loads(b.body)["items"]
+
+
+# ---- what the real service refuses (Kestrel / ASP.NET limits) ------------------------
+
+
+def test_refuses_what_the_real_service_refuses() -> None:
+    emu = Emulator(seed=1, n_leads=2, heavy_leads=0)
+    lead = "/events/leads/lead_0001"
+    r = post(emu, lead, {"pageSize": None})
+    assert r.status == 400 and "pageSize" in json.loads(r.body)["errors"]
+    for ctype in ("image/png", "text/plain", ""):
+        r = post(emu, lead, {}, headers={**AUTH, "content-type": ctype})
+        assert r.status == 415, ctype
+        assert json.loads(r.body)["status"] == 415
+    for ctype in ("application/json; charset=utf-8", "application/problem+json"):
+        assert post(emu, lead, {}, headers={**AUTH, "content-type": ctype}).status == 200
+    big = b'{"search": "' + b"x" * 30_000_000 + b'"}'
+    assert post(emu, lead, big).status == 413
+    assert post(emu, "/events/leads/" + "a" * 9000, {}).status == 414
+
+
+def test_unauthenticated_traffic_is_rate_limited_per_address() -> None:
+    now = [0.0]
+    emu = Emulator(seed=1, n_leads=2, heavy_leads=0, rate_limit=(5, 60.0), clock=lambda: now[0])
+
+    def anon(client: str) -> int:
+        req = WireRequest("POST", "/events/leads/lead_0001", {"authorization": "Bearer x"}, b"{}")
+        return emu.handle(replace(req, client=client)).status
+
+    assert [anon("10.0.0.1") for _ in range(5)] == [401] * 5
+    assert anon("10.0.0.1") == 429
+    assert anon("10.0.0.2") == 401  # another address has its own window
+    assert post(emu, "/events/leads/lead_0001", {}).status == 200  # the key's own window
+    now[0] = 61.0
+    assert anon("10.0.0.1") == 401
