@@ -621,7 +621,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
                 return FAILED
             _say(
                 f"Store {Path(args.store).resolve()}: {refreshed.added:,} new events, "
-                f"{refreshed.replaced:,} replaced, from "
+                f"{refreshed.changed:,} changed, "
+                f"{refreshed.unchanged:,} unchanged (version {refreshed.version}), from "
                 f"{len(ids) - len(result.errors)}/{len(ids)} leads in "
                 f"{_fmt_s(time.perf_counter() - started)} ({src.description})."
             )
