@@ -38,7 +38,6 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -56,13 +55,11 @@ from ._store_delta import (
     StoreError,
     commit_replace_months,
     commit_upsert,
-    confined,
-    damage_message,
-    empty_state,
     month_expr,
 )
 from ._store_delta import compact as _compact
 from ._store_delta import history as _history
+from ._store_migrate import migrate_manifest as _migrate_manifest
 
 if TYPE_CHECKING:
     from ._client import Client, FetchProgress, FetchResult
@@ -748,52 +745,5 @@ class EventStore:
         leadping_nb.store.StoreError: ... holds no manifest.json: nothing to migrate
         """
         root = Path(path)
-        manifest_path = root / _LEGACY
-        if not manifest_path.is_file():
-            raise StoreError(f"{root} holds no {_LEGACY}: nothing to migrate")
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"{manifest_path}: unreadable old manifest ({exc})") from exc
-        if manifest.get("version") != 1:
-            raise StoreError(
-                f"{manifest_path}: unknown old store version {manifest.get('version')!r}"
-            )
-        with _lock(root):
-            snap = Snapshot(root)
-            if snap.table is None:
-                files = [confined(root, f["path"]) for f in manifest.get("files", [])]
-                bad = [(p, "missing") for p in files if not p.is_file()]
-                if bad:
-                    raise StoreError(damage_message(root, bad))
-                frame = (
-                    pl.read_parquet(files, schema=EVENT_SCHEMA, hive_partitioning=False)
-                    if files
-                    else pl.DataFrame(schema=EVENT_SCHEMA)
-                )
-                frame = (
-                    frame.select(list(EVENT_SCHEMA))
-                    .unique("id", keep="first")
-                    .with_columns(month_expr())
-                )
-                state = empty_state()
-                base = query or EventQuery()
-                leads = {
-                    lead: {"watermark": info.get("watermark"), "committed_at": info["refreshed_at"]}
-                    for lead, info in manifest.get("leads", {}).items()
-                }
-                state["queries"][query_fingerprint(base)] = {
-                    "query": _query_key(base),
-                    "leads": leads,
-                }
-                summary = {"action": "migrate", "added": frame.height, "leads": len(leads)}
-                commit_upsert(snap, frame, [], state, summary)
-            backup = root / _BACKUP
-            backup.mkdir(exist_ok=True)
-            if (root / "data").exists():
-                os.replace(root / "data", backup / "data")
-            shutil.rmtree(root / "_staging", ignore_errors=True)
-            with contextlib.suppress(FileNotFoundError):
-                (root / (_LEGACY + ".tmp")).unlink()
-            os.replace(manifest_path, backup / _LEGACY)
+        _migrate_manifest(root, query)
         return cls(root)
