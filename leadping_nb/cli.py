@@ -16,7 +16,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -221,8 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--store",
         metavar="DIR",
-        help="refresh this local Parquet store (only new events are fetched; "
-        "--since/--until do not apply)",
+        help="refresh this local Delta Lake store (new events, and events that can still "
+        "change within --lookback, are fetched and merged; --since/--until do not apply)",
+    )
+    fetch.add_argument(
+        "--lookback",
+        metavar="AGE",
+        help="with --store: re-read events that can still change (queued, sent, retrying, "
+        "scheduled, billing pending) created up to AGE ago, e.g. 7d, 36h, 0 "
+        "(default 7d; 0: only from each lead's watermark)",
     )
     fetch.set_defaults(func=_cmd_fetch)
 
@@ -240,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r = report.add_argument_group("report options")
     r.add_argument("--store", metavar="DIR", help="read the events from this local store")
+    r.add_argument(
+        "--store-version",
+        type=int,
+        metavar="N",
+        help="with --store: report from version N of the store (default: the current one)",
+    )
     r.add_argument(
         "--kind",
         choices=("delivery", "billing", "both"),
@@ -323,6 +336,26 @@ def parse_instant(text: str, time_zone: str, option: str) -> datetime:
             f"{option}: {text!r} is not an ISO date (2026-05-01) or datetime (2026-05-01T08:00Z)"
         ) from None
     return value if value.tzinfo is not None else value.replace(tzinfo=zone)
+
+
+def parse_age(text: str, option: str) -> timedelta:
+    """A non-negative duration from ``0``, ``Nd``, ``Nh`` or ``Nm`` (days, hours, minutes).
+
+    Examples
+    --------
+    >>> parse_age("7d", "--lookback"), parse_age("36h", "--lookback"), parse_age("0", "--x")
+    (datetime.timedelta(days=7), datetime.timedelta(days=1, seconds=43200), datetime.timedelta(0))
+    """
+    raw = text.strip().lower()
+    units = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
+    try:
+        if raw == "0":
+            return timedelta(0)
+        if raw[-1:] in units and int(raw[:-1]) >= 0:
+            return int(raw[:-1]) * units[raw[-1]]
+    except ValueError:
+        pass
+    raise UsageError(f"{option}: {text!r} is not an age such as 7d, 36h, 90m or 0")
 
 
 def _typed_filter_value(name: str, value: str, time_zone: str) -> Any:
@@ -594,6 +627,9 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
             "--since/--until cannot be used with --store: a store fetches everything new "
             "(use `leadping-nb report --store DIR --since ... --until ...` to report a window)"
         )
+    if args.lookback is not None and not args.store:
+        raise UsageError("--lookback applies to --store only")
+    lookback = parse_age(args.lookback, "--lookback") if args.lookback is not None else None
     output = Path(args.output) if args.output else None
     if output is not None and output.suffix.lower() not in _FORMATS:
         raise UsageError(
@@ -606,7 +642,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     with src.client:
         ids = src.lead_ids()
         if args.store:
-            from leadping_nb.store import EventStore
+            from leadping_nb.store import DEFAULT_LOOKBACK, EventStore
 
             store = EventStore(args.store)
             with _progress(len(ids), not args.no_progress) as update:
@@ -614,6 +650,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
                     src.client,
                     ids,
                     EventQuery(page_size=query.page_size, filters=query.filters),
+                    lookback=DEFAULT_LOOKBACK if lookback is None else lookback,
                     on_progress=update,
                 )
             result = refreshed.fetch
@@ -621,7 +658,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
                 return FAILED
             _say(
                 f"Store {Path(args.store).resolve()}: {refreshed.added:,} new events, "
-                f"{refreshed.replaced:,} replaced, from "
+                f"{refreshed.changed:,} changed, "
+                f"{refreshed.unchanged:,} unchanged (version {refreshed.version}), from "
                 f"{len(ids) - len(result.errors)}/{len(ids)} leads in "
                 f"{_fmt_s(time.perf_counter() - started)} ({src.description})."
             )
@@ -666,21 +704,26 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if not 0 <= args.cost_scale <= 18:
         raise UsageError("--cost-scale must be within 0-18")
     failed: FetchResult | None = None
+    if args.store_version is not None and not args.store:
+        raise UsageError("--store-version applies to --store only")
     if args.store:
         if args.emulator or args.all_leads or args.base_url:
             raise UsageError("--store reads a local store: drop --emulator/--all-leads/--base-url")
         from leadping_nb.store import EventStore
 
         store_dir = Path(args.store)
-        if not (store_dir / "manifest.json").is_file():
+        if not (store_dir / "_delta_log").is_dir() and not (store_dir / "manifest.json").exists():
             raise LeadpingError(
                 f"no store at {store_dir} (create one with `leadping-nb fetch --store "
                 f"{store_dir} LEAD ...`)"
             )
         ids = [check_lead_id(i) for i in _lead_args(args)] or None
-        frame = EventStore(store_dir).read(ids, start=since, end=until)
+        store = EventStore(store_dir)
+        version = store.version if args.store_version is None else args.store_version
+        frame = store.read(ids, start=since, end=until, version=version)
         frame = _local_filter(frame, parse_filters(args.filter, args.tz))
-        leads, source, as_of = ids, f"local store {store_dir.resolve()}", None
+        source = f"local store {store_dir.resolve()} (version {version})"
+        leads, as_of = ids, None
     else:
         src = _Source(args)
         with src.client:

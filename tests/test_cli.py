@@ -215,8 +215,9 @@ def test_fetch_into_store_then_report_from_it(
     base = ["fetch", "--emulator", "--emulator-leads", "12", "--store", str(store_dir)]
     assert main([*base, "--no-progress"]) == 0
     first = capsys.readouterr().out
-    assert main([*base, "--no-progress"]) == 0
-    assert "0 new events" in capsys.readouterr().out
+    assert main([*base, "--no-progress", "--lookback", "30d"]) == 0
+    again = capsys.readouterr().out
+    assert "0 new events, 0 changed" in again and "(version 0)" in again
     stored = EventStore(store_dir).read()
     assert f"{stored.height:,} new events" in first
     assert stored["lead_id"].n_unique() == 12
@@ -234,7 +235,7 @@ def test_fetch_into_store_then_report_from_it(
     assert float(d.values["delivery_rate"]) == m.delivery_summary(window)["delivery_rate"].item()
     total = m.billing_summary(window, by=())["total_amount"].item()
     assert Decimal(b.values["total_amount"]) == total
-    assert "local store" in d.meta["source"]
+    assert "local store" in d.meta["source"] and "(version 0)" in d.meta["source"]
     assert "2026-01-01 00:00:00 EST" in d.meta["window"]
     assert str((out / "billing_report.html").resolve()) in printed
 
@@ -286,6 +287,9 @@ def test_report_from_the_emulator_for_a_window(tmp_path: Path) -> None:
             ["fetch", "lead_1", "--emulator", "--store", "s", "--since", "2026-01-01"],
             "cannot be used with --store",
         ),
+        (["fetch", "lead_1", "--emulator", "--store", "s", "--lookback", "7w"], "--lookback"),
+        (["fetch", "lead_1", "--emulator", "-o", "x.csv", "--lookback", "7d"], "--store only"),
+        (["report", "--emulator", "--store-version", "1"], "--store only"),
         (["fetch", "--emulator", "--emulator-leads", "0", "-o", "x.csv"], "no leads"),
         (
             ["report", "lead_1", "--emulator", "--since", "2026-02-01", "--until", "2026-01-01"],
@@ -316,6 +320,32 @@ def test_missing_store_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str
     err = capsys.readouterr().err
     assert "no store at" in err and "leadping-nb fetch --store" in err
     assert not (tmp_path / "nope").exists()
+
+
+def test_store_report_of_an_older_version_and_of_an_old_format_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from .test_store import write_old_store
+
+    store_dir = tmp_path / "store"
+    base = ["fetch", "--emulator", "--emulator-leads", "3", "--store", str(store_dir)]
+    assert main([*base, "--no-progress"]) == 0
+    store = EventStore(store_dir)
+    v0 = store.read()
+    emu = Emulator(0, 3)  # the CLI's emulator: seed 0
+    emu.add_events("lead_0001", 4)
+    with emu.client() as c:
+        assert store.refresh(c, emu.lead_ids()).version == 1
+    assert store.read().height == v0.height + 4
+    args = ["report", "--store", str(store_dir), "--kind", "delivery", "--store-version", "0"]
+    assert main([*args, "-o", str(tmp_path / "r0")]) == 0
+    d = kpis(tmp_path / "r0" / "delivery_report.html")
+    assert int(d.values["n_events"]) == v0.height and "(version 0)" in d.meta["source"]
+    capsys.readouterr()
+    old = tmp_path / "old"
+    write_old_store(old, v0)
+    assert main(["report", "--store", str(old), "-o", str(tmp_path / "r1")]) == 1
+    assert f"EventStore.migrate({str(old)!r})" in capsys.readouterr().err
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:

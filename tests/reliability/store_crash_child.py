@@ -5,11 +5,12 @@ is at ``STEP`` (the parent builds the very same one to know the ground truth), p
 ``READY``, runs ``EventStore(STORE).refresh(...)`` and SIGKILLs itself at ``MODE``:
 
 * ``progress:K``: at the K-th progress callback (while pages are being fetched);
-* ``hook:NAME:K``: at the K-th call of the store's ``_hook`` with NAME (``staged``,
-  ``moved``, ``before-manifest``, ``after-manifest``);
-* ``torn-parquet``: after the first Parquet file was written to staging and cut in half;
-* ``manifest-tmp``: after ``manifest.json.tmp`` was written and fsynced, before the rename;
-* ``torn-manifest-tmp``: the same with the temporary manifest cut in half;
+* ``hook:NAME:K``: at the K-th call of the store's ``_hook`` with NAME (``fetched``,
+  ``before-commit``, ``committed``);
+* ``torn-data``: just before the commit, after a half-written Parquet file was left in a
+  partition directory (as a writer killed while deltalake writes its data files);
+* ``torn-commit``: just before the commit, after a half-written temporary commit file was
+  left in ``_delta_log/`` (as a writer killed while deltalake writes its commit);
 * ``none``: no kill (the parent may kill it at a random moment); prints ``DONE``.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -77,28 +79,23 @@ def main(store_dir: str, step: int, mode: str) -> None:
                 if calls[0] == int(k):
                     _die()
 
-    elif kind == "torn-parquet":
-        write = pl.DataFrame.write_parquet
+    elif kind in ("torn-data", "torn-commit"):
+        root = Path(store_dir)
 
-        def torn(self: pl.DataFrame, file: Any, *args: Any, **kwargs: Any) -> None:
-            write(self, file, *args, **kwargs)
-            data = Path(file).read_bytes()
-            Path(file).write_bytes(data[: len(data) // 2])
+        def hook(point: str) -> None:
+            if point != "before-commit":
+                return
+            if kind == "torn-data":
+                part = root / "created_month=2026-10" / f"part-00000-{uuid.uuid4()}-c000.parquet"
+                part.parent.mkdir(exist_ok=True)
+                pl.DataFrame({"id": ["x"] * 100}).write_parquet(part)
+                part.write_bytes(part.read_bytes()[:200])
+            else:
+                log = root / "_delta_log"
+                log.mkdir(exist_ok=True)
+                (log / f"_commit_{uuid.uuid4()}.json.tmp").write_text('{"commitInfo":{"timest')
             _die()
 
-        pl.DataFrame.write_parquet = torn  # type: ignore[method-assign]
-    elif kind in ("manifest-tmp", "torn-manifest-tmp"):
-        replace = os.replace
-
-        def killing_replace(src: Any, dst: Any) -> None:
-            if str(dst).endswith("manifest.json"):
-                if kind == "torn-manifest-tmp":
-                    data = Path(src).read_bytes()
-                    Path(src).write_bytes(data[: len(data) // 2])
-                _die()
-            replace(src, dst)
-
-        os.replace = killing_replace  # type: ignore[assignment]
     elif kind != "none":
         raise SystemExit(f"unknown mode {mode!r}")
 

@@ -1,12 +1,13 @@
-"""Store crash safety: a child process refreshing the store is SIGKILLed at chosen points
-(while fetching, after staging, between file moves, around the manifest write, with torn
-Parquet and torn manifest files) and at random moments, several times in a row on the same
-store. After every kill the store is readable and consistent; after each series the next
-refresh completes with exactly the emulator's events."""
+"""Store crash safety: a child process refreshing the store (a Delta table) is SIGKILLed at
+chosen points (while fetching, after the fetch, just before the commit, with a torn data file
+or a torn temporary commit left behind, just after the commit) and at random moments, several
+times in a row on the same store. After every kill the store reads as a committed version
+equal to the state before or after the killed refresh; after each series the next refresh
+completes with exactly the emulator's events, and a compaction removes what the killed
+writers left."""
 
 from __future__ import annotations
 
-import json
 import random
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -30,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: two stores refreshed side by side (one core each); per refresh step, each store is killed
 #: at these points back to back, then one refresh completes
 LANES = (
-    ("progress:3", "torn-parquet", "manifest-tmp", "hook:before-manifest:1", "random"),
-    ("hook:staged:1", "hook:moved:1", "torn-manifest-tmp", "hook:after-manifest:1"),
+    ("progress:3", "torn-data", "hook:before-commit:1", "random", "random"),
+    ("hook:fetched:1", "torn-commit", "hook:committed:1", "random"),
 )
 STEPS = (0, 1, 2)
 
@@ -80,52 +82,44 @@ def run_child(store: Path, step: int, mode: str, rng: random.Random, budget: flo
     return False
 
 
-def check_consistent(path: Path, step: int) -> int:
-    """Readable, manifest consistent, no duplicates, nothing invented, no holes. Returns rows."""
+def check_consistent(path: Path, step: int, before: pl.DataFrame) -> int:
+    """Readable, no duplicates, nothing invented, and exactly the state before or after the
+    killed refresh; each lead holds a gap-free prefix of its history up to its watermark."""
     store = EventStore(path)  # opens without error
-    manifest_path = path / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
-    files = manifest["files"] if manifest else []
-    assert len({f["path"] for f in files}) == len(files)
-    for f in files:
-        part = pl.read_parquet(path / f["path"])
-        assert part.height == f["rows"], f
-        assert part.schema == EVENT_SCHEMA
     frame = store.read()
-    assert frame.height == sum(f["rows"] for f in files)
+    assert frame.schema == EVENT_SCHEMA
     assert frame["id"].n_unique() == frame.height, "duplicate ids in the store"
     emu = emulator_at(step)
-    truth = oracle(emu, emu.lead_ids())
+    truth = oracle(emu, emu.lead_ids()).sort(SORT)
     invented = frame.join(truth, on=list(EVENT_SCHEMA), how="anti", nulls_equal=True)
     assert invented.height == 0, "the store holds events the emulator never served"
-    leads = manifest["leads"] if manifest else {}
-    assert set(frame["lead_id"].unique().to_list()) <= set(leads)
-    for lead, info in leads.items():
+    assert frame.equals(before) or frame.equals(truth), "neither before nor after the refresh"
+    marks = store.leads(QUERY)
+    assert set(frame["lead_id"].unique().to_list()) <= set(marks["lead_id"].to_list())
+    for lead, mark, events in marks.select("lead_id", "watermark", "events").iter_rows():
         mine = frame.filter(pl.col("lead_id") == lead)
-        assert info["events"] == mine.height
+        assert events == mine.height
         if mine.height:
-            top = mine["created_at"].max()
-            assert info["watermark"] == top.isoformat().replace("+00:00", "Z")  # type: ignore[union-attr]
-            # a prefix of the lead's history: everything up to the watermark, no holes
-            want = truth.filter((pl.col("lead_id") == lead) & (pl.col("created_at") <= top))
+            assert mark == mine["created_at"].max()
+            want = truth.filter((pl.col("lead_id") == lead) & (pl.col("created_at") <= mark))
             assert_frame_equal(mine.sort(SORT), want.sort(SORT))
     return frame.height
 
 
 def complete(path: Path, step: int) -> int:
-    """The next refresh completes with exactly the emulator's events, and cleans up."""
+    """The next refresh completes with exactly the emulator's events; a compaction with no
+    retention then leaves exactly the files of the current version."""
     emu = emulator_at(step)
     store = EventStore(path)
     with emu.client() as client:
         result = store.refresh(client, emu.lead_ids(), QUERY)
     assert not result.failed
     truth = oracle(emu, emu.lead_ids())
-    assert_frame_equal(store.read().sort(SORT), truth)
-    committed = {f["path"] for f in json.loads((path / "manifest.json").read_text())["files"]}
-    on_disk = {str(p.relative_to(path)) for p in (path / "data").rglob("*.parquet")}
-    assert on_disk == committed, "uncommitted files were left behind"
-    assert not list((path / "_staging").glob("*")) if (path / "_staging").exists() else True
-    assert not (path / "manifest.json.tmp").exists()
+    assert_frame_equal(store.read().sort(SORT), truth.sort(SORT))
+    store.compact(retention=timedelta(0))
+    assert_frame_equal(store.read().sort(SORT), truth.sort(SORT))
+    on_disk = {p.resolve() for p in path.rglob("*.parquet") if "_delta_log" not in p.parts}
+    assert on_disk == {p.resolve() for p in store.files()}, "files of killed writers were left"
     return truth.height
 
 
@@ -135,14 +129,15 @@ def lane(path: Path, modes: tuple[str, ...], seed: int, budget: float) -> Counte
     counts: Counter[str] = Counter()
     for step in STEPS:
         for mode in modes:
+            before = EventStore(path).read()
             if run_child(path, step, mode, rng, budget):
                 counts["store: trials killed"] += 1
                 counts[f"store: killed at {mode.rsplit(':', 1)[0] if ':' in mode else mode}"] += 1
             else:
                 counts["store: random-moment trials that finished first"] += 1
-            check_consistent(path, step)
+            check_consistent(path, step, before)
         counts["events compared"] += complete(path, step)
-        check_consistent(path, step)
+        check_consistent(path, step, EventStore(path).read())
     return counts
 
 
@@ -159,3 +154,4 @@ def test_killed_refreshes_leave_a_consistent_store_and_the_next_one_is_exact(
         counts = sum((f.result() for f in futures), Counter())
     tally.update(counts)
     assert counts["store: trials killed"] >= 20
+    assert counts["store: killed at random"] >= 2
