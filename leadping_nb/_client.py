@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import os
 import threading
@@ -43,11 +44,11 @@ from ._errors import ApiError, LeadpingError, PaginationError, QueryError, Schem
 from ._fetch import (
     _LEADS_SCHEMA,
     _assemble,
+    _Batches,
     _check_cap,
     _check_ids,
     _check_positive,
     _check_query,
-    _convert_leads,
     _Converted,
     _decode_leads,
     _head,
@@ -280,12 +281,10 @@ class AsyncEventSearch:
         When the continuation token expires mid-way, the lead is fetched again from the
         first page, once.
         """
-        try:
-            parsed = [p async for p, _n in self._parsed_pages()]
-        except ApiError as exc:
-            if not _token_expired(exc):
-                raise
-            parsed = [p async for p, _n in self._parsed_pages()]
+        parsed: list[ParsedPage] = []
+        async with contextlib.aclosing(_restart_once(self._parsed_pages, parsed.clear)) as pages:
+            async for page, _attempts in pages:
+                parsed.append(page)
         frame, _report, _dups = await asyncio.to_thread(
             _assemble, parsed, self.lead_id, self.max_events
         )
@@ -330,6 +329,26 @@ def _token_expired(exc: ApiError) -> bool:
         and "continuationToken" in exc.errors
         and "expired" in f"{exc.title} {exc.detail}".lower()
     )
+
+
+async def _restart_once(
+    chain: Callable[[], AsyncGenerator[T, None]], reset: Callable[[], None]
+) -> AsyncGenerator[T, None]:
+    """Yield what ``chain()`` yields; when its continuation token expires mid-way
+    (:func:`_token_expired`), call ``reset()`` (forget what was yielded) and yield a fresh
+    ``chain()`` from its first page, once. A second expiry is raised."""
+    for restarted in (False, True):
+        agen = chain()
+        try:
+            async for value in agen:
+                yield value
+            return
+        except ApiError as exc:
+            if restarted or not _token_expired(exc):
+                raise
+            reset()
+        finally:
+            await agen.aclose()
 
 
 #: Finished leads wait until this many of their events are pending, then are converted
@@ -552,10 +571,6 @@ class AsyncClient:
         slots = asyncio.Semaphore(limit)
         active = asyncio.Semaphore(2 * limit)
         position = {lead: i for i, lead in enumerate(ids)}
-        pending: list[tuple[int, str, list[ParsedPage]]] = []
-        pending_events = 0
-        converted: list[_Converted] = []
-        one_at_a_time = asyncio.Lock()
         outcomes = {lead: _LeadOutcome() for lead in ids}
         totals = {"pages": 0, "events": 0, "done": 0, "failed": 0, "started": 0}
 
@@ -579,42 +594,43 @@ class AsyncClient:
             )
 
         async def one(lead: str) -> None:
-            nonlocal pending_events
             o = outcomes[lead]
             search: AsyncEventSearch | None = None
+
+            def chain() -> AsyncGenerator[tuple[ParsedPage, int], None]:
+                nonlocal search
+                search = self.events(
+                    lead,
+                    queries[lead],
+                    max_pages=caps[0],
+                    max_events=caps[1],
+                    lenient=lenient,
+                    keep_unknown=keep_unknown,
+                )
+                return search._parsed_pages(slots)
+
+            def restart() -> None:
+                # the token chain expired: fetch this lead again from page 1
+                totals["pages"] -= len(o.pages)
+                totals["events"] -= sum(p.n_items for p in o.pages)
+                o.pages = []
+                o.n_pages = o.n_events = 0
+
             async with active:
                 o.started = time.monotonic()
                 totals["started"] += 1
                 try:
-                    for restarted in (False, True):
-                        search = self.events(
-                            lead,
-                            queries[lead],
-                            max_pages=caps[0],
-                            max_events=caps[1],
-                            lenient=lenient,
-                            keep_unknown=keep_unknown,
-                        )
-                        try:
-                            async for parsed, attempts in search._parsed_pages(slots):
-                                o.pages.append(parsed)
-                                o.n_pages += 1
-                                o.n_events += parsed.n_items
-                                o.attempts += attempts
-                                totals["pages"] += 1
-                                totals["events"] += parsed.n_items
-                                report(lead, False)
-                        except ApiError as exc:
-                            if restarted or not _token_expired(exc):
-                                raise
-                            # the token chain expired: fetch this lead again from page 1
-                            totals["pages"] -= len(o.pages)
-                            totals["events"] -= sum(p.n_items for p in o.pages)
-                            o.pages = []
-                            o.n_pages = o.n_events = 0
-                            continue
-                        o.complete = search.complete
-                        break
+                    async with contextlib.aclosing(_restart_once(chain, restart)) as pages:
+                        async for parsed, attempts in pages:
+                            o.pages.append(parsed)
+                            o.n_pages += 1
+                            o.n_events += parsed.n_items
+                            o.attempts += attempts
+                            totals["pages"] += 1
+                            totals["events"] += parsed.n_items
+                            report(lead, False)
+                    assert search is not None
+                    o.complete = search.complete
                 except LeadpingError as exc:
                     o.error = exc
             o.elapsed = time.monotonic() - o.started
@@ -623,23 +639,13 @@ class AsyncClient:
             totals["done"] += 1
             report(lead, True)
             if o.error is None:
-                # typed conversion later, with other finished leads, in a worker thread
-                pending.append((position[lead], lead, o.pages))
-                pending_events += o.n_events
-                # near the end (every lead started) a finished lead is converted as soon as
-                # no conversion is running, so that little is left after the last page
-                tail = totals["started"] == len(ids) and not one_at_a_time.locked()
-                if pending_events >= _BATCH_EVENTS or tail:
-                    group.create_task(convert(pending[:]))
-                    pending.clear()
-                    pending_events = 0
+                # typed conversion later, with other finished leads, in a worker thread;
+                # near the end (every lead started) as soon as no conversion is running
+                tail = totals["started"] == len(ids)
+                batches.add(position[lead], lead, o.pages, o.n_events, tail=tail)
             o.pages = []
 
-        async def convert(batch: list[tuple[int, str, list[ParsedPage]]]) -> None:
-            # one conversion at a time: the other core serves the requests meanwhile
-            async with one_at_a_time:
-                done = await asyncio.to_thread(_convert_leads, batch, caps[1])
-            converted.append(done)
+        def converted(done: _Converted) -> None:
             for lead, got in done.leads.items():
                 o = outcomes[lead]
                 if isinstance(got, SchemaError):
@@ -651,11 +657,11 @@ class AsyncClient:
                     o.events, o.duplicates = got
 
         async with asyncio.TaskGroup() as group:
+            batches = _Batches(group, _BATCH_EVENTS, converted, max_events=caps[1])
             for lead in ids:
                 group.create_task(one(lead))
-        if pending:
-            await convert(pending)
-        return await asyncio.to_thread(_result, ids, outcomes, converted)
+        await batches.flush()
+        return await asyncio.to_thread(_result, ids, outcomes, batches.converted)
 
     async def leads(
         self,
