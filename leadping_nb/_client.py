@@ -32,6 +32,7 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
@@ -663,6 +664,105 @@ class AsyncClient:
         await batches.flush()
         return await asyncio.to_thread(_result, ids, outcomes, batches.converted)
 
+    async def account_events(
+        self,
+        query: EventQuery | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        organization_id: str | None = None,
+        window: timedelta | None = None,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        lenient: bool = False,
+        keep_unknown: bool = False,
+    ) -> FetchResult:
+        """Fetch every event of the account with ``since <= createdAt < until``, concurrently.
+
+        The organization's events (``POST /events/organizations/{organizationId}``) are
+        paged through disjoint half-open time windows ``[a, b)``, many at once (within the
+        client's rate limit, at most ``concurrency`` requests in flight); a window whose
+        first page (``includeCount``) says it is large is split further, so one busy day is
+        not one long chain (see :mod:`leadping_nb._account`). Events are de-duplicated by id
+        across windows and pages. A window that fails never costs the others, and its
+        partial pages are not in the frame: then :attr:`FetchResult.ok` is False,
+        :attr:`FetchResult.failed` lists the window labels and the frame is **incomplete**
+        (the ``complete`` column of ``status`` says which windows are whole). An expired
+        continuation token restarts that window from its first page, once.
+
+        Parameters
+        ----------
+        query
+            Filters and search applied to every window (default ``EventQuery()``). It must
+            not carry ``order_by`` nor a ``createdAt`` range filter (:class:`QueryError`):
+            the stream orders by createdAt and manages the createdAt range itself. Page
+            size: 1000 unless the query sets another than EventQuery's default (100).
+        since, until
+            Time-zone aware datetimes (a naive one raises :class:`QueryError` naming the
+            parameter, before any request). ``until`` defaults to now, taken once when
+            the call starts, so an event arriving during the fetch is either wholly in
+            the result or not at all; ``since`` defaults to ``until`` minus 30 days.
+            ``since`` must be before ``until``.
+        organization_id
+            The organization. ``None``: the organization of the caller's first lead
+            (``POST /leads/all/my``, one lead); when the caller has no lead, or the lead
+            rows carry no organization, the caller's own events (``POST /events/all/my``).
+            The ``organization_id`` column of ``status`` says which was used (null: the
+            caller's own events).
+        window
+            The width of the first windows, cut from ``since`` on (the last one ends at
+            ``until``). Default: ``until - since`` in ``2 x concurrency`` equal windows
+            (whole seconds when at least a second), so every request slot has work.
+        concurrency
+            Requests in flight at most; default: the client's.
+        on_progress
+            Called with a :class:`FetchProgress` after each page and each finished window,
+            its fields read per window: ``leads_total`` / ``leads_done`` /
+            ``leads_failed`` count windows (the total grows when a window is split),
+            ``lead_id`` is the window label ``start/end``, ``lead_pages`` /
+            ``lead_events`` are that window's; a split window finishes after its first
+            page.
+        lenient, keep_unknown
+            As for :meth:`events`.
+
+        Returns
+        -------
+        FetchResult
+            ``frame``: the events, typed, in (``created_at``, ``id``) order. ``status``: a
+            row per window, in time order (a split window's sub-windows follow it):
+            ``window`` (label ``start/end``, UTC ISO 8601), ``window_start``,
+            ``window_end``, ``parent`` (the label of the window it was split from),
+            ``ok``, ``pages``, ``events`` (kept in the frame), ``duplicates_dropped``
+            (exact copies of an event id the server sent twice), ``overlap_dropped``
+            (events of a split's boundary instant read again by design), ``complete``
+            (the window and all its sub-windows succeeded), ``split`` (how many
+            sub-windows its rest went to; then its pages are its first page only),
+            ``total_count`` (the server's count for the window), ``attempts``,
+            ``elapsed_s``, ``error_type``, ``error``, ``organization_id``. ``errors``:
+            by window label.
+
+        Raises
+        ------
+        QueryError
+            Bad arguments (before any request).
+        ApiError
+            When looking the organization up fails (a window's failure is in the result).
+        """
+        from ._account import account_args, fetch_account
+
+        args = account_args(
+            query,
+            since=since,
+            until=until,
+            organization_id=organization_id,
+            window=window,
+            concurrency=concurrency,
+            default_concurrency=self.concurrency,
+        )
+        return await fetch_account(
+            self, args, on_progress=on_progress, lenient=lenient, keep_unknown=keep_unknown
+        )
+
     async def leads(
         self,
         search: str | None = None,
@@ -952,6 +1052,108 @@ class Client:
         _queries_for(ids, query)
         future, done = self._runner.submit(self._async.fetch_events(ids, query, **kwargs))
         return FetchJob(future, done)
+
+    def account_events(
+        self,
+        query: EventQuery | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        organization_id: str | None = None,
+        window: timedelta | None = None,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        lenient: bool = False,
+        keep_unknown: bool = False,
+    ) -> FetchResult:
+        """Fetch every event of the account in ``[since, until)`` concurrently, in windows.
+
+        Same parameters and result as :meth:`AsyncClient.account_events` (arguments are
+        checked, and ``until`` defaults to now, here, before any request).
+        """
+        return self._runner.run(
+            self._account_events(
+                query,
+                since=since,
+                until=until,
+                organization_id=organization_id,
+                window=window,
+                concurrency=concurrency,
+                on_progress=on_progress,
+                lenient=lenient,
+                keep_unknown=keep_unknown,
+            )
+        )
+
+    def start_account_events(
+        self,
+        query: EventQuery | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        organization_id: str | None = None,
+        window: timedelta | None = None,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        lenient: bool = False,
+        keep_unknown: bool = False,
+    ) -> FetchJob:
+        """Start :meth:`account_events` in the background and return a cancellable job.
+
+        Arguments are checked now (and ``until`` taken now), so a bad one raises here,
+        before any request.
+        """
+        future, done = self._runner.submit(
+            self._account_events(
+                query,
+                since=since,
+                until=until,
+                organization_id=organization_id,
+                window=window,
+                concurrency=concurrency,
+                on_progress=on_progress,
+                lenient=lenient,
+                keep_unknown=keep_unknown,
+            )
+        )
+        return FetchJob(future, done)
+
+    def _account_events(
+        self,
+        query: EventQuery | None,
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        organization_id: str | None,
+        window: timedelta | None,
+        concurrency: int | None,
+        on_progress: ProgressCallback | None,
+        lenient: bool,
+        keep_unknown: bool,
+    ) -> Coroutine[Any, Any, FetchResult]:
+        """Check the arguments here (until: now, once) and return the async fetch."""
+        from ._account import account_args
+
+        args = account_args(
+            query,
+            since=since,
+            until=until,
+            organization_id=organization_id,
+            window=window,
+            concurrency=concurrency,
+            default_concurrency=self._async.concurrency,
+        )
+        return self._async.account_events(
+            args.query,
+            since=args.since,
+            until=args.until,
+            organization_id=args.organization_id,
+            window=window,
+            concurrency=args.concurrency,
+            on_progress=on_progress,
+            lenient=lenient,
+            keep_unknown=keep_unknown,
+        )
 
     def leads(self, search: str | None = None, **kwargs: Any) -> pl.DataFrame:
         """List the caller's leads (see :meth:`AsyncClient.leads`)."""

@@ -162,9 +162,10 @@ def _convert_leads(
                     out.leads[lead] = (n, 0)
     for position, lead, ps in sorted(alone, key=lambda e: e[0]):
         try:
-            frame, report, dups = _assemble(ps, lead, max_events)
+            frame, report, dups = _assemble(ps, lead if fill_lead else None, max_events)
         except SchemaError as exc:
-            exc.lead_id = lead if exc.lead_id is None else exc.lead_id
+            if fill_lead and exc.lead_id is None:
+                exc.lead_id = lead
             out.leads[lead] = exc
             continue
         rows = [frame.height]
