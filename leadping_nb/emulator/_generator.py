@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 import random
+import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from ._catalog import (
@@ -95,6 +97,7 @@ from ._catalog import (
     WARMUP_NUMBERS,
 )
 from ._profiles import (
+    _T_BILL,
     _T_BLOCK,
     _T_FAIL,
     _T_QUEUE,
@@ -103,12 +106,21 @@ from ._profiles import (
     _carrier_gap,
     _lognorm_ticks,
     _quiet,
+    _rhythm,
     _timeline,
     make_profile,
     to_ticks,
 )
 
-__all__ = ["generate_lead_events", "generate_raw_events"]
+__all__ = [
+    "LeadLife",
+    "future_events",
+    "generate_lead_events",
+    "generate_lead_life",
+    "generate_raw_events",
+    "new_lead_times",
+    "state_at",
+]
 
 
 def _uuid(rng: random.Random) -> str:
@@ -121,11 +133,19 @@ _MASK48 = (1 << 48) - 1
 
 _exp = math.exp
 
+#: One lifecycle step: when it happens and the ``(slot, value)`` pairs it sets.
+_Step = tuple[int, tuple[tuple[int, Any], ...]]
+
+
+def _step_time(step: _Step) -> int:
+    return step[0]
+
 
 class _Gen:
     """Per-lead generation state (kept in one object so helpers share it cheaply)."""
 
     __slots__ = (
+        "future",
         "id_head",
         "n_out",
         "now",
@@ -136,6 +156,7 @@ class _Gen:
         "salt",
         "salt2",
         "seq",
+        "src",
         "texts",
         "tid_head",
         "topic",
@@ -158,6 +179,10 @@ class _Gen:
         self.salt = rng.getrandbits(48)
         self.salt2 = rng.getrandbits(48)
         self.seq = 0
+        #: the random source a message's lifecycle draws from (see ``_drive``)
+        self.src = [rng]
+        #: the steps of the last message that lie after ``now`` (``None``: it is settled)
+        self.future: list[_Step] | None = None
         agent = p.user[1].split()[0]
         # every text a lead can get, formatted once (shared strings: fast and compact)
         self.texts = tuple(
@@ -232,7 +257,6 @@ class _Gen:
         p = self.p
         rng = self.rng
         rnd = rng.random
-        now = self.now
         carrier = int(rnd() * 5) if rnd() < 0.97 else 4
         if warmup:
             row = self.base(t, self.tpl_warm)
@@ -332,102 +356,258 @@ class _Gen:
         else:
             outcome = 5  # sent, no delivery receipt
 
+        # the state before anything happens: waiting for the send time, or in the queue
+        row[S_BILLING] = "Pending"
+        if scheduled or outcome == 4:
+            row[S_STATUS] = "Scheduled"
+            row[S_STATUS_REASON] = "Waiting for the scheduled send time"
+        else:
+            row[S_STATUS] = "Queued"
+            row[S_STATUS_REASON] = "Waiting in the send queue"
         if outcome == 4:
             if not scheduled:
                 scheduled = t + int(rnd() * 2 * _DAY) + _HOUR
                 row[S_SCHEDULED] = scheduled
                 row[S_SCHED_REASON] = "DripStep"
             cancel = t + 1 + int(rnd() * (scheduled - t))
-            if cancel <= now:
-                row[S_CANCELED] = cancel
-                row[S_CANCEL_REASON] = CANCEL_REASONS[int(rnd() * len(CANCEL_REASONS))]
-                row[S_STATUS] = "Canceled"
-                row[S_STATUS_REASON] = "Send canceled before it was due"
-                row[S_BILLING] = "NotBilled"
-                return row
-            outcome = 0
-        if start > now:
-            row[S_STATUS] = "Scheduled"
-            row[S_STATUS_REASON] = "Waiting for the scheduled send time"
-            row[S_BILLING] = "Pending"
-            return row
+            steps: Iterator[_Step] = self._canceled(cancel)
+        else:
+            steps = self._lifecycle(row, start, outcome, warmup, mms, carrier)
+        self._drive(row, steps)
+        return row
+
+    # ---- a message's lifecycle --------------------------------------------------------
+    #
+    # The lifecycle is a sequence of steps ``(time, ((slot, value), ...))`` in time order.
+    # Steps up to ``now`` are applied to the row; the first later step makes the message
+    # *live*: it and the rest are kept as ``self.future`` and become the states the
+    # emulator serves as its clock passes them. The draws are the same as when everything
+    # is past: the steps draw from ``self.src[0]``, which the driver switches to a
+    # per-message source (seeded by the event id) when the message goes live, so the
+    # lead's main stream, and every later event of the lead, does not depend on ``now``.
+
+    def _live_rng(self, row: list[Any], salt: str) -> random.Random:
+        return random.Random(f"{salt}:{self.p.seed}:{self.p.index}:{row[S_ID]}")
+
+    def _drive(self, row: list[Any], steps: Iterator[_Step]) -> None:
+        now = self.now
+        self.src[0] = self.rng
+        future: list[_Step] | None = None
+        for step in steps:
+            if future is None:
+                if step[0] <= now:
+                    for s, v in step[1]:
+                        row[s] = v
+                    continue
+                future = []
+                self.src[0] = self._live_rng(row, "live")
+            future.append(step)
+        self.future = future
+
+    def _canceled(self, cancel: int) -> Iterator[_Step]:
+        yield (cancel, ())  # the cancel reason is drawn when the step is reached
+        reason = CANCEL_REASONS[int(self.src[0].random() * len(CANCEL_REASONS))]
+        # (the empty step above only decides past/live; the patch follows at the same time)
+        yield (
+            cancel,
+            (
+                (S_CANCELED, cancel),
+                (S_CANCEL_REASON, reason),
+                (S_STATUS, "Canceled"),
+                (S_STATUS_REASON, "Send canceled before it was due"),
+                (S_BILLING, "NotBilled"),
+            ),
+        )
+
+    def _lifecycle(
+        self, row: list[Any], start: int, outcome: int, warmup: bool, mms: bool, carrier: int
+    ) -> Iterator[_Step]:
+        src = self.src
+        yield (start, ())  # reaching the send time: later draws are the live source's
+        rnd = src[0].random
         if outcome == 3:
             code, reason, action = BLOCK_REASONS[int(rnd() * len(BLOCK_REASONS))]
-            row[S_BLOCKED] = start + _T_BLOCK[int(rnd() * 4096)]
-            row[S_STATUS] = "Blocked"
-            row[S_STATUS_REASON] = reason
-            row[S_ERROR] = code
-            row[S_COMPLIANCE] = action
-            row[S_BILLING] = "NotBilled"
-            return row
-
-        # ---- lifecycle queued -> sending started -> sent -> delivered
+            blocked = start + _T_BLOCK[int(rnd() * 4096)]
+            yield (
+                blocked,
+                (
+                    (S_BLOCKED, blocked),
+                    (S_STATUS, "Blocked"),
+                    (S_STATUS_REASON, reason),
+                    (S_ERROR, code),
+                    (S_COMPLIANCE, action),
+                    (S_BILLING, "NotBilled"),
+                ),
+            )
+            return
+        # queued -> (retries while queued) -> sending started
         retries = 0
         if outcome == 0 and rnd() < 0.04:
             retries = 1 if rnd() < 0.75 else 2
-        row[S_QUEUED] = start
         queue_gap = _T_QUEUE[int(rnd() * 4096)] + int(rnd() * 1000)
         if rnd() < 0.02:
-            queue_gap += int(rng.paretovariate(1.3) * 30 * _TPS)  # queue backlog
-        for k in range(retries):
-            queue_gap += int((30 << k) * _TPS * (1 + rnd()))
+            queue_gap += int(src[0].paretovariate(1.3) * 30 * _TPS)  # queue backlog
+        backoffs = [int((30 << k) * _TPS * (1 + rnd())) for k in range(retries)]
+        queue_gap += sum(backoffs)
         sending = start + queue_gap
-        row[S_RETRY] = retries
-        if sending > now:
-            row[S_STATUS] = "Queued"
-            row[S_STATUS_REASON] = "Waiting in the send queue"
-            row[S_BILLING] = "Pending"
-            return row
-        row[S_SENDING] = sending
+        yield (
+            start,
+            (
+                (S_QUEUED, start),
+                (S_STATUS, "Queued"),
+                (S_STATUS_REASON, "Waiting in the send queue"),
+            ),
+        )
+        at = sending - sum(backoffs)
+        for k, b in enumerate(backoffs):
+            yield (at, ((S_RETRY, k + 1),))
+            at += b
+        yield (
+            sending,
+            (
+                (S_SENDING, sending),
+                (S_STATUS, "Sending"),
+                (S_STATUS_REASON, "Handing the message to the carrier"),
+            ),
+        )
+        base_traffic = row[S_TRAFFIC]
+        amount = None
+        if not warmup:
+            amount = ((200 if mms else 79) + _CARRIER_SURCHARGE[carrier]) * row[S_SEGMENTS]
+        rnd = src[0].random
         if outcome == 1:
             code, reason, retryable = FAIL_ERRORS[int(rnd() * len(FAIL_ERRORS))]
             failed = sending + _T_FAIL[int(rnd() * 4096)]
-            if failed > now:
-                failed = now
-            row[S_FAILED] = failed
-            row[S_STATUS] = "Failed"
-            row[S_STATUS_REASON] = reason
-            row[S_ERROR] = code
-            row[S_BILLING] = "NotBilled"
             nretry = (0, 0, 0, 1, 1, 2, 3, 3)[int(rnd() * 8)]
-            row[S_RETRY] = nretry
+            nxt = None
             if retryable and nretry < 3:
-                row[S_NEXT_RETRY] = failed + int((60 << nretry) * _TPS * (1 + rnd()))
-                if not warmup:
-                    row[S_TRAFFIC] = "FailedAttempt"
-            return row
+                nxt = failed + int((60 << nretry) * _TPS * (1 + rnd()))
+            yield self._failed_step(failed, code, reason, nretry, nxt, warmup, base_traffic)
+            if nxt is not None:
+                yield from self._retries(row, nxt, nretry, warmup, amount, base_traffic)
+            return
         sent = sending + _T_SEND[int(rnd() * 4096)]
-        if sent > now:
-            row[S_STATUS] = "Sending"
-            row[S_STATUS_REASON] = "Handing the message to the carrier"
-            row[S_BILLING] = "Pending"
-            return row
-        row[S_SENT] = sent
-        final = sent + _carrier_gap(rng)
+        yield self._sent_step(sent, warmup, amount)
+        final = sent + _carrier_gap(src[0])
         if outcome == 2:
-            code, reason = UNDELIVERABLE_ERRORS[int(rnd() * len(UNDELIVERABLE_ERRORS))]
-            if final > now:
-                final = now
-            row[S_UNDELIVERABLE] = final
-            row[S_STATUS] = "Undeliverable"
-            row[S_STATUS_REASON] = reason
-            row[S_ERROR] = code
-            row[S_BILLING] = "NotBilled"
-            return row
-        if warmup:
-            row[S_BILLING] = "NotBillable"
-        else:
-            per_segment = (200 if mms else 79) + _CARRIER_SURCHARGE[carrier]
-            row[S_AMOUNT] = per_segment * row[S_SEGMENTS]
-            row[S_BILLING] = "Billed"
-        if outcome == 5 or final > now:
-            row[S_STATUS] = "Sent"
-            row[S_STATUS_REASON] = "Accepted by the carrier; no delivery receipt yet"
-            return row
-        row[S_DELIVERED] = final
-        row[S_STATUS] = "Delivered"
-        row[S_STATUS_REASON] = "Delivered to handset"
-        return row
+            code, reason = UNDELIVERABLE_ERRORS[int(src[0].random() * len(UNDELIVERABLE_ERRORS))]
+            yield (
+                final,
+                (
+                    (S_UNDELIVERABLE, final),
+                    (S_STATUS, "Undeliverable"),
+                    (S_STATUS_REASON, reason),
+                    (S_ERROR, code),
+                    (S_BILLING, "NotBilled"),
+                    (S_AMOUNT, None),
+                ),
+            )
+            return
+        yield from self._receipt(row, sent, None if outcome == 5 else final, warmup)
+
+    def _failed_step(
+        self,
+        failed: int,
+        code: str,
+        reason: str,
+        retries: int,
+        next_retry: int | None,
+        warmup: bool,
+        base_traffic: str,
+    ) -> _Step:
+        traffic = "FailedAttempt" if next_retry is not None and not warmup else base_traffic
+        return (
+            failed,
+            (
+                (S_FAILED, failed),
+                (S_STATUS, "Failed"),
+                (S_STATUS_REASON, reason),
+                (S_ERROR, code),
+                (S_BILLING, "NotBilled"),
+                (S_AMOUNT, None),
+                (S_RETRY, retries),
+                (S_NEXT_RETRY, next_retry),
+                (S_TRAFFIC, traffic),
+            ),
+        )
+
+    def _sent_step(self, sent: int, warmup: bool, amount: int | None) -> _Step:
+        return (
+            sent,
+            (
+                (S_SENT, sent),
+                (S_STATUS, "Sent"),
+                (S_STATUS_REASON, "Accepted by the carrier; no delivery receipt yet"),
+                (S_BILLING, "NotBillable" if warmup else "Pending"),
+                (S_AMOUNT, amount),
+            ),
+        )
+
+    def _receipt(
+        self, row: list[Any], sent: int, delivered: int | None, warmup: bool
+    ) -> Iterator[_Step]:
+        """The delivery receipt (``None``: none ever comes) and the charge being billed."""
+        steps: list[_Step] = []
+        if not warmup:
+            lag = _T_BILL[zlib.crc32(row[S_ID].encode()) & 4095]
+            steps.append((sent + lag, ((S_BILLING, "Billed"),)))
+        if delivered is not None:
+            steps.append(
+                (
+                    delivered,
+                    (
+                        (S_DELIVERED, delivered),
+                        (S_STATUS, "Delivered"),
+                        (S_STATUS_REASON, "Delivered to handset"),
+                    ),
+                )
+            )
+        steps.sort(key=_step_time)
+        yield from steps
+
+    def _retries(
+        self,
+        row: list[Any],
+        next_retry: int,
+        retries: int,
+        warmup: bool,
+        amount: int | None,
+        base_traffic: str,
+    ) -> Iterator[_Step]:
+        """Retries of a retryable failure, each at its ``nextRetryAt``, until one is
+        delivered, the error is final or three retries were made. Drawn from a source of
+        the message's own, so the lead's other events do not depend on them."""
+        rng = self._live_rng(row, "retry")
+        nxt: int | None = next_retry
+        k = retries
+        while nxt is not None:
+            k += 1
+            attempt = nxt
+            yield (
+                attempt,
+                (
+                    (S_SENDING, attempt),
+                    (S_FAILED, None),
+                    (S_NEXT_RETRY, None),
+                    (S_ERROR, None),
+                    (S_STATUS, "Sending"),
+                    (S_STATUS_REASON, f"Retry {k}: handing the message to the carrier"),
+                    (S_BILLING, "Pending"),
+                    (S_RETRY, k),
+                    (S_TRAFFIC, base_traffic),
+                ),
+            )
+            if rng.random() < 0.55:
+                sent = attempt + _T_SEND[int(rng.random() * 4096)]
+                yield self._sent_step(sent, warmup, amount)
+                yield from self._receipt(row, sent, sent + _carrier_gap(rng), warmup)
+                return
+            code, reason, retryable = FAIL_ERRORS[int(rng.random() * len(FAIL_ERRORS))]
+            failed = attempt + _T_FAIL[int(rng.random() * 4096)]
+            nxt = None
+            if retryable and k < 3:
+                nxt = failed + int((60 << k) * _TPS * (1 + rng.random()))
+            yield self._failed_step(failed, code, reason, k, nxt, warmup, base_traffic)
 
     def inbound(self, t: int) -> list[Any]:
         rnd = self.rng.random
@@ -599,30 +779,68 @@ def _finish(row: list[Any], q: int) -> tuple[Any, ...]:
     return tuple(row)
 
 
-def generate_lead_events(p: LeadProfile, now: int, quantum: int = 1) -> list[tuple[Any, ...]]:
-    """Every event of one lead, as internal rows in creation order.
+#: A live event's later states, ``((time, row), ...)`` in time order: from ``time`` on, the
+#: event reads as ``row`` (until the next state's time).
+States = tuple[tuple[int, tuple[Any, ...]], ...]
 
-    Parameters
-    ----------
-    p
-        The lead's profile (:func:`make_profile`).
-    now
-        The data end, in ticks: nothing happens after it.
-    quantum
-        Timestamps are truncated to a multiple of this many ticks (the served precision).
-    """
-    rng = random.Random(f"events:{p.seed}:{p.index}")
-    times = _timeline(p, now, rng)
-    g = _Gen(p, now, quantum, rng)
-    rnd = rng.random
+
+@dataclass(frozen=True)
+class LeadLife:
+    """A lead's events: each one's state at the generation's ``now``, plus the later states
+    of the events still in flight then (``live``: index in ``rows`` -> states)."""
+
+    rows: list[tuple[Any, ...]]
+    live: dict[int, States]
+
+
+_TS_SLOTS = frozenset(TIMESTAMP_SLOTS)
+
+
+def _states(row: tuple[Any, ...], future: list[_Step], quantum: int) -> States:
+    """Materialise a live event's steps after ``now`` into its later states."""
+    out: list[tuple[int, tuple[Any, ...]]] = []
+    cur = list(row)
+    for time, patch in future:
+        if not patch:
+            continue
+        for s, v in patch:
+            if quantum > 1 and v is not None and s in _TS_SLOTS:
+                v -= v % quantum
+            cur[s] = v
+        cur[S_DESC] = _describe(cur)
+        state = (time, tuple(cur))
+        if out and out[-1][0] == time:
+            out[-1] = state
+        else:
+            out.append(state)
+    return tuple(out)
+
+
+def state_at(row: tuple[Any, ...], states: States, now: int) -> tuple[Any, ...]:
+    """The event as it reads at ``now``: the last state reached, else ``row``."""
+    for time, later in reversed(states):
+        if time <= now:
+            return later
+    return row
+
+
+def _event_rows(g: _Gen, times: list[int], *, first: bool, live_from_creation: bool) -> LeadLife:
+    """Build the events at ``times`` (the kind of each drawn from the lead's stream)."""
+    rnd = g.rng.random
+    quantum = g.q
     outbound, inbound, call = g.outbound, g.inbound, g.call
-    out: list[tuple[Any, ...]] = [_finish(g.lead_created(times[0]), quantum)]
+    out: list[tuple[Any, ...]] = []
+    live: dict[int, States] = {}
     append = out.append
     descriptions = _DESCRIPTIONS
     slots = TIMESTAMP_SLOTS if quantum > 1 else ()
-    for i in range(1, len(times)):
-        t = times[i]
-        r = 0.0 if i == 1 else rnd()
+    for i, t in enumerate(times):
+        if live_from_creation:
+            g.now = t
+        if first and i == 0:
+            append(_finish(g.lead_created(t), quantum))
+            continue
+        r = 0.0 if first and i == 1 else rnd()
         if r < 0.55:
             row = outbound(t, False, False)
         elif r < 0.69:
@@ -646,8 +864,85 @@ def generate_lead_events(p: LeadProfile, now: int, quantum: int = 1) -> list[tup
             v = row[s]
             if v is not None:
                 row[s] = v - v % quantum
+        if g.future:
+            live[len(out)] = _states(tuple(row), g.future, quantum)
+        g.future = None
         append(tuple(row))
-    return out
+    return LeadLife(out, live)
+
+
+def generate_lead_life(
+    p: LeadProfile, now: int | None, quantum: int = 1, *, horizon: int = 30 * _DAY
+) -> LeadLife:
+    """Every event of one lead: its state at ``now`` and the later states of those in flight.
+
+    Parameters
+    ----------
+    p
+        The lead's profile (:func:`make_profile`).
+    now
+        The instant the lead's history is generated up to, in ticks: events are created
+        before it, and what happens to them after it is kept as later states. ``None``: a
+        lead that arrives after the emulator started; its events are created over
+        ``horizon`` after the lead, each live from its creation.
+    quantum
+        Timestamps are truncated to a multiple of this many ticks (the served precision).
+    """
+    rng = random.Random(f"events:{p.seed}:{p.index}")
+    end = p.created + horizon if now is None else now
+    times = _timeline(p, end, rng)
+    g = _Gen(p, end, quantum, rng)
+    return _event_rows(g, times, first=True, live_from_creation=now is None)
+
+
+def generate_lead_events(p: LeadProfile, now: int, quantum: int = 1) -> list[tuple[Any, ...]]:
+    """Every event of one lead as it reads at ``now``, as internal rows in creation order."""
+    return generate_lead_life(p, now, quantum).rows
+
+
+def future_rate(p: LeadProfile, at: int) -> float:
+    """Expected events a day of an existing lead at ``at`` (ticks): heavy leads keep their
+    pace, others fade out over their first weeks and come back now and then."""
+    age_days = max(0.0, (at - p.created) / _DAY)
+    if p.heavy:
+        return p.n_events / max(age_days, 30.0)
+    return 3.0 * _exp(-age_days / 5.0) + 0.03
+
+
+def poisson(rng: random.Random, lam: float) -> int:
+    """A Poisson draw (normal approximation above 30)."""
+    if lam <= 0:
+        return 0
+    if lam > 30:
+        return max(0, int(rng.gauss(lam, math.sqrt(lam)) + 0.5))
+    limit = _exp(-lam)
+    k = 0
+    prod = rng.random()
+    while prod > limit:
+        k += 1
+        prod *= rng.random()
+    return k
+
+
+def future_events(p: LeadProfile, day: int, start: int, quantum: int) -> LeadLife:
+    """The events an existing lead gets in ``[start, start + 1 day)`` (day ``day`` after
+    the emulator's start), each live from its creation; deterministic in its arguments."""
+    rng = random.Random(f"future:{p.seed}:{p.index}:{day}")
+    n = poisson(rng, future_rate(p, start + _DAY // 2))
+    tz = p.tz_hours * _HOUR
+    times = sorted(_rhythm(start + 1 + int(rng.random() * (_DAY - 1)), tz, rng) for _ in range(n))
+    g = _Gen(p, start, quantum, rng)
+    g.n_out = 1
+    return _event_rows(g, times, first=False, live_from_creation=True)
+
+
+def new_lead_times(seed: int, day: int, start: int, rate: float) -> list[int]:
+    """Creation instants (whole seconds) of the leads that arrive in ``[start, start + 1
+    day)``; ``rate`` is the expected number a day."""
+    rng = random.Random(f"new-leads:{seed}:{day}")
+    n = poisson(rng, rate)
+    times = sorted(start + 1 + int(rng.random() * (_DAY - 1)) for _ in range(n))
+    return [t - t % _TPS + _TPS for t in times]
 
 
 def appended_events(

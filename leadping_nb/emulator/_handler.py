@@ -30,6 +30,7 @@ asc) appended events come at the end, so the concatenated pages equal the full r
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import random
@@ -37,31 +38,33 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from leadping_nb._schema import EVENT_FIELDS
 from leadping_nb._wire import WireRequest, WireResponse
 
-from ._catalog import DEFAULT_NOW, ORGANIZATION, S_CREATED, S_ID, TAGS, TICKS_PER_SECOND
+from ._catalog import DEFAULT_NOW, ORGANIZATION, S_CREATED, S_ECAT, S_ID, TAGS, TICKS_PER_SECOND
 from ._engine import (
     BodyError,
     FieldSpec,
     ParsedQuery,
     QueryResult,
     parse_body,
+    parse_timestamp,
     peek_token,
     position_after,
     run_query,
     sort_key,
 )
 from ._faults import FaultConfig, FaultDecision, FaultState
-from ._generator import appended_events, generate_lead_events
-from ._profiles import LeadProfile, heavy_indices, make_profile, to_ticks
+from ._profiles import LeadProfile, to_ticks
 from ._ratelimit import SlidingWindowLimiter
 from ._render import Renderer, format_ticks, money_text, quantum_for
 from ._tokens import TokenError, TokenPayload, TokenSigner
+from ._world import World
 
 if TYPE_CHECKING:
     from leadping_nb._client import AsyncClient, Client
@@ -193,9 +196,14 @@ class Emulator:
     faults
         Injected faults (:class:`FaultConfig`), or ``None``.
     now
-        The fixed instant the data end at (default 2026-11-01T12:00Z).
+        The instant the generated history ends at and the emulator's clock starts from
+        (default 2026-11-01T12:00Z). The clock moves with :meth:`advance`, and with
+        ``clock_speed``.
     clock
-        Monotonic clock (seconds) for the rate limiter and token expiry.
+        Monotonic clock (seconds) for the rate limiter, token expiry and ``clock_speed``.
+    clock_speed
+        World seconds per ``clock`` second: ``0`` (default) keeps the world still between
+        :meth:`advance` calls, ``1`` moves it with real time, ``60`` a minute a second.
     token_ttl
         Seconds a continuation token stays valid.
     heavy_leads
@@ -231,6 +239,7 @@ class Emulator:
         faults: FaultConfig | None = None,
         now: datetime | None = None,
         clock: Callable[[], float] = time.monotonic,
+        clock_speed: float = 0.0,
         token_ttl: float = 900.0,
         heavy_leads: int | None = None,
         cache_events: int = 500_000,
@@ -258,9 +267,8 @@ class Emulator:
         self.latency = max(0.0, latency_ms) / 1000.0
         self.faults = faults
         self.token_ttl = token_ttl
-        now = now or DEFAULT_NOW
-        self.now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
-        self._now_ticks = to_ticks(self.now)
+        start = now or DEFAULT_NOW
+        start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
         self._clock = clock
         self._lock = threading.RLock()
         self._renderer = Renderer(era, self.numbers_as_strings, fraction_digits, extra_fields)
@@ -275,83 +283,107 @@ class Emulator:
         #: (``"fault_429"``, ``"fault_5xx"``, ``"slow"``, ``"drop"``, ``"truncate"``,
         #: ``"expired_token"``, ``"duplicate_boundary"``, ``"repeat_token"``, ``"empty_page"``).
         self.fault_counts: Counter[str] = Counter()
-        heavy = heavy_indices(seed, n_leads, heavy_leads)
-        self._profiles = [
-            make_profile(seed, i, heavy=i in heavy, now=self._now_ticks, n_leads=n_leads)
-            for i in range(n_leads)
-        ]
-        self._index = {p.id: i for i, p in enumerate(self._profiles)}
-        self._cache: OrderedDict[int, list[tuple[Any, ...]]] = OrderedDict()
-        self._cached_events = 0
-        self._cache_limit = cache_events
-        self._by_id: OrderedDict[int, dict[str, tuple[Any, ...]]] = OrderedDict()
-        self._appended: dict[int, list[tuple[Any, ...]]] = {}
-        self._append_counter = 0
-        self._data_end = self._now_ticks
+        self._world = World(seed, n_leads, heavy_leads, to_ticks(start), self.quantum, cache_events)
+        if clock_speed < 0:
+            raise ValueError("clock_speed must be >= 0")
+        self.clock_speed = clock_speed
+        self._clock_origin = clock()
+        self._advanced = 0  # ticks moved by advance()
         self._results: OrderedDict[tuple[Any, ...], QueryResult] = OrderedDict()
-        self._lead_rows = [self._lead_row(p) for p in self._profiles]
-        self._lead_by_id = {r[0]: r for r in self._lead_rows}
+        self._lead_cache: dict[int, tuple[Any, ...]] = {}
         self._asgi: Any = None
+
+    # ---------------------------------------------------------------- the clock
+
+    def _sync_clock(self) -> None:
+        """Bring the world to the clock's time (a no-op unless ``clock_speed`` is set)."""
+        w = self._world
+        target = w.start + self._advanced
+        if self.clock_speed:
+            elapsed = max(0.0, self._clock() - self._clock_origin) * self.clock_speed
+            target += int(elapsed) * TICKS_PER_SECOND  # whole seconds of world time
+        if target > w.now:
+            w.advance_to(target)
+
+    @property
+    def now(self) -> datetime:
+        """The emulator's current instant (UTC): the world is served as it reads then."""
+        with self._lock:
+            self._sync_clock()
+            return _from_ticks(self._world.now)
+
+    @property
+    def start(self) -> datetime:
+        """The instant the generated history ends at (``now`` when the emulator was made)."""
+        return _from_ticks(self._world.start)
+
+    def advance(self, delta: timedelta) -> datetime:
+        """Move the clock forward by ``delta`` and return the new ``now``.
+
+        The same world, later: events in flight progress (queued messages are sent,
+        receipts arrive, failed messages are retried at their ``nextRetryAt``, scheduled
+        sends go out, pending charges are billed), existing leads get new events and new
+        leads arrive. Advancing in one step or in several gives the same world.
+
+        Examples
+        --------
+        >>> emu = Emulator(seed=1, n_leads=20, heavy_leads=0)
+        >>> before = emu.total_events()
+        >>> emu.advance(timedelta(days=2)) - emu.start
+        datetime.timedelta(days=2)
+        >>> emu.total_events() > before
+        True
+        """
+        if not isinstance(delta, timedelta):
+            raise TypeError(f"advance() takes a datetime.timedelta, got {type(delta).__name__}")
+        if delta < timedelta(0):
+            raise ValueError("the emulator's clock only moves forward")
+        ticks = (delta.days * 86400 + delta.seconds) * TICKS_PER_SECOND + delta.microseconds * 10
+        with self._lock:
+            self._advanced += ticks
+            self._sync_clock()
+            return _from_ticks(self._world.now)
 
     # ---------------------------------------------------------------- data access
 
     def lead_ids(self) -> list[str]:
-        """Ids of the generated leads (stable per seed).
+        """Ids of the leads that exist now (stable per seed; new leads arrive as the clock
+        moves).
 
         Examples
         --------
         >>> Emulator(seed=0, n_leads=2).lead_ids()
         ['lead_0001', 'lead_0002']
         """
-        return [p.id for p in self._profiles]
+        with self._lock:
+            self._sync_clock()
+            w = self._world
+            return [w.profiles[i].id for i in w.lead_indices()]
 
     def leads(self) -> list[dict[str, Any]]:
         """Every lead as the API renders it (``LeadTableRow``), in id order."""
-        return [self._render_lead(r) for r in self._lead_rows]
+        with self._lock:
+            rows = self._lead_rows()
+        return [self._render_lead(r) for r in rows]
 
     def total_events(self) -> int:
-        """How many events exist (generated plus appended), without generating them."""
+        """How many events exist now (generated, arrived since and appended)."""
         with self._lock:
-            return sum(p.n_events for p in self._profiles) + sum(
-                len(v) for v in self._appended.values()
-            )
-
-    def _rows(self, index: int) -> list[tuple[Any, ...]]:
-        """Internal rows of one lead: generated (cached, LRU) plus appended."""
-        rows = self._cache.get(index)
-        if rows is None:
-            rows = generate_lead_events(self._profiles[index], self._now_ticks, self.quantum)
-            self._cache[index] = rows
-            self._cached_events += len(rows)
-            while self._cached_events > self._cache_limit and len(self._cache) > 1:
-                _, old = self._cache.popitem(last=False)
-                self._cached_events -= len(old)
-        else:
-            self._cache.move_to_end(index)
-        extra = self._appended.get(index)
-        return rows + extra if extra else rows
-
-    def _row_by_id(self, index: int, event_id: str) -> tuple[Any, ...] | None:
-        table = self._by_id.get(index)
-        if table is None or len(table) != self._profiles[index].n_events + len(
-            self._appended.get(index, ())
-        ):
-            table = {r[S_ID]: r for r in self._rows(index)}
-            self._by_id[index] = table
-            while len(self._by_id) > 16:
-                self._by_id.popitem(last=False)
-        return table.get(event_id)
+            self._sync_clock()
+            return self._world.total_events()
 
     def _sorted_rows(self, lead_id: str) -> list[tuple[Any, ...]]:
-        index = self._index.get(lead_id)
+        self._sync_clock()
+        index = self._world.find(lead_id)
         if index is None:
             return []
         key = sort_key(((S_CREATED, False), (S_ID, False)))
-        return sorted(self._rows(index), key=key)
+        return sorted(self._world.rows(index), key=key)
 
     def ground_truth(self, lead_id: str) -> list[dict[str, Any]]:
-        """Every event of a lead exactly as API items in this era (no faults, no paging),
-        in the default order (``createdAt`` asc, then id). Unknown lead: ``[]``.
+        """Every event of a lead exactly as API items in this era, as they read now (no
+        faults, no paging), in the default order (``createdAt`` asc, then id). Unknown
+        lead: ``[]``.
 
         Examples
         --------
@@ -367,7 +399,8 @@ class Emulator:
 
     def ground_truth_values(self, lead_id: str) -> list[dict[str, Any]]:
         """Every event of a lead as canonical Python values keyed by snake_case column
-        (aware UTC datetimes, 4-place Decimals, ints, bools), default order."""
+        (aware UTC datetimes, 4-place Decimals, ints, bools), as they read now, default
+        order."""
         with self._lock:
             rows = self._sorted_rows(lead_id)
         return [self._renderer.values(r) for r in rows]
@@ -375,7 +408,7 @@ class Emulator:
     def add_events(
         self, lead_id: str, n: int, *, after: datetime | None = None
     ) -> list[dict[str, Any]]:
-        """Append ``n`` new events to a lead, created after the current data end.
+        """Append ``n`` new, settled events to a lead, created after the current data end.
 
         The data end is the later of ``now``, every event appended so far and ``after``.
         Returns the new events as API items. Raises ``KeyError`` for an unknown lead.
@@ -388,32 +421,36 @@ class Emulator:
         >>> emu.total_events() - before, new[0]["createdAt"] > "2026-11-01T12:00:00Z"
         (3, True)
         """
-        index = self._index.get(lead_id)
-        if index is None:
-            raise KeyError(f"unknown lead {lead_id!r}")
         if n < 0:
             raise ValueError("n must be >= 0")
         with self._lock:
-            start = self._data_end
-            if after is not None:
-                start = max(start, to_ticks(after))
-            self._append_counter += 1
-            rows = appended_events(
-                self._profiles[index], start, n, self._append_counter, self.quantum
-            )
-            self._appended.setdefault(index, []).extend(rows)
-            if rows:
-                self._data_end = max(self._data_end, max(r[S_CREATED] for r in rows))
+            self._sync_clock()
+            index = self._world.find(lead_id)
+            if index is None:
+                raise KeyError(f"unknown lead {lead_id!r}")
+            rows = self._world.add_events(index, n, None if after is None else to_ticks(after))
         return [json.loads(json.dumps(self._renderer.item(r))) for r in rows]
 
     # ---------------------------------------------------------------- leads
+
+    def _lead_rows(self) -> list[tuple[Any, ...]]:
+        self._sync_clock()
+        return [self._lead_row_at(i) for i in self._world.lead_indices()]
+
+    def _lead_row_at(self, index: int) -> tuple[Any, ...]:
+        row = self._lead_cache.get(index)
+        if row is None:
+            row = self._lead_cache[index] = self._lead_row(self._world.profiles[index])
+        return row
 
     def _lead_row(self, p: LeadProfile) -> tuple[Any, ...]:
         rng = random.Random(f"leadrow:{p.seed}:{p.index}")
         tps = TICKS_PER_SECOND
         q = self.quantum
         created = p.created - p.created % q
-        updated = min(self._now_ticks, created + int(rng.uniform(1, 40) * 86400 * tps))
+        start = self._world.start
+        updated = created + int(rng.uniform(1, 40) * 86400 * tps)
+        updated = min(max(start, created), updated)
         updated -= updated % q
         archived_at = None
         if p.archived:
@@ -563,6 +600,10 @@ class Emulator:
         allowed = "POST"
         if len(parts) == 4 and parts[1] == "events" and parts[2] == "leads" and parts[3]:
             route, lead = "events", unquote(parts[3])
+        elif len(parts) == 4 and parts[1] == "events" and parts[2] == "organizations" and parts[3]:
+            route, lead = "org", unquote(parts[3])
+        elif path.rstrip("/") == "/events/all/my":
+            route = "my"
         elif path.rstrip("/") == "/leads/all/my":
             route = "leads"
         elif len(parts) == 3 and parts[1] == "leads" and parts[2] and parts[2] != "all":
@@ -598,14 +639,22 @@ class Emulator:
             self._apply_transient(decision)
         if decision is not None and decision.drop:
             return WireResponse(status=0, delay=self.latency, fault="drop")
+        self._sync_clock()
         if route == "lead":
             assert lead is not None
-            row = self._lead_by_id.get(lead)
-            if row is None:
+            index = self._world.find(lead)
+            if index is None:
                 raise _ProblemError(404, f"Lead {lead!r} was not found.", type_=_ERR + "not-found")
-            resp = self._json(200, self._render_lead(row))
+            resp = self._json(200, self._render_lead(self._lead_row_at(index)))
         else:
-            resp = self._paged(route, lead, request.body, decision)
+            if route == "org" and lead != ORGANIZATION[0]:
+                raise _ProblemError(
+                    403,
+                    "The caller has no permission for this organization.",
+                    type_=_ERR + "forbidden",
+                )
+            window = _window(route, request) if route in ("org", "my") else None
+            resp = self._paged(route, lead, request.body, decision, window)
         if decision is not None:
             if decision.slow:
                 resp = WireResponse(
@@ -690,18 +739,20 @@ class Emulator:
         )
 
     def _paged(
-        self, route: str, lead: str | None, raw: bytes, decision: FaultDecision | None
+        self,
+        route: str,
+        lead: str | None,
+        raw: bytes,
+        decision: FaultDecision | None,
+        window: _Window | None = None,
     ) -> WireResponse:
         default_search: tuple[str, ...]
-        if route == "events":
-            fields, id_slot, default_search = (
-                self._event_fields,
-                S_ID,
-                ("description", "summary"),
-            )
-        else:
+        if route == "leads":
             fields, id_slot = LEAD_FIELDS, _LEAD_SLOT["id"]
             default_search = ("firstName", "lastName", "email", "phone")
+        else:
+            fields, id_slot = self._event_fields, S_ID
+            default_search = ("description", "summary")
         try:
             q = parse_body(
                 raw,
@@ -719,14 +770,19 @@ class Emulator:
                 title="Request validation failed",
                 errors=exc.errors,
             ) from None
-        lead_key = lead if route == "events" else "*"
+        lead_key = lead if route in ("events", "org") else "*"
         assert lead_key is not None
-        index = self._index.get(lead_key) if route == "events" else None
+        w = self._world
+        index = w.find(lead_key) if route == "events" else None
+        fp = q.fingerprint if window is None else f"{q.fingerprint}|{window.key}"
 
         def by_id(item_id: str) -> tuple[Any, ...] | None:
             if route == "events":
-                return None if index is None else self._row_by_id(index, item_id)
-            return self._lead_by_id.get(item_id)
+                return None if index is None else w.row_by_id(index, item_id)
+            if route == "leads":
+                found = w.find(item_id)
+                return None if found is None else self._lead_row_at(found)
+            return w.any_row_by_id(item_id)
 
         after_row: tuple[Any, ...] | None = None
         empty_served = False
@@ -739,7 +795,7 @@ class Emulator:
                 raise self._token_problem(
                     "mismatch", "The continuation token was issued for another resource."
                 )
-            if payload.fingerprint != q.fingerprint:
+            if payload.fingerprint != fp:
                 raise self._token_problem(
                     "mismatch",
                     "The continuation token was issued for a different query "
@@ -760,13 +816,12 @@ class Emulator:
                     raise self._token_problem("invalid", "The continuation token is invalid.")
             empty_served = payload.empty_served
 
-        result = self._result(route, index, q)
+        result = self._result(route, index, q, fp, window)
         rows = result.rows
         pos = position_after(result, after_row) if after_row is not None else 0
         size = q.page_size
         fs = self._faults
         faulty = fs is not None and fs.applies_to(lead if route == "events" else None)
-        fp = q.fingerprint
 
         def token(after: str | None, empty: bool = False) -> str:
             return self._signer.encode(
@@ -813,7 +868,7 @@ class Emulator:
                 next_token = q.token
         r = self._renderer
         items = (
-            [r.item(x) for x in page] if route == "events" else [self._render_lead(x) for x in page]
+            [self._render_lead(x) for x in page] if route == "leads" else [r.item(x) for x in page]
         )
         envelope = {
             "items": items,
@@ -823,17 +878,29 @@ class Emulator:
         }
         return self._json(200, envelope)
 
-    def _result(self, route: str, index: int | None, q: ParsedQuery) -> QueryResult:
-        if route == "events":
-            if index is None:
-                return run_query([], q)
-            version = len(self._appended.get(index, ()))
-            ck: tuple[Any, ...] = ("e", index, q.fingerprint, version)
-        else:
-            ck = ("l", q.fingerprint)
+    def _result(
+        self,
+        route: str,
+        index: int | None,
+        q: ParsedQuery,
+        fp: str,
+        window: _Window | None,
+    ) -> QueryResult:
+        w = self._world
+        if route == "events" and index is None:
+            return run_query([], q)
+        ck: tuple[Any, ...] = (route, index, fp, w.version)
         res = self._results.get(ck)
         if res is None:
-            rows = self._rows(index) if route == "events" and index is not None else self._lead_rows
+            rows: Sequence[tuple[Any, ...]]
+            if route == "events":
+                assert index is not None
+                rows = w.rows(index)
+            elif route == "leads":
+                rows = self._lead_rows()
+            else:
+                assert window is not None
+                rows = window.select(*w.all_rows())
             res = run_query(rows, q)
             self._results[ck] = res
             while len(self._results) > 64:
@@ -845,5 +912,63 @@ class Emulator:
     def __repr__(self) -> str:
         return (
             f"Emulator(seed={self.seed}, n_leads={self.n_leads}, era={self.era!r}, "
-            f"events={self.total_events()})"
+            f"now={format_ticks(self._world.now, 0)}, events={self.total_events()})"
         )
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The query parameters of an account-wide route: ``startAt`` (inclusive), ``endAt``
+    (exclusive) and, on ``/events/all/my``, ``category`` (exact ``eventCategory``)."""
+
+    start: int | None
+    end: int | None
+    category: str | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.start}:{self.end}:{self.category}"
+
+    def select(self, rows: list[tuple[Any, ...]], created: list[int]) -> Sequence[tuple[Any, ...]]:
+        """The rows (ordered by createdAt, id) inside the window."""
+        lo = 0 if self.start is None else bisect.bisect_left(created, self.start)
+        hi = len(rows) if self.end is None else bisect.bisect_left(created, self.end)
+        out = rows[lo:hi]
+        if self.category is not None:
+            out = [r for r in out if r[S_ECAT] == self.category]
+        return out
+
+
+def _window(route: str, request: WireRequest) -> _Window:
+    """Parse the account routes' query parameters (400 with ``errors`` when invalid)."""
+    params = parse_qs(request.query, keep_blank_values=True)
+    errors: dict[str, list[str]] = {}
+    bounds: dict[str, int | None] = {"startAt": None, "endAt": None}
+    for name in bounds:
+        values = params.get(name)
+        if not values or values[-1] == "":
+            continue
+        try:
+            bounds[name] = parse_timestamp(values[-1])
+        except ValueError:
+            errors[name] = [f"The value {values[-1]!r} is not a valid date-time."]
+    category = None
+    if route == "my":
+        cats = params.get("category")
+        category = cats[-1] if cats and cats[-1] != "" else None
+    if errors:
+        raise _ProblemError(
+            400,
+            "One or more request fields are invalid.",
+            type_=_ERR + "validation",
+            title="Request validation failed",
+            errors=errors,
+        )
+    return _Window(bounds["startAt"], bounds["endAt"], category)
+
+
+def _from_ticks(ticks: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=ticks // 10)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -85,9 +85,20 @@ def _choice_w(rng: random.Random, items: tuple[Any, ...], weights: tuple[float, 
 
 
 def make_profile(
-    seed: int, index: int, *, heavy: bool, now: int, n_leads: int = 0, lead_id: str | None = None
+    seed: int,
+    index: int,
+    *,
+    heavy: bool,
+    now: int,
+    n_leads: int = 0,
+    lead_id: str | None = None,
+    created: int | None = None,
 ) -> LeadProfile:
-    """Build the profile of lead ``index`` (deterministic in its arguments)."""
+    """Build the profile of lead ``index`` (deterministic in its arguments).
+
+    ``created`` (ticks) fixes the lead's creation instant (a lead that arrives while the
+    emulator's clock moves); by default it is drawn as an age before ``now``.
+    """
     rng = random.Random(f"lead:{seed}:{index}")
     first = rng.choice(_FIRST)
     last = rng.choice(_LAST)
@@ -102,7 +113,8 @@ def make_profile(
         n_events = max(3, min(400, int(rng.lognormvariate(math.log(28), 0.55))))
         # leads keep arriving: recent leads are more common (exponential age)
         age_days = min(360.0, rng.expovariate(1 / 60) + 0.2)
-    created = now - int(age_days * _DAY)
+    if created is None:
+        created = now - int(age_days * _DAY)
     created -= created % _TPS  # leads are created at whole seconds
     source = _choice_w(rng, SOURCES, _SOURCE_WEIGHTS)
     campaign = rng.choice(CAMPAIGNS)
@@ -227,6 +239,7 @@ _T_SEND = _lognorm_table(0.4, 0.7)  # sending started -> sent
 _T_CARRIER = _lognorm_table(2.5, 1.1)  # sent -> delivered (normal carrier)
 _T_FAIL = _lognorm_table(0.8, 1.2)  # sending started -> failed
 _T_BLOCK = _lognorm_table(0.05, 0.5)  # compliance check
+_T_BILL = _lognorm_table(60.0, 1.2)  # sent -> the charge is billed (Pending until then)
 _T_GAP = tuple(
     _exp(1.5 * NormalDist().inv_cdf((i + 0.5) / _TABLE_SIZE)) for i in range(_TABLE_SIZE)
 )
