@@ -22,7 +22,9 @@ Nothing is lost or doubled at an edge: windows are half-open and abut exactly (b
 microseconds, as the frame's times; the server compares its own, possibly finer, times
 against them, so an event belongs to exactly one window), and the frame is de-duplicated by
 event id across every window (an exact copy dropped and counted; a different body under one
-id fails the later window with :class:`~leadping_nb.SchemaError`).
+id fails the later window with :class:`~leadping_nb.SchemaError`, except for the boundary
+re-reads of a split, whose first read is kept: in a live account an event's state may move
+on between the two reads).
 """
 
 from __future__ import annotations
@@ -411,15 +413,24 @@ async def fetch_account(
 def _dedupe(frame: pl.DataFrame, windows: Sequence[_Window]) -> pl.DataFrame:
     """Drop the later copies of an event id across windows (rows in time order of windows).
 
-    A split's boundary re-reads count as ``overlap``, other exact copies as duplicates; a
-    different body under one id fails the later window (its rows are removed)."""
+    A split's boundary re-reads count as ``overlap`` and the first read is kept, even when
+    the event's state moved on between the two reads (a live account); other exact copies
+    count as duplicates, and a different body under one id fails the later window (its
+    rows are removed)."""
     cols = [c for c in frame.columns if c not in (_W, _R)]
+    pairs = pl.DataFrame(
+        [(w.index, i) for w in windows for i in w.boundary],
+        schema={_W: pl.UInt32(), "id": pl.String()},
+        orient="row",
+    )
     while True:
         first = frame.select(pl.col("id").is_first_distinct()).to_series()
         if first.all():
             return frame
         extra, kept = frame.filter(~first), frame.filter(first)
-        conflicts = extra.join(kept.select(cols), on=cols, how="anti", nulls_equal=True)
+        overlap = extra.join(pairs, on=[_W, "id"], how="semi")
+        others = extra.join(pairs, on=[_W, "id"], how="anti")
+        conflicts = others.join(kept.select(cols), on=cols, how="anti", nulls_equal=True)
         if conflicts.height:
             per_window = conflicts.group_by(_W, maintain_order=True).agg(pl.col("id").first())
             for index, bad in per_window.rows():
@@ -431,15 +442,8 @@ def _dedupe(frame: pl.DataFrame, windows: Sequence[_Window]) -> pl.DataFrame:
                 )
             frame = frame.filter(~pl.col(_W).is_in(per_window.get_column(_W).implode()))
             continue
-        pairs = pl.DataFrame(
-            [(w.index, i) for w in windows for i in w.boundary],
-            schema={_W: pl.UInt32(), "id": pl.String()},
-            orient="row",
-        )
-        overlap = extra.join(pairs, on=[_W, "id"], how="semi")
         for index, n in overlap.group_by(_W).len().rows():
             windows[index].overlap += n
-        others = extra.join(pairs, on=[_W, "id"], how="anti")
         for index, n in others.group_by(_W).len().rows():
             windows[index].outcome.duplicates += n
         return kept

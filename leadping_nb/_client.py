@@ -747,6 +747,20 @@ class AsyncClient:
             Bad arguments (before any request).
         ApiError
             When looking the organization up fails (a window's failure is in the result).
+
+        Examples
+        --------
+        >>> import asyncio
+        >>> from datetime import UTC, datetime, timedelta
+        >>> from leadping_nb import AsyncClient, Emulator
+        >>> async def main():
+        ...     emu = Emulator(seed=3, n_leads=20)
+        ...     until = datetime(2026, 11, 1, tzinfo=UTC)
+        ...     async with emu.async_client() as client:
+        ...         return await client.account_events(since=until - timedelta(days=7), until=until)
+        >>> result = asyncio.run(main())
+        >>> result.ok, result.frame["created_at"].is_sorted(), result.status.height >= 16
+        (True, True, True)
         """
         from ._account import account_args, fetch_account
 
@@ -1070,6 +1084,22 @@ class Client:
 
         Same parameters and result as :meth:`AsyncClient.account_events` (arguments are
         checked, and ``until`` defaults to now, here, before any request).
+
+        Examples
+        --------
+        >>> from datetime import UTC, datetime, timedelta
+        >>> from leadping_nb import Client, Emulator
+        >>> emu = Emulator(seed=3, n_leads=20)
+        >>> until = datetime(2026, 11, 1, tzinfo=UTC)
+        >>> with emu.client() as client:
+        ...     result = client.account_events(since=until - timedelta(days=7), until=until)
+        ...     leads = client.fetch_events(emu.lead_ids())
+        >>> in_window = leads.frame.filter(
+        ...     (leads.frame["created_at"] >= until - timedelta(days=7))
+        ...     & (leads.frame["created_at"] < until)
+        ... )
+        >>> result.frame.sort("id").equals(in_window.sort("id"))
+        True
         """
         return self._runner.run(
             self._account_events(

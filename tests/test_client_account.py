@@ -29,6 +29,7 @@ from leadping_nb import (
     AsyncClient,
     AuthError,
     Client,
+    Emulator,
     EventQuery,
     FetchProgress,
     QueryError,
@@ -36,6 +37,7 @@ from leadping_nb import (
     SchemaError,
 )
 from leadping_nb._wire import WireRequest, WireResponse
+from leadping_nb.emulator import FaultConfig
 from leadping_nb.emulator._engine import parse_timestamp
 
 from .fakes import KEY, _problem
@@ -718,3 +720,137 @@ def test_items_without_a_lead_id_keep_a_null_lead_id() -> None:
     with client_for(api) as c:
         result = c.account_events(since=T0, until=T0 + timedelta(hours=1))
     assert result.ok and result.frame["lead_id"].null_count() == 1
+
+
+def test_boundary_re_reads_keep_the_first_read_when_the_event_moved_on() -> None:
+    # a live account: an event of the first page's last instant changes state before the
+    # first sub-window reads it again; that is no conflict, and it is counted as overlap
+    since, until = T0, T0 + HOUR
+    api = AccountFake(spread(60, since, HOUR, seed=8), max_page_size=10)
+    last = api.truth(since, until)[9]
+    original = api._page
+
+    def moving(request: WireRequest, body: dict[str, Any], params: dict[str, str]) -> WireResponse:
+        answer = original(request, body, params)
+        if params["startAt"] != "2024-05-01T00:00:00Z":
+            data = json.loads(answer.body)
+            for it in data["items"]:
+                if it["id"] == last:
+                    it["retryCount"] = 1
+            return _json(data)
+        return answer
+
+    api._page = moving  # type: ignore[method-assign]
+    with client_for(api) as c:
+        result = c.account_events(since=since, until=until, window=HOUR)
+    check_truth(api, result, since, until)
+    assert result.status["overlap_dropped"].sum() == 1
+    assert result.frame.filter(pl.col("id") == last)["retry_count"].to_list() == [0]
+
+
+# --- against the built-in emulator ------------------------------------------------------------
+
+EMULATOR_FAULTS = FaultConfig(
+    seed=4,
+    rate_429=0.03,
+    retry_after=0,
+    rate_5xx=0.04,
+    rate_drop=0.03,
+    rate_truncate=0.03,
+    duplicate_boundary=0.05,
+    empty_page_with_token=0.05,
+)
+
+
+class Recorder:
+    """Forwards to an emulator and keeps the account requests' windows."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self.windows: list[tuple[str, str]] = []
+
+    def handle(self, request: WireRequest) -> WireResponse:
+        if request.path.startswith("/events/organizations/"):
+            self.windows.append(window_of(request))
+        return self.emu.handle(request)
+
+
+def emulator_client(transport: Any) -> Client:
+    from leadping_nb.emulator import EMULATOR_API_KEY
+
+    return Client(
+        api_key=EMULATOR_API_KEY,
+        transport=transport,
+        rate_limit=None,
+        sleep=FakeSleep(),
+        retry=RetryPolicy(attempts=10, backoff=0.01),
+    )
+
+
+@pytest.fixture(scope="module")
+def emulator_leads() -> pl.DataFrame:
+    """Every event of Emulator(seed=3, n_leads=200), lead by lead, through faults."""
+    emu = Emulator(seed=3, n_leads=200, faults=EMULATOR_FAULTS, rate_limit=None)
+    with emulator_client(emu) as c:
+        leads = c.fetch_events(emu.lead_ids())
+    assert leads.ok
+    return leads.frame
+
+
+@pytest.mark.parametrize(("days", "max_page_size"), [(30, 1000), (1000, 100)])
+def test_emulator_account_stream_equals_the_leads_in_the_window(
+    emulator_leads: pl.DataFrame, days: int, max_page_size: int
+) -> None:
+    emu = Emulator(
+        seed=3, n_leads=200, faults=EMULATOR_FAULTS, rate_limit=None, max_page_size=max_page_size
+    )
+    org = emu.leads()[0]["organization"]["id"]
+    until = emu.now
+    since = until - timedelta(days=days)
+    recorder = Recorder(emu)
+    with emulator_client(recorder) as c:
+        result = c.account_events(since=since, until=until)
+    assert result.ok, result.errors
+    assert set(result.status["organization_id"]) == {org}
+    expected = emulator_leads.filter(
+        (pl.col("created_at") >= since) & (pl.col("created_at") < until)
+    )
+    assert result.frame.height == expected.height > 0
+    assert result.frame.sort("id").equals(expected.sort("id"))
+    assert result.frame.select(pl.col("created_at").is_sorted()).item()
+    # requests: the pages the events need, plus at most one per window (and the empty
+    # pages the faults insert); with small pages the large windows split
+    status = result.status
+    n_pages = -(-result.frame.height // max_page_size)
+    assert len(set(recorder.windows)) == status.height
+    assert (
+        status["pages"].sum() <= 1.05 * (n_pages + status.height) + emu.fault_counts["empty_page"]
+    )
+    if max_page_size == 100:
+        assert (status["split"] > 0).sum() >= 5
+        assert max(recorder.windows.count(w) for w in set(recorder.windows)) <= 12
+
+
+def test_emulator_with_a_moving_clock_events_arriving_during_the_fetch_stay_out() -> None:
+    # a day of world time per second: events arrive and change state while windows page
+    moving = Emulator(
+        seed=3,
+        n_leads=60,
+        rate_limit=None,
+        default_page_size=20,
+        max_page_size=20,
+        clock_speed=86_400,
+    )
+    until = moving.now
+    since = until - timedelta(days=20)
+    with emulator_client(moving) as c:
+        result = c.account_events(since=since, until=until)
+    assert moving.now > until + timedelta(hours=1)  # the world moved on meanwhile
+    still = Emulator(seed=3, n_leads=60, rate_limit=None)
+    still.advance(until - still.start)
+    with emulator_client(still) as c:
+        expected = c.account_events(since=since, until=until)
+    assert result.ok and expected.ok
+    assert (result.status["split"] > 0).any()
+    assert result.frame["id"].to_list() == expected.frame["id"].to_list()
+    assert result.frame.select(pl.col("created_at").max()).item() < until
