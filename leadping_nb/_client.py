@@ -799,7 +799,7 @@ class AsyncClient:
         -------
         polars.DataFrame
             Columns ``id``, ``name``, ``email``, ``phone``, ``status``, ``source``,
-            ``created_at`` (UTC).
+            ``created_at`` (UTC), ``organization_id`` (the lead row's ``organization.id``).
         """
         EventQuery(page_size=page_size)  # the same page-size rule
         cap = _check_cap(max_leads, "max_leads")

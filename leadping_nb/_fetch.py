@@ -247,6 +247,7 @@ _LEADS_SCHEMA = pl.Schema(
         ("status", pl.String()),
         ("source", pl.String()),
         ("created_at", pl.Datetime("us", "UTC")),
+        ("organization_id", pl.String()),
     ]
 )
 
@@ -271,6 +272,7 @@ def _decode_leads(raw: bytes, number: int) -> _LeadPage:
         first = item.get("firstName") or ""
         last = item.get("lastName") or ""
         source = item.get("source")
+        org = item.get("organization")
         rows.append(
             {
                 "id": item.get("id"),
@@ -280,6 +282,7 @@ def _decode_leads(raw: bytes, number: int) -> _LeadPage:
                 "status": item.get("status"),
                 "source": source.get("name") if isinstance(source, dict) else None,
                 "created_at": item.get("createdAt"),
+                "organization_id": org.get("id") if isinstance(org, dict) else None,
             }
         )
     frame = pl.DataFrame(rows, schema=_LEADS_RAW_SCHEMA, orient="row").with_columns(

@@ -854,3 +854,11 @@ def test_emulator_with_a_moving_clock_events_arriving_during_the_fetch_stay_out(
     assert (result.status["split"] > 0).any()
     assert result.frame["id"].to_list() == expected.frame["id"].to_list()
     assert result.frame.select(pl.col("created_at").max()).item() < until
+
+
+def test_the_lead_list_carries_the_organization_id() -> None:
+    emu = Emulator(seed=3, n_leads=5, rate_limit=None)
+    with emulator_client(emu) as c:
+        leads = c.leads()
+    assert leads.columns[-1] == "organization_id"
+    assert set(leads["organization_id"]) == {emu.leads()[0]["organization"]["id"]}
