@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import os
 import threading
@@ -31,6 +32,7 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
@@ -43,11 +45,11 @@ from ._errors import ApiError, LeadpingError, PaginationError, QueryError, Schem
 from ._fetch import (
     _LEADS_SCHEMA,
     _assemble,
+    _Batches,
     _check_cap,
     _check_ids,
     _check_positive,
     _check_query,
-    _convert_leads,
     _Converted,
     _decode_leads,
     _head,
@@ -280,12 +282,10 @@ class AsyncEventSearch:
         When the continuation token expires mid-way, the lead is fetched again from the
         first page, once.
         """
-        try:
-            parsed = [p async for p, _n in self._parsed_pages()]
-        except ApiError as exc:
-            if not _token_expired(exc):
-                raise
-            parsed = [p async for p, _n in self._parsed_pages()]
+        parsed: list[ParsedPage] = []
+        async with contextlib.aclosing(_restart_once(self._parsed_pages, parsed.clear)) as pages:
+            async for page, _attempts in pages:
+                parsed.append(page)
         frame, _report, _dups = await asyncio.to_thread(
             _assemble, parsed, self.lead_id, self.max_events
         )
@@ -330,6 +330,26 @@ def _token_expired(exc: ApiError) -> bool:
         and "continuationToken" in exc.errors
         and "expired" in f"{exc.title} {exc.detail}".lower()
     )
+
+
+async def _restart_once(
+    chain: Callable[[], AsyncGenerator[T, None]], reset: Callable[[], None]
+) -> AsyncGenerator[T, None]:
+    """Yield what ``chain()`` yields; when its continuation token expires mid-way
+    (:func:`_token_expired`), call ``reset()`` (forget what was yielded) and yield a fresh
+    ``chain()`` from its first page, once. A second expiry is raised."""
+    for restarted in (False, True):
+        agen = chain()
+        try:
+            async for value in agen:
+                yield value
+            return
+        except ApiError as exc:
+            if restarted or not _token_expired(exc):
+                raise
+            reset()
+        finally:
+            await agen.aclose()
 
 
 #: Finished leads wait until this many of their events are pending, then are converted
@@ -552,10 +572,6 @@ class AsyncClient:
         slots = asyncio.Semaphore(limit)
         active = asyncio.Semaphore(2 * limit)
         position = {lead: i for i, lead in enumerate(ids)}
-        pending: list[tuple[int, str, list[ParsedPage]]] = []
-        pending_events = 0
-        converted: list[_Converted] = []
-        one_at_a_time = asyncio.Lock()
         outcomes = {lead: _LeadOutcome() for lead in ids}
         totals = {"pages": 0, "events": 0, "done": 0, "failed": 0, "started": 0}
 
@@ -579,42 +595,43 @@ class AsyncClient:
             )
 
         async def one(lead: str) -> None:
-            nonlocal pending_events
             o = outcomes[lead]
             search: AsyncEventSearch | None = None
+
+            def chain() -> AsyncGenerator[tuple[ParsedPage, int], None]:
+                nonlocal search
+                search = self.events(
+                    lead,
+                    queries[lead],
+                    max_pages=caps[0],
+                    max_events=caps[1],
+                    lenient=lenient,
+                    keep_unknown=keep_unknown,
+                )
+                return search._parsed_pages(slots)
+
+            def restart() -> None:
+                # the token chain expired: fetch this lead again from page 1
+                totals["pages"] -= len(o.pages)
+                totals["events"] -= sum(p.n_items for p in o.pages)
+                o.pages = []
+                o.n_pages = o.n_events = 0
+
             async with active:
                 o.started = time.monotonic()
                 totals["started"] += 1
                 try:
-                    for restarted in (False, True):
-                        search = self.events(
-                            lead,
-                            queries[lead],
-                            max_pages=caps[0],
-                            max_events=caps[1],
-                            lenient=lenient,
-                            keep_unknown=keep_unknown,
-                        )
-                        try:
-                            async for parsed, attempts in search._parsed_pages(slots):
-                                o.pages.append(parsed)
-                                o.n_pages += 1
-                                o.n_events += parsed.n_items
-                                o.attempts += attempts
-                                totals["pages"] += 1
-                                totals["events"] += parsed.n_items
-                                report(lead, False)
-                        except ApiError as exc:
-                            if restarted or not _token_expired(exc):
-                                raise
-                            # the token chain expired: fetch this lead again from page 1
-                            totals["pages"] -= len(o.pages)
-                            totals["events"] -= sum(p.n_items for p in o.pages)
-                            o.pages = []
-                            o.n_pages = o.n_events = 0
-                            continue
-                        o.complete = search.complete
-                        break
+                    async with contextlib.aclosing(_restart_once(chain, restart)) as pages:
+                        async for parsed, attempts in pages:
+                            o.pages.append(parsed)
+                            o.n_pages += 1
+                            o.n_events += parsed.n_items
+                            o.attempts += attempts
+                            totals["pages"] += 1
+                            totals["events"] += parsed.n_items
+                            report(lead, False)
+                    assert search is not None
+                    o.complete = search.complete
                 except LeadpingError as exc:
                     o.error = exc
             o.elapsed = time.monotonic() - o.started
@@ -623,23 +640,13 @@ class AsyncClient:
             totals["done"] += 1
             report(lead, True)
             if o.error is None:
-                # typed conversion later, with other finished leads, in a worker thread
-                pending.append((position[lead], lead, o.pages))
-                pending_events += o.n_events
-                # near the end (every lead started) a finished lead is converted as soon as
-                # no conversion is running, so that little is left after the last page
-                tail = totals["started"] == len(ids) and not one_at_a_time.locked()
-                if pending_events >= _BATCH_EVENTS or tail:
-                    group.create_task(convert(pending[:]))
-                    pending.clear()
-                    pending_events = 0
+                # typed conversion later, with other finished leads, in a worker thread;
+                # near the end (every lead started) as soon as no conversion is running
+                tail = totals["started"] == len(ids)
+                batches.add(position[lead], lead, o.pages, o.n_events, tail=tail)
             o.pages = []
 
-        async def convert(batch: list[tuple[int, str, list[ParsedPage]]]) -> None:
-            # one conversion at a time: the other core serves the requests meanwhile
-            async with one_at_a_time:
-                done = await asyncio.to_thread(_convert_leads, batch, caps[1])
-            converted.append(done)
+        def converted(done: _Converted) -> None:
             for lead, got in done.leads.items():
                 o = outcomes[lead]
                 if isinstance(got, SchemaError):
@@ -651,11 +658,124 @@ class AsyncClient:
                     o.events, o.duplicates = got
 
         async with asyncio.TaskGroup() as group:
+            batches = _Batches(group, _BATCH_EVENTS, converted, max_events=caps[1])
             for lead in ids:
                 group.create_task(one(lead))
-        if pending:
-            await convert(pending)
-        return await asyncio.to_thread(_result, ids, outcomes, converted)
+        await batches.flush()
+        return await asyncio.to_thread(_result, ids, outcomes, batches.converted)
+
+    async def account_events(
+        self,
+        query: EventQuery | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        organization_id: str | None = None,
+        window: timedelta | None = None,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        lenient: bool = False,
+        keep_unknown: bool = False,
+    ) -> FetchResult:
+        """Fetch every event of the account with ``since <= createdAt < until``, concurrently.
+
+        The organization's events (``POST /events/organizations/{organizationId}``) are
+        paged through disjoint half-open time windows ``[a, b)``, many at once (within the
+        client's rate limit, at most ``concurrency`` requests in flight); a window whose
+        first page (``includeCount``) says it is large is split further, so one busy day is
+        not one long chain (see :mod:`leadping_nb._account`). Events are de-duplicated by id
+        across windows and pages. A window that fails never costs the others, and its
+        partial pages are not in the frame: then :attr:`FetchResult.ok` is False,
+        :attr:`FetchResult.failed` lists the window labels and the frame is **incomplete**
+        (the ``complete`` column of ``status`` says which windows are whole). An expired
+        continuation token restarts that window from its first page, once.
+
+        Parameters
+        ----------
+        query
+            Filters and search applied to every window (default ``EventQuery()``). It must
+            not carry ``order_by`` nor a ``createdAt`` range filter (:class:`QueryError`):
+            the stream orders by createdAt and manages the createdAt range itself. Page
+            size: 1000 unless the query sets another than EventQuery's default (100).
+        since, until
+            Time-zone aware datetimes (a naive one raises :class:`QueryError` naming the
+            parameter, before any request). ``until`` defaults to now, taken once when
+            the call starts, so an event arriving during the fetch is either wholly in
+            the result or not at all; ``since`` defaults to ``until`` minus 30 days.
+            ``since`` must be before ``until``.
+        organization_id
+            The organization. ``None``: the organization of the caller's first lead
+            (``POST /leads/all/my``, one lead); when the caller has no lead, or the lead
+            rows carry no organization, the caller's own events (``POST /events/all/my``).
+            The ``organization_id`` column of ``status`` says which was used (null: the
+            caller's own events).
+        window
+            The width of the first windows, cut from ``since`` on (the last one ends at
+            ``until``). Default: ``until - since`` in ``2 x concurrency`` equal windows
+            (whole seconds when at least a second), so every request slot has work.
+        concurrency
+            Requests in flight at most; default: the client's.
+        on_progress
+            Called with a :class:`FetchProgress` after each page and each finished window,
+            its fields read per window: ``leads_total`` / ``leads_done`` /
+            ``leads_failed`` count windows (the total grows when a window is split),
+            ``lead_id`` is the window label ``start/end``, ``lead_pages`` /
+            ``lead_events`` are that window's; a split window finishes after its first
+            page.
+        lenient, keep_unknown
+            As for :meth:`events`.
+
+        Returns
+        -------
+        FetchResult
+            ``frame``: the events, typed, in (``created_at``, ``id``) order. ``status``: a
+            row per window, in time order (a split window's sub-windows follow it):
+            ``window`` (label ``start/end``, UTC ISO 8601), ``window_start``,
+            ``window_end``, ``parent`` (the label of the window it was split from),
+            ``ok``, ``pages``, ``events`` (kept in the frame), ``duplicates_dropped``
+            (exact copies of an event id the server sent twice), ``overlap_dropped``
+            (events of a split's boundary instant read again by design), ``complete``
+            (the window and all its sub-windows succeeded), ``split`` (how many
+            sub-windows its rest went to; then its pages are its first page only),
+            ``total_count`` (the server's count for the window), ``attempts``,
+            ``elapsed_s``, ``error_type``, ``error``, ``organization_id``. ``errors``:
+            by window label.
+
+        Raises
+        ------
+        QueryError
+            Bad arguments (before any request).
+        ApiError
+            When looking the organization up fails (a window's failure is in the result).
+
+        Examples
+        --------
+        >>> import asyncio
+        >>> from datetime import UTC, datetime, timedelta
+        >>> from leadping_nb import AsyncClient, Emulator
+        >>> async def main():
+        ...     emu = Emulator(seed=3, n_leads=20)
+        ...     until = datetime(2026, 11, 1, tzinfo=UTC)
+        ...     async with emu.async_client() as client:
+        ...         return await client.account_events(since=until - timedelta(days=7), until=until)
+        >>> result = asyncio.run(main())
+        >>> result.ok, result.frame["created_at"].is_sorted(), result.status.height >= 16
+        (True, True, True)
+        """
+        from ._account import account_args, fetch_account
+
+        args = account_args(
+            query,
+            since=since,
+            until=until,
+            organization_id=organization_id,
+            window=window,
+            concurrency=concurrency,
+            default_concurrency=self.concurrency,
+        )
+        return await fetch_account(
+            self, args, on_progress=on_progress, lenient=lenient, keep_unknown=keep_unknown
+        )
 
     async def leads(
         self,
@@ -679,7 +799,7 @@ class AsyncClient:
         -------
         polars.DataFrame
             Columns ``id``, ``name``, ``email``, ``phone``, ``status``, ``source``,
-            ``created_at`` (UTC).
+            ``created_at`` (UTC), ``organization_id`` (the lead row's ``organization.id``).
         """
         EventQuery(page_size=page_size)  # the same page-size rule
         cap = _check_cap(max_leads, "max_leads")
@@ -946,6 +1066,124 @@ class Client:
         _queries_for(ids, query)
         future, done = self._runner.submit(self._async.fetch_events(ids, query, **kwargs))
         return FetchJob(future, done)
+
+    def account_events(
+        self,
+        query: EventQuery | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        organization_id: str | None = None,
+        window: timedelta | None = None,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        lenient: bool = False,
+        keep_unknown: bool = False,
+    ) -> FetchResult:
+        """Fetch every event of the account in ``[since, until)`` concurrently, in windows.
+
+        Same parameters and result as :meth:`AsyncClient.account_events` (arguments are
+        checked, and ``until`` defaults to now, here, before any request).
+
+        Examples
+        --------
+        >>> from datetime import UTC, datetime, timedelta
+        >>> from leadping_nb import Client, Emulator
+        >>> emu = Emulator(seed=3, n_leads=20)
+        >>> until = datetime(2026, 11, 1, tzinfo=UTC)
+        >>> with emu.client() as client:
+        ...     result = client.account_events(since=until - timedelta(days=7), until=until)
+        ...     leads = client.fetch_events(emu.lead_ids())
+        >>> in_window = leads.frame.filter(
+        ...     (leads.frame["created_at"] >= until - timedelta(days=7))
+        ...     & (leads.frame["created_at"] < until)
+        ... )
+        >>> result.frame.sort("id").equals(in_window.sort("id"))
+        True
+        """
+        return self._runner.run(
+            self._account_events(
+                query,
+                since=since,
+                until=until,
+                organization_id=organization_id,
+                window=window,
+                concurrency=concurrency,
+                on_progress=on_progress,
+                lenient=lenient,
+                keep_unknown=keep_unknown,
+            )
+        )
+
+    def start_account_events(
+        self,
+        query: EventQuery | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        organization_id: str | None = None,
+        window: timedelta | None = None,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        lenient: bool = False,
+        keep_unknown: bool = False,
+    ) -> FetchJob:
+        """Start :meth:`account_events` in the background and return a cancellable job.
+
+        Arguments are checked now (and ``until`` taken now), so a bad one raises here,
+        before any request.
+        """
+        future, done = self._runner.submit(
+            self._account_events(
+                query,
+                since=since,
+                until=until,
+                organization_id=organization_id,
+                window=window,
+                concurrency=concurrency,
+                on_progress=on_progress,
+                lenient=lenient,
+                keep_unknown=keep_unknown,
+            )
+        )
+        return FetchJob(future, done)
+
+    def _account_events(
+        self,
+        query: EventQuery | None,
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        organization_id: str | None,
+        window: timedelta | None,
+        concurrency: int | None,
+        on_progress: ProgressCallback | None,
+        lenient: bool,
+        keep_unknown: bool,
+    ) -> Coroutine[Any, Any, FetchResult]:
+        """Check the arguments here (until: now, once) and return the async fetch."""
+        from ._account import account_args
+
+        args = account_args(
+            query,
+            since=since,
+            until=until,
+            organization_id=organization_id,
+            window=window,
+            concurrency=concurrency,
+            default_concurrency=self._async.concurrency,
+        )
+        return self._async.account_events(
+            args.query,
+            since=args.since,
+            until=args.until,
+            organization_id=args.organization_id,
+            window=window,
+            concurrency=args.concurrency,
+            on_progress=on_progress,
+            lenient=lenient,
+            keep_unknown=keep_unknown,
+        )
 
     def leads(self, search: str | None = None, **kwargs: Any) -> pl.DataFrame:
         """List the caller's leads (see :meth:`AsyncClient.leads`)."""

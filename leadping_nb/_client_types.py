@@ -115,20 +115,24 @@ ProgressCallback = Callable[[FetchProgress], None]
 
 @dataclass(frozen=True)
 class FetchResult:
-    """What :meth:`Client.fetch_events` returns.
+    """What :meth:`Client.fetch_events` and :meth:`Client.account_events` return.
 
     Attributes
     ----------
     frame
-        Every event of every lead that succeeded, typed, ``lead_id`` on every row.
+        Every event of every lead that succeeded, typed, ``lead_id`` on every row (of an
+        account fetch: of every window that succeeded, in ``created_at``, ``id`` order).
     status
         One row per requested lead: ``lead_id``, ``ok``, ``pages``, ``events``,
         ``duplicates_dropped``, ``complete`` (false when a cap stopped paging early),
-        ``attempts``, ``elapsed_s``, ``error_type``, ``error``.
+        ``attempts``, ``elapsed_s``, ``error_type``, ``error``. An account fetch has a row
+        per time window instead, keyed by ``window`` (see
+        :meth:`AsyncClient.account_events`).
     report
         The frame conversion report (unknown fields, nulled values, unknown enum values).
     errors
-        The exception of each failed lead. A failed lead's events are not in ``frame``.
+        The exception of each failed lead (or window label). A failed lead's (window's)
+        events are not in ``frame``: the frame is then incomplete.
     """
 
     frame: pl.DataFrame
@@ -138,12 +142,12 @@ class FetchResult:
 
     @property
     def failed(self) -> list[str]:
-        """Lead ids that failed."""
+        """Lead ids (of an account fetch: window labels) that failed."""
         return list(self.errors)
 
     @property
     def ok(self) -> bool:
-        """True when every lead succeeded."""
+        """True when every lead (window) succeeded: the frame is complete."""
         return not self.errors
 
     def raise_for_errors(self) -> FetchResult:
@@ -154,8 +158,9 @@ class FetchResult:
 
     def __repr__(self) -> str:
         n_ok = self.status.height - len(self.errors)
+        unit = "windows" if "window" in self.status.columns else "leads"
         return (
-            f"FetchResult({self.frame.height} events from {n_ok}/{self.status.height} leads"
+            f"FetchResult({self.frame.height} events from {n_ok}/{self.status.height} {unit}"
             + (f", failed: {self.failed}" if self.errors else "")
             + ")"
         )

@@ -12,9 +12,10 @@ list), and the argument checks shared by the clients. The paging loop, the clien
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,26 +106,34 @@ class _Converted:
         self,
         frame: pl.DataFrame,
         report: FrameReport,
-        leads: list[str],
+        leads: list[str] | None,
         rows: list[int],
         pos: pl.Series,
     ) -> None:
-        """Keep ``frame``: ``rows[i]`` rows of ``leads[i]`` in turn, ``pos`` a value per row."""
-        # an item without ``leadId`` belongs to the lead it was fetched for
-        owner = _per_row(leads, rows, pl.String())
-        self.frames.append(frame.with_columns(pl.col("lead_id").fill_null(owner)))
+        """Keep ``frame``: ``rows[i]`` rows of ``leads[i]`` in turn, ``pos`` a value per row
+        (``leads=None``: the rows' own ``lead_id`` is kept as it is)."""
+        if leads is not None:
+            # an item without ``leadId`` belongs to the lead it was fetched for
+            owner = _per_row(leads, rows, pl.String())
+            frame = frame.with_columns(pl.col("lead_id").fill_null(owner))
+        self.frames.append(frame)
         self.positions.append(pos)
         self.reports.append(report)
 
 
 def _convert_leads(
-    batch: Sequence[tuple[int, str, list[ParsedPage]]], max_events: int | None
+    batch: Sequence[tuple[int, str, list[ParsedPage]]],
+    max_events: int | None,
+    *,
+    fill_lead: bool = True,
 ) -> _Converted:
     """Convert the pages of several finished leads (worker thread).
 
     One conversion for the whole batch; a lead needing more (``max_events`` cuts into its
     last page, a duplicated event id) is converted on its own, and so is every lead of a
     batch that raises :class:`SchemaError`, so that only the leads at fault fail.
+    The "leads" may be any keyed units of pages (the account stream's time windows); with
+    ``fill_lead=False`` an item without ``leadId`` keeps a null ``lead_id``.
     """
     out = _Converted()
     together: list[tuple[int, str, list[ParsedPage]]] = []
@@ -147,20 +156,86 @@ def _convert_leads(
             if frame.height != sum(sizes) or duplicated:
                 alone += together
             else:
-                out.add(frame, report, [lead for _p, lead, _ps in together], sizes, pos)
+                owners = [lead for _p, lead, _ps in together] if fill_lead else None
+                out.add(frame, report, owners, sizes, pos)
                 for (_pos, lead, _ps), n in zip(together, sizes, strict=True):
                     out.leads[lead] = (n, 0)
     for position, lead, ps in sorted(alone, key=lambda e: e[0]):
         try:
-            frame, report, dups = _assemble(ps, lead, max_events)
+            frame, report, dups = _assemble(ps, lead if fill_lead else None, max_events)
         except SchemaError as exc:
-            exc.lead_id = lead if exc.lead_id is None else exc.lead_id
+            if fill_lead and exc.lead_id is None:
+                exc.lead_id = lead
             out.leads[lead] = exc
             continue
         rows = [frame.height]
-        out.add(frame, report, [lead], rows, _per_row([position], rows, pl.UInt32()))
+        out.add(
+            frame,
+            report,
+            [lead] if fill_lead else None,
+            rows,
+            _per_row([position], rows, pl.UInt32()),
+        )
         out.leads[lead] = (frame.height, dups)
     return out
+
+
+class _Batches:
+    """Finished units of pages (leads, or the account stream's windows) waiting for their
+    typed conversion, converted together by :func:`_convert_leads` in a worker thread.
+
+    A batch is started once ``threshold`` events are pending, or at once for a unit added
+    with ``tail=True`` (every unit has started) while no conversion is running, so that
+    little is left after the last page; one conversion runs at a time (the other core
+    serves the requests meanwhile). ``on_converted`` is called with each converted batch;
+    :meth:`flush` converts what is left once the task group is done.
+    """
+
+    def __init__(
+        self,
+        group: asyncio.TaskGroup,
+        threshold: int,
+        on_converted: Callable[[_Converted], None],
+        *,
+        max_events: int | None = None,
+        fill_lead: bool = True,
+    ) -> None:
+        self._group = group
+        self._threshold = threshold
+        self._on_converted = on_converted
+        self._max_events = max_events
+        self._fill_lead = fill_lead
+        self._pending: list[tuple[int, str, list[ParsedPage]]] = []
+        self._events = 0
+        self._one_at_a_time = asyncio.Lock()
+        #: Every converted batch, in the order the conversions finished.
+        self.converted: list[_Converted] = []
+
+    def add(
+        self, position: int, key: str, pages: list[ParsedPage], n_events: int, *, tail: bool
+    ) -> None:
+        """Queue a finished unit (``position`` orders the rows of a batch)."""
+        self._pending.append((position, key, pages))
+        self._events += n_events
+        if self._events >= self._threshold or (tail and not self._one_at_a_time.locked()):
+            self._group.create_task(self._convert(self._take()))
+
+    async def flush(self) -> None:
+        """Convert what is still pending (after the task group has finished)."""
+        if self._pending:
+            await self._convert(self._take())
+
+    def _take(self) -> list[tuple[int, str, list[ParsedPage]]]:
+        batch, self._pending, self._events = self._pending, [], 0
+        return batch
+
+    async def _convert(self, batch: list[tuple[int, str, list[ParsedPage]]]) -> None:
+        async with self._one_at_a_time:
+            done = await asyncio.to_thread(
+                _convert_leads, batch, self._max_events, fill_lead=self._fill_lead
+            )
+        self.converted.append(done)
+        self._on_converted(done)
 
 
 _LEADS_SCHEMA = pl.Schema(
@@ -172,6 +247,7 @@ _LEADS_SCHEMA = pl.Schema(
         ("status", pl.String()),
         ("source", pl.String()),
         ("created_at", pl.Datetime("us", "UTC")),
+        ("organization_id", pl.String()),
     ]
 )
 
@@ -196,6 +272,7 @@ def _decode_leads(raw: bytes, number: int) -> _LeadPage:
         first = item.get("firstName") or ""
         last = item.get("lastName") or ""
         source = item.get("source")
+        org = item.get("organization")
         rows.append(
             {
                 "id": item.get("id"),
@@ -205,6 +282,7 @@ def _decode_leads(raw: bytes, number: int) -> _LeadPage:
                 "status": item.get("status"),
                 "source": source.get("name") if isinstance(source, dict) else None,
                 "created_at": item.get("createdAt"),
+                "organization_id": org.get("id") if isinstance(org, dict) else None,
             }
         )
     frame = pl.DataFrame(rows, schema=_LEADS_RAW_SCHEMA, orient="row").with_columns(
