@@ -711,8 +711,9 @@ class AsyncClient:
             caller's own events).
         window
             The width of the first windows, cut from ``since`` on (the last one ends at
-            ``until``). Default: ``until - since`` in ``2 x concurrency`` equal windows
-            (whole seconds when at least a second), so every request slot has work.
+            ``until``). Default: one window, ``[since, until)``, which splits by its first
+            page's ``totalCount`` where the events are (every window costs a request even
+            when empty, and the rate limit, not latency, bounds a large fetch).
         concurrency
             Requests in flight at most; default: the client's.
         on_progress

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeAlias
 
@@ -36,6 +36,11 @@ __all__ = [
 
 #: Our default page size (the API publishes none).
 DEFAULT_PAGE_SIZE = 100
+#: ``account_events(since=HISTORY_START, window=WHOLE_HISTORY)`` reads the whole history as
+#: one first window, which splits where the events are (the store's first account refresh,
+#: the CLI's ``--account`` without ``--since``).
+HISTORY_START = datetime(1970, 1, 1, tzinfo=UTC)
+WHOLE_HISTORY = timedelta(days=366 * 200)
 #: The largest page size we ask for (the API publishes none; the emulator caps at 1000 too).
 MAX_PAGE_SIZE = 1000
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from leadping_nb._errors import AuthError, LeadpingError, QueryError
-from leadping_nb._query import EventQuery, check_lead_id
+from leadping_nb._query import HISTORY_START, WHOLE_HISTORY, EventQuery, check_lead_id
 from leadping_nb._schema import field_by_name
 
 if TYPE_CHECKING:
@@ -114,6 +114,13 @@ def _source() -> argparse.ArgumentParser:
         "--all-leads",
         action="store_true",
         help="every lead of the account (listed with POST /leads/all/my)",
+    )
+    g.add_argument(
+        "--account",
+        action="store_true",
+        help="every event of the account through the account-wide stream (POST "
+        "/events/organizations/{id}, pages of 1,000 over concurrent time windows): one "
+        "request per 1,000 events, not one or more per lead; not with LEAD arguments",
     )
     g.add_argument(
         "--emulator",
@@ -443,15 +450,16 @@ def _lead_args(args: argparse.Namespace) -> list[str]:
 
 @contextlib.contextmanager
 def _progress(
-    total: int, enabled: bool, desc: str = "Fetching"
+    total: int, enabled: bool, desc: str = "Fetching", unit: str = "lead"
 ) -> Iterator[Callable[[FetchProgress], None]]:
-    """A tqdm bar on stderr counting finished leads, with pages/events/failures."""
+    """A tqdm bar on stderr counting finished leads (or account windows, whose total grows
+    as windows split), with pages/events/failures."""
     from tqdm import tqdm
 
     bar = tqdm(
         total=total,
         desc=desc,
-        unit="lead",
+        unit=unit,
         file=sys.stderr,
         disable=not enabled,
         dynamic_ncols=True,
@@ -459,6 +467,8 @@ def _progress(
     )
 
     def update(p: FetchProgress) -> None:
+        if p.leads_total != bar.total:
+            bar.total = p.leads_total
         if p.lead_finished:
             bar.update(1)
         bar.set_postfix(events=f"{p.events:,}", pages=p.pages, failed=p.leads_failed, refresh=False)
@@ -514,17 +524,62 @@ class _Source:
             raise UsageError("no leads: give lead ids (LEAD ..., --leads-file FILE or --all-leads)")
         return ids
 
+    @property
+    def account(self) -> bool:
+        """Whether the account-wide stream is asked for (``--account``)."""
+        if not self.args.account:
+            return False
+        if _lead_args(self.args) or self.args.all_leads:
+            raise UsageError(
+                "--account reads every lead's events at once: drop the LEAD arguments, "
+                "--leads-file and --all-leads"
+            )
+        return True
+
     def fetch(self, ids: list[str], query: EventQuery) -> FetchResult:
+        """Each lead's events (per lead), or the account stream's with ``--account``."""
+        if self.account:
+            since, until = _window(self.args)
+            plain = EventQuery(
+                page_size=query.page_size,
+                filters=query.filters,
+                search=query.search,
+                search_fields=query.search_fields,
+            )
+            with _progress(1, not self.args.no_progress, unit="window") as update:
+                return self.client.account_events(
+                    plain,
+                    since=HISTORY_START if since is None else since,
+                    until=until,
+                    window=WHOLE_HISTORY if since is None else None,
+                    on_progress=update,
+                )
         with _progress(len(ids), not self.args.no_progress) as update:
             return self.client.fetch_events(ids, query, on_progress=update)
 
+    def what(self, result: FetchResult, ids: list[str]) -> str:
+        """ "from 118/120 leads" or "from the account stream (17 windows)", and requests."""
+        requests = _requests(result)
+        if self.account:
+            return f"from the account stream ({result.status.height} windows, {requests} requests)"
+        ok = len(ids) - len(result.errors)
+        return f"from {ok}/{len(ids)} leads ({requests} requests)"
+
+
+def _requests(result: FetchResult) -> str:
+    """The HTTP attempts a fetch made (its status table's ``attempts``)."""
+    if "attempts" not in result.status.columns:
+        return "?"
+    return f"{int(result.status['attempts'].sum() or 0):,}"
+
 
 def _report_failures(result: FetchResult) -> None:
+    what = "window" if "window" in result.status.columns else "lead"
     shown = list(result.errors.items())[:20]
-    for lead, exc in shown:
-        _err(f"lead {lead} failed: {type(exc).__name__}: {exc}")
+    for key, exc in shown:
+        _err(f"{what} {key} failed: {type(exc).__name__}: {exc}")
     if len(result.errors) > len(shown):
-        _err(f"... and {len(result.errors) - len(shown)} more failed leads")
+        _err(f"... and {len(result.errors) - len(shown)} more failed {what}s")
 
 
 def _all_failed(result: FetchResult) -> bool:
@@ -582,8 +637,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     source = f"built-in emulator (seed {args.seed}, {len(ids)} leads)"
     _say(f"Leadping demo: {source}, {emu.total_events():,} events to fetch.")
     query = EventQuery(page_size=1000)
-    with emu.client() as client, _progress(len(ids), not args.no_progress) as update:
-        result = client.fetch_events(ids, query, on_progress=update)
+    # the account-wide stream: one request per 1,000 events, whatever the number of leads
+    with (
+        emu.client() as client,
+        _progress(1, not args.no_progress, unit="window") as update,
+    ):
+        result = client.account_events(
+            query, since=HISTORY_START, until=emu.now, window=WHOLE_HISTORY, on_progress=update
+        )
     fetched = time.perf_counter() - started
     if result.errors:
         _report_failures(result)
@@ -605,8 +666,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     k, b = delivery.kpis, billing.kpis
     d_row = delivery.summary.delivery.row(0, named=True)
     _say(
-        f"Fetched {frame.height:,} events from {len(ids) - len(result.errors)}/{len(ids)} "
-        f"leads in {_fmt_s(fetched)}.",
+        f"Fetched {frame.height:,} events of {frame['lead_id'].n_unique():,} leads from the "
+        f"account stream ({result.status.height} windows, {_requests(result)} requests) in "
+        f"{_fmt_s(fetched)}.",
         f"  Delivery rate           {k['delivery_rate'].text}  "
         f"({d_row['n_delivered']:,} delivered of {d_row['n_used']:,} with a final outcome)",
         f"  End-to-end latency p50  {k['latency_end_to_end_p50_ms'].text}",
@@ -636,21 +698,27 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
             f"-o {output}: unknown format {output.suffix or '(no extension)'}; "
             "use .parquet, .csv or .xlsx"
         )
-    query = _query(args, with_window=True)
+    query = _query(args, with_window=not args.account)
     started = time.perf_counter()
     src = _Source(args)
     with src.client:
-        ids = src.lead_ids()
+        account = src.account
+        ids = [] if account else src.lead_ids()
         if args.store:
             from leadping_nb.store import DEFAULT_LOOKBACK, EventStore
 
             store = EventStore(args.store)
-            with _progress(len(ids), not args.no_progress) as update:
+            with _progress(
+                1 if account else len(ids),
+                not args.no_progress,
+                unit="window" if account else "lead",
+            ) as update:
                 refreshed = store.refresh(
                     src.client,
-                    ids,
+                    None if account else ids,
                     EventQuery(page_size=query.page_size, filters=query.filters),
                     lookback=DEFAULT_LOOKBACK if lookback is None else lookback,
+                    now=src.as_of,
                     on_progress=update,
                 )
             result = refreshed.fetch
@@ -659,8 +727,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
             _say(
                 f"Store {Path(args.store).resolve()}: {refreshed.added:,} new events, "
                 f"{refreshed.changed:,} changed, "
-                f"{refreshed.unchanged:,} unchanged (version {refreshed.version}), from "
-                f"{len(ids) - len(result.errors)}/{len(ids)} leads in "
+                f"{refreshed.unchanged:,} unchanged (version {refreshed.version}), "
+                f"{src.what(result, ids)} in "
                 f"{_fmt_s(time.perf_counter() - started)} ({src.description})."
             )
         else:
@@ -670,8 +738,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
                 return FAILED
             path = _write_frame(result.frame, output, args.tz)
             _say(
-                f"Fetched {result.frame.height:,} events from "
-                f"{len(ids) - len(result.errors)}/{len(ids)} leads in "
+                f"Fetched {result.frame.height:,} events {src.what(result, ids)} in "
                 f"{_fmt_s(time.perf_counter() - started)} ({src.description}).",
                 f"Wrote {path.resolve()}",
             )
@@ -727,8 +794,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     else:
         src = _Source(args)
         with src.client:
-            ids = src.lead_ids()
-            result = src.fetch(ids, query)
+            ids = None if src.account else src.lead_ids()
+            result = src.fetch(ids or [], _query(args, with_window=not src.account))
         if _all_failed(result):
             return FAILED
         failed = result if result.errors else None

@@ -12,8 +12,9 @@ retries, scheduled sends, billing ``Pending`` -> ``Billed``). For each lead, a r
 ``createdAt >= from`` where ``from = min(watermark, oldest changeable stored event created
 within lookback)``: the watermark is the largest ``created_at`` fetched for that lead *with
 this query*, and an event is changeable as :func:`changeable` says. ``lookback`` (default
-:data:`DEFAULT_LOOKBACK`, 7 days before the refresh's ``now``) bounds how far back a
-changeable event is followed; an older one keeps its last seen version. ``lookback=
+:data:`DEFAULT_LOOKBACK`, 7 days before the refresh's ``now``, or before the newest stored
+event when that is earlier) bounds how far back a changeable event is followed; an older
+one keeps its last seen version. ``lookback=
 timedelta(0)`` fetches from the watermark only. The refetched events are MERGEd on ``id``:
 new ids inserted, changed events updated, unchanged ones left alone; a refresh that changes
 no event and no watermark commits nothing (no new version, no file rewritten).
@@ -47,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from ._errors import QueryError
-from ._query import EventQuery, RangeFilter, check_lead_id
+from ._query import HISTORY_START, WHOLE_HISTORY, EventQuery, RangeFilter, check_lead_id
 from ._schema import EVENT_SCHEMA
 from ._store_delta import (
     PARTITION,
@@ -497,8 +498,14 @@ class EventStore:
                 info = entry.get("account") or {}
                 mark = _parse(info.get("watermark"))
                 since = None if mark is None else min([mark, *oldest.values()])
+                # a first refresh reads the whole history: one window from the beginning,
+                # which splits where the events are (by its first page's totalCount)
                 fetched: FetchResult = account(
-                    base, since=since, until=None, on_progress=on_progress
+                    base,
+                    since=HISTORY_START if since is None else since,
+                    until=None,
+                    window=WHOLE_HISTORY if since is None else None,
+                    on_progress=on_progress,
                 )
                 frame = fetched.frame
                 if not fetched.errors:
@@ -552,14 +559,19 @@ class EventStore:
     @staticmethod
     def _oldest_changeable(snap: Snapshot, now: datetime, lookback: timedelta) -> dict[str, Any]:
         """Per lead, the ``created_at`` of its oldest stored changeable event within
-        ``lookback`` before ``now``."""
+        ``lookback`` before ``now``, or before the newest stored event when that is earlier
+        (an account gone quiet, or an emulator whose clock is behind the wall clock: the
+        events that can still change are the ones around the newest data)."""
         if lookback <= timedelta(0) or not snap.files:
             return {}
-        floor = now - lookback
+        last = max(f.month for f in snap.files)
+        newest = snap.scan([last]).select(pl.col("created_at").max()).collect().item()
+        ref = min(now, newest) if isinstance(newest, datetime) else now
+        floor = ref - lookback
         months = sorted({f.month for f in snap.files if f.month >= floor.strftime("%Y-%m")})
         found = (
             snap.scan(months)
-            .filter((pl.col("created_at") >= floor) & changeable(now))
+            .filter((pl.col("created_at") >= floor) & changeable(ref))
             .group_by("lead_id")
             .agg(pl.col("created_at").min())
             .collect()

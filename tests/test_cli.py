@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import signal
@@ -18,6 +19,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 import leadping_nb.emulator as emulator_pkg
 from leadping_nb import EventQuery
@@ -97,7 +99,8 @@ def test_demo_writes_both_reports_and_parquet(
     for p in paths:
         assert p.is_file() and p.stat().st_size > 1000
         assert str(p.resolve()) in out
-    assert "40/40" in err and "lead" in err  # the tqdm progress bar, on stderr
+    assert "window" in err and "events=" in err  # the tqdm progress bar, on stderr
+    assert "from the account stream" in out and "requests" in out
 
     events = pl.read_parquet(paths[2])
     assert events.schema == EVENT_SCHEMA
@@ -136,7 +139,7 @@ def test_demo_entry_point_in_a_fresh_directory_under_a_minute(tmp_path: Path) ->
     for name in ("delivery_report.html", "billing_report.html", "events.parquet"):
         assert (tmp_path / "leadping-demo" / name).is_file()
     assert "Delivery rate" in done.stdout and "Total billed" in done.stdout
-    assert "120/120" in done.stderr
+    assert "window" in done.stderr and "from the account stream" in done.stdout
 
 
 def test_python_dash_m_runs_the_cli() -> None:
@@ -249,6 +252,38 @@ def test_fetch_into_store_then_report_from_it(
     )
     assert int(one.values["n_events"]) == expected.height
     assert not (tmp_path / "one" / "billing_report.html").exists()
+
+
+def test_fetch_account_stream_to_a_file_and_a_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emu = ["--emulator", "--emulator-leads", "30", "--no-progress"]
+    out = tmp_path / "account.parquet"
+    assert main(["fetch", "--account", *emu, "-o", str(out)]) == 0
+    said = capsys.readouterr().out
+    frame = pl.read_parquet(out)
+    with Emulator(seed=0, n_leads=30).client() as c:
+        per_lead = c.fetch_events(Emulator(seed=0, n_leads=30).lead_ids()).frame
+    assert_frame_equal(frame.sort("id"), per_lead.sort("id"))
+    requests = int(re.search(r"(\d+) requests", said).group(1))  # type: ignore[union-attr]
+    assert requests <= math.ceil(frame.height / 1000) + 2  # one stream, pages of 1,000
+    assert "from the account stream" in said
+
+    since = ["--since", "2026-10-01", "--until", "2026-10-15", "--tz", "Europe/Berlin"]
+    assert main(["fetch", "--account", *emu, *since, "-o", str(out)]) == 0
+    capsys.readouterr()
+    start = datetime.fromisoformat("2026-10-01T00:00:00+02:00")
+    end = datetime.fromisoformat("2026-10-15T00:00:00+02:00")
+    window = per_lead.filter((pl.col("created_at") >= start) & (pl.col("created_at") < end))
+    assert_frame_equal(pl.read_parquet(out).sort("id"), window.sort("id"))
+
+    store = tmp_path / "store"
+    assert main(["fetch", "--account", *emu, "--store", str(store), "--lookback", "7d"]) == 0
+    first = capsys.readouterr().out
+    assert f"{per_lead.height:,} new events" in first and "account stream" in first
+    assert_frame_equal(EventStore(store).read().sort("id"), per_lead.sort("id"))
+    assert main(["fetch", "--account", *emu, "lead_0001", "-o", str(out)]) == 2
+    assert "drop the LEAD arguments" in capsys.readouterr().err
 
 
 def test_report_from_the_emulator_for_a_window(tmp_path: Path) -> None:

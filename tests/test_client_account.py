@@ -240,13 +240,19 @@ def test_events_exactly_on_window_edges_belong_to_one_window() -> None:
     assert result.status["window"][0] == "2024-05-01T00:00:00Z/2024-05-01T01:00:00Z"
 
 
-def test_default_windows_are_two_per_request_slot() -> None:
-    api = AccountFake(spread(50, T0, timedelta(days=2)))
-    with client_for(api, concurrency=3) as c:
+def test_the_default_is_one_window_that_splits_where_the_events_are() -> None:
+    few = AccountFake(spread(50, T0, timedelta(days=2)))
+    with client_for(few, concurrency=3) as c:
         result = c.account_events(since=T0, until=T0 + timedelta(days=2))
-    check_truth(api, result, T0, T0 + timedelta(days=2))
-    assert result.status.height == 6
-    assert set(result.status["window_end"] - result.status["window_start"]) == {timedelta(hours=8)}
+    check_truth(few, result, T0, T0 + timedelta(days=2))
+    assert result.status.height == 1  # 50 events: one request, not one per window
+    assert len(few.event_requests()) == 1
+    many = AccountFake(spread(5000, T0, timedelta(days=2)), max_page_size=100)
+    with client_for(many, concurrency=3) as c:
+        result = c.account_events(EventQuery(page_size=100), since=T0, until=T0 + timedelta(days=2))
+    check_truth(many, result, T0, T0 + timedelta(days=2))
+    assert result.status.height > 10  # split by its first page's count
+    assert len(many.event_requests()) <= 1.1 * 50 + result.status.height
 
 
 def test_request_bodies_ask_a_count_on_first_pages_only_and_keep_the_query() -> None:

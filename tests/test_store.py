@@ -320,6 +320,9 @@ def test_changed_events_are_merged_and_old_versions_stay_readable(
     assert (wide.added, wide.changed, wide.version) == (0, 1, 2)
 
 
+_MIN = timedelta(minutes=1)
+
+
 def test_lookback_zero_reads_only_from_the_watermark(tmp_path: Path) -> None:
     t = "2024-05-01T00:05:00.000Z"
     api = FakeApi({"A": [[item("A", 0, status="Queued"), item("A", 1, createdAt=t)]]})
@@ -340,8 +343,15 @@ def test_lookback_zero_reads_only_from_the_watermark(tmp_path: Path) -> None:
         store.refresh(c, ["A"], now=now, lookback=timedelta(days=7))
         # the Queued event is the oldest changeable one within 7 days
         assert since() == datetime(2024, 5, 1, 0, 0, 0, 123000, tzinfo=UTC)
+        # the age is counted back from the newest stored event when that is earlier than
+        # now (an account gone quiet): a week later the Queued event is still followed...
         store.refresh(c, ["A"], now=now + timedelta(days=7), lookback=timedelta(days=6))
-        assert since() == datetime(2024, 5, 1, 0, 5, tzinfo=UTC)  # out of reach again
+        assert since() == datetime(2024, 5, 1, 0, 0, 0, 123000, tzinfo=UTC)
+        # ... until it is older than lookback before the newest data (00:05)
+        store.refresh(c, ["A"], now=now + timedelta(days=7), lookback=timedelta(minutes=4))
+        assert since() == datetime(2024, 5, 1, 0, 5, tzinfo=UTC)  # out of reach
+        store.refresh(c, ["A"], now=datetime(2024, 5, 1, 0, 3, tzinfo=UTC), lookback=_MIN * 2)
+        assert since() == datetime(2024, 5, 1, 0, 5, tzinfo=UTC)  # now earlier: counts from now
 
 
 def test_a_filtered_refresh_does_not_hide_events_from_an_unfiltered_one(
