@@ -23,7 +23,7 @@
 # 2. one lead's events as a typed frame, and the schema behind it;
 # 3. pages, filters and what a bad query looks like;
 # 4. many leads at once, with a progress bar;
-# 5. the local **store**: keep events on disk and refresh only what is new.
+# 5. the local **store**: keep events on disk and follow what changes.
 #
 # Everything below runs offline against the emulator, a built-in fake Leadping that
 # generates realistic, reproducible activity from a seed.
@@ -281,38 +281,44 @@ print(f"{len(result.failed)} failed leads: {result.failed}")
 )
 
 # %% [markdown]
-# ## 5. The store: keep events on disk, refresh what is new
+# ## 5. The store: keep events on disk, follow what changes
 #
-# Fetching everything every time is wasteful: most of a lead's history does not change.
-# `EventStore` keeps events as Parquet files under a directory (partitioned by month, with
-# a manifest written atomically, so a crash never leaves half a refresh behind).
-# `store.refresh(client, lead_ids)` remembers, per lead, the newest `created_at` it has (the
-# *watermark*) and asks the API only for events from there on.
+# Fetching everything every time is wasteful: most of the history does not change.
+# `EventStore` keeps events in a **Delta Lake table** under a directory (Parquet files
+# partitioned by month plus a transaction log): every refresh is one atomic commit, so a
+# crash never leaves half a refresh behind, each commit is a *version* you can read back,
+# and Polars, Spark or DuckDB read the table as it is (docs/store.md).
 #
-# Every refresh costs at least one request per lead, and Leadping allows 300 requests a
-# minute per key: the client keeps count and waits when the budget is spent, so refreshing
-# a large portfolio often is slow by design. That is one more reason to fetch only what is
-# new.
+# `store.refresh(client, lead_ids)` remembers, per lead and per query, the newest
+# `created_at` it has (the *watermark*) and asks only for events from there on, plus the
+# recent events that can still change (queued, sent without a receipt yet, a retry due, a
+# charge pending; within `lookback`, 7 days by default), and MERGEs what changed.
+# `store.refresh(client)` without lead ids does the same for the whole account through the
+# account-wide stream: one request per 1,000 events, whatever the number of leads.
+#
+# Leadping allows 300 requests a minute per key: the client keeps count and waits when the
+# budget is spent, so reading only what can have changed matters for a large account.
 #
 # This walkthrough starts from an empty store (it removes the store it made on a previous
-# run).
+# run). `now=` tells the store what time it is: the emulator's clock, or the real clock.
 
 # %%
 store_dir = out / "quickstart-store"
-if (store_dir / "manifest.json").exists():
+if store_dir.exists():
     shutil.rmtree(store_dir)
 store = EventStore(store_dir)
+as_of = emu.now if emu is not None else None
 
-first = store.refresh(client, lead_ids)
+first = store.refresh(client, lead_ids, now=as_of)
 print("first refresh: ", first)
-second = store.refresh(client, lead_ids)
+second = store.refresh(client, lead_ids, now=as_of)
 print("second refresh:", second)
 display(
     Markdown(
         f"The first refresh stored **{first.added:,}** events in {first.requests:,} requests. "
-        f"The second found **{second.added:,}** new events and needed only "
-        f"{second.requests:,} requests: one per lead, each asking only for events at or "
-        "after that lead's watermark."
+        f"The second found **{second.added:,}** new events and needed "
+        f"{second.requests:,} requests: one per lead, each asking only for the events at or "
+        "after that lead's watermark or its oldest event that could still change."
     )
 )
 
@@ -324,18 +330,27 @@ display(
 if emu is not None:
     emu.add_events(lead_ids[0], 5)
     emu.add_events(lead_ids[-1], 2)
-third = store.refresh(client, lead_ids)
+third = store.refresh(client, lead_ids, now=as_of)
 print("after new activity:", third)
 store.leads().sort("watermark", descending=True).head(3)
 
 # %% [markdown]
-# Events can change after they were stored: a message queued yesterday may be delivered
-# today. `lookback=` re-fetches events created within that window before each watermark
-# and replaces stored versions whose content changed (`replaced` counts them).
+# Events change after they were stored: a message queued an hour ago is delivered now, a
+# failed one is retried, a pending charge is billed. The emulator's clock moves when asked
+# (`emu.advance(...)`): the same events progress as real traffic does, and new events and
+# new leads arrive. The next refresh re-reads what could have changed and counts what did.
+# Every earlier version stays readable.
 
 # %%
-late = store.refresh(client, lead_ids, lookback=timedelta(days=2))
-print(late)
+if emu is not None:
+    emu.advance(timedelta(hours=12))
+    as_of = emu.now
+later = store.refresh(client, lead_ids, now=as_of)
+print("twelve hours later:", later)
+print(
+    f"store version {store.version}; version 0 still reads {store.read(version=0).height:,} events"
+)
+store.history()
 
 # %% [markdown]
 # Reading back: `store.read()` returns the stored events (optionally for some leads and a
