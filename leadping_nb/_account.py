@@ -75,7 +75,7 @@ ACCOUNT_PAGE_SIZE = 1000
 #: ``since`` when not given: ``until`` minus this.
 DEFAULT_ACCOUNT_SPAN = timedelta(days=30)
 #: A window whose events after its first page need more than this many pages is split.
-_SPLIT_PAGES = 4
+_SPLIT_PAGES = 16
 #: At most this many windows from ``window=`` (more would only cost requests).
 _MAX_WINDOWS = 10_000
 _US = timedelta(microseconds=1)

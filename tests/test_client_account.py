@@ -35,12 +35,21 @@ from leadping_nb import (
     QueryError,
     RetryPolicy,
     SchemaError,
+    _account,
 )
 from leadping_nb._wire import WireRequest, WireResponse
 from leadping_nb.emulator import FaultConfig
 from leadping_nb.emulator._engine import parse_timestamp
 
 from .fakes import KEY, _problem
+
+
+@pytest.fixture(autouse=True)
+def small_splits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The split mechanics are tested at 4 pages a window, so that the fakes stay small;
+    test_the_default_split_size_keeps_windows_few checks the default."""
+    monkeypatch.setattr(_account, "_SPLIT_PAGES", 4)
+
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -238,6 +247,22 @@ def test_events_exactly_on_window_edges_belong_to_one_window() -> None:
         (f"{a:%Y-%m-%dT%H:%M:%S}Z", f"{b:%Y-%m-%dT%H:%M:%S}Z") for a, b in pairwise(edges)
     ]
     assert result.status["window"][0] == "2024-05-01T00:00:00Z/2024-05-01T01:00:00Z"
+
+
+def test_the_default_split_size_keeps_windows_few(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the rate limit, not latency, bounds a large fetch, and every window ends on a partial
+    # page: windows of up to 16 pages keep the requests within ~5 % of the pages needed
+    monkeypatch.undo()
+    assert _account._SPLIT_PAGES == 16
+    api = AccountFake(spread(20_000, T0, timedelta(days=20)), max_page_size=100)
+    with client_for(api, concurrency=4) as c:
+        result = c.account_events(
+            EventQuery(page_size=100), since=T0, until=T0 + timedelta(days=20)
+        )
+    check_truth(api, result, T0, T0 + timedelta(days=20))
+    assert result.status["pages"].max() <= 17
+    assert len(api.event_requests()) <= 1.05 * 200 + result.status.height
+    assert result.status.height <= 2 + 2 * 200 // 16
 
 
 def test_the_default_is_one_window_that_splits_where_the_events_are() -> None:
