@@ -84,8 +84,9 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
     per-lead table shows pages and events, and **Cancel** really stops the requests in
     flight. Leads that failed are listed with their errors; their events are not mixed
     in. Leads that returned no events are named too (an unknown lead id looks the same:
-    the API answers it with an empty page). Then the KPIs (:class:`~leadping_nb.widgets.Kpis`), the first rows and the
-    figure of the selected tab (:mod:`leadping_nb.figures`) are shown.
+    the API answers it with an empty page). Then the KPIs
+    (:class:`~leadping_nb.widgets.Kpis`), the first rows and the figure of the selected
+    tab (:mod:`leadping_nb.figures`) are shown.
 
     Changing a filter or the lead selection afterwards refreshes everything from the
     cached events, without a request. If the new filters are wider than the fetched
