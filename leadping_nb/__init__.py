@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ._errors import (
     ApiError,
     AuthError,
+    FetchError,
     LeadpingError,
     PaginationError,
     QueryError,
@@ -103,6 +104,7 @@ __all__ = [
     "EventSearch",
     "EventStore",
     "FaultConfig",
+    "FetchError",
     "FetchJob",
     "FetchProgress",
     "FetchResult",

@@ -44,7 +44,7 @@ import polars as pl
 
 from . import _client
 from ._client_types import FetchProgress, FetchResult, ProgressCallback
-from ._errors import LeadpingError, QueryError, SchemaError
+from ._errors import FetchError, LeadpingError, QueryError, SchemaError
 from ._fetch import (
     _Batches,
     _check_positive,
@@ -376,6 +376,8 @@ async def fetch_account(
                                     break  # the rest is paged by sub-windows
             except LeadpingError as exc:
                 o.error = exc
+            except Exception as exc:  # a bug or a body nothing expected: this window only
+                o.error = FetchError.wrap(exc, window=w.label)
         o.elapsed = time.monotonic() - o.started
         if o.error is None and cut is not None:
             for sub in _split(w, *cut, rest, len(windows)):
@@ -395,7 +397,7 @@ async def fetch_account(
     def converted(done: _Converted) -> None:
         for label, got in done.leads.items():
             w = by_label[label]
-            if isinstance(got, SchemaError):
+            if isinstance(got, LeadpingError):
                 w.outcome.error = got
                 totals["failed"] += 1
                 report(w, True)

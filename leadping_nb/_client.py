@@ -41,7 +41,7 @@ import polars as pl
 
 from ._client_types import FetchProgress, FetchResult, Page
 from ._client_types import ProgressCallback as ProgressCallback  # re-exported
-from ._errors import ApiError, LeadpingError, PaginationError, QueryError, SchemaError
+from ._errors import ApiError, FetchError, LeadpingError, PaginationError, QueryError
 from ._fetch import (
     _LEADS_SCHEMA,
     _assemble,
@@ -72,6 +72,7 @@ from ._http import (
     RateLimiter,
     RetryPolicy,
     Sleep,
+    check_api_key,
     check_base_url,
     is_wire_handler,
 )
@@ -415,8 +416,14 @@ class AsyncClient:
         _check_positive(concurrency, "concurrency")
         if not timeout > 0:
             raise QueryError(f"timeout must be > 0 seconds, got {timeout!r}", field="timeout")
-        key = api_key if api_key is not None else os.environ.get("LEADPING_API_KEY")
-        self.__api_key = key.strip() if key and key.strip() else None
+        # a malformed key (control characters, non-ASCII, white space inside, blank) is
+        # refused here, before any request, without showing it; an empty environment
+        # variable counts as unset (``export LEADPING_API_KEY=``)
+        if api_key is not None:
+            self.__api_key = check_api_key(api_key, "api_key")
+        else:
+            env = os.environ.get("LEADPING_API_KEY") or None
+            self.__api_key = check_api_key(env, "LEADPING_API_KEY") if env else None
         self._transport = transport
         self.timeout = timeout
         self.concurrency = concurrency
@@ -442,12 +449,9 @@ class AsyncClient:
         loop = asyncio.get_running_loop()
         if self._http is None:
             if self.__api_key is None:
-                from ._errors import AuthError
+                from ._errors import KEY_HINT, AuthError
 
-                raise AuthError(
-                    "no API key: pass api_key=... to the client or set the LEADPING_API_KEY "
-                    "environment variable (nothing was sent)"
-                )
+                raise AuthError(f"no API key (nothing was sent). {KEY_HINT}")
             limiter = (
                 RateLimiter(self.rate_limit, clock=self._clock, sleep=self._sleep)
                 if self.rate_limit is not None
@@ -634,6 +638,8 @@ class AsyncClient:
                     o.complete = search.complete
                 except LeadpingError as exc:
                     o.error = exc
+                except Exception as exc:  # a bug or a body nothing expected: this lead only
+                    o.error = FetchError.wrap(exc, lead_id=lead)
             o.elapsed = time.monotonic() - o.started
             if o.error is not None:
                 totals["failed"] += 1
@@ -649,7 +655,7 @@ class AsyncClient:
         def converted(done: _Converted) -> None:
             for lead, got in done.leads.items():
                 o = outcomes[lead]
-                if isinstance(got, SchemaError):
+                if isinstance(got, LeadpingError):
                     # fetched, then failed conversion: reported again, with its error
                     o.error = got
                     totals["failed"] += 1

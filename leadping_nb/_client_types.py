@@ -125,7 +125,9 @@ class FetchResult:
     status
         One row per requested lead: ``lead_id``, ``ok``, ``pages``, ``events``,
         ``duplicates_dropped``, ``complete`` (false when a cap stopped paging early),
-        ``attempts``, ``elapsed_s``, ``error_type``, ``error``. An account fetch has a row
+        ``attempts``, ``elapsed_s``, ``error_type``, ``error``. A lead with ``ok`` and
+        ``events == 0`` returned nothing: an unknown id looks the same (the API answers it
+        with an empty page), see :attr:`empty`. An account fetch has a row
         per time window instead, keyed by ``window`` (see
         :meth:`AsyncClient.account_events`).
     report
@@ -146,6 +148,20 @@ class FetchResult:
         return list(self.errors)
 
     @property
+    def empty(self) -> list[str]:
+        """Lead ids that succeeded with no events (``ok`` and ``events == 0`` in ``status``).
+
+        The API answers an unknown lead id with an empty page, not 404, so a mistyped id
+        looks exactly like a lead without events (or none that match the query): these
+        are the ids to check. An account fetch's windows are never listed here (an empty
+        time window is normal): it is ``[]`` there.
+        """
+        if "lead_id" not in self.status.columns:
+            return []
+        rows = self.status.filter(pl.col("ok") & (pl.col("events") == 0))
+        return rows.get_column("lead_id").to_list()
+
+    @property
     def ok(self) -> bool:
         """True when every lead (window) succeeded: the frame is complete."""
         return not self.errors
@@ -159,9 +175,11 @@ class FetchResult:
     def __repr__(self) -> str:
         n_ok = self.status.height - len(self.errors)
         unit = "windows" if "window" in self.status.columns else "leads"
+        empty = self.empty
         return (
             f"FetchResult({self.frame.height} events from {n_ok}/{self.status.height} {unit}"
             + (f", failed: {self.failed}" if self.errors else "")
+            + (f", no events: {empty}" if empty else "")
             + ")"
         )
 

@@ -8,7 +8,9 @@ Every error the toolkit raises on purpose derives from :class:`LeadpingError`::
     │   ├── AuthError       401 / 403: missing, wrong or unauthorised key
     │   └── RateLimitError  429 still returned after every retry
     ├── PaginationError     the continuation-token chain is broken (a token repeats)
-    └── SchemaError         a value in a page cannot be converted to the declared event schema
+    ├── SchemaError         a value in a page cannot be converted to the declared event schema
+    └── FetchError          anything unexpected while fetching one lead or account window
+                            (the original exception is its ``__cause__``)
 
 No message or ``repr`` of these errors ever contains the API key: they are built from
 the request's lead id, page number and the server's problem details only.
@@ -21,12 +23,17 @@ from typing import Any
 __all__ = [
     "ApiError",
     "AuthError",
+    "FetchError",
     "LeadpingError",
     "PaginationError",
     "QueryError",
     "RateLimitError",
     "SchemaError",
 ]
+
+
+#: How a notebook user gives the key (the CLI says it the shell way, ``export ...``).
+KEY_HINT = "Pass api_key=... to the client or set the LEADPING_API_KEY environment variable"
 
 
 class LeadpingError(Exception):
@@ -194,3 +201,54 @@ class SchemaError(LeadpingError, ValueError):
         self.lead_id = lead_id
         self.page = page
         self.event_id = event_id
+
+
+class FetchError(LeadpingError):
+    """Something unexpected went wrong while fetching one lead (or one account window).
+
+    :meth:`~leadping_nb.Client.fetch_events` and
+    :meth:`~leadping_nb.Client.account_events` turn any exception that is not a
+    :class:`LeadpingError` (a bug, a body no parser expected) into this error of that lead
+    alone: it is in ``FetchResult.errors`` and the status table, the other leads are
+    returned as usual. The original exception is ``__cause__`` (and :attr:`cause`).
+
+    Attributes
+    ----------
+    lead_id
+        The lead (``None`` for an account window: the message names the window).
+    cause
+        The original exception.
+
+    Examples
+    --------
+    >>> err = FetchError.wrap(ValueError("boom"), lead_id="lead_0001")
+    >>> print(err)
+    unexpected ValueError while fetching lead 'lead_0001': boom
+    >>> err.cause
+    ValueError('boom')
+    """
+
+    def __init__(
+        self, message: str, *, lead_id: str | None = None, cause: BaseException | None = None
+    ) -> None:
+        super().__init__(message)
+        self.lead_id = lead_id
+        self.cause = cause
+
+    @classmethod
+    def wrap(
+        cls, exc: BaseException, *, lead_id: str | None = None, window: str | None = None
+    ) -> FetchError:
+        """The error of one lead (or window, by its label) for an unexpected ``exc``."""
+        # printable whatever it holds (a lone surrogate cannot be written to a file)
+        text = str(exc).encode("utf-8", "backslashreplace").decode("utf-8")
+        if len(text) > 500:
+            text = text[:500] + f"... ({len(text):,} characters)"
+        where = f"lead {lead_id!r}" if window is None else f"window {window}"
+        err = cls(
+            f"unexpected {type(exc).__name__} while fetching {where}: {text}",
+            lead_id=lead_id,
+            cause=exc,
+        )
+        err.__cause__ = exc
+        return err

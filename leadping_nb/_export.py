@@ -3,7 +3,10 @@
 Every writer works on any frame (an events frame, a filtered subset, a metrics table),
 choosing the treatment by dtype, and writes **atomically**: to a temporary file in the
 target's directory, then :func:`os.replace`, so a reader never sees a half-written file
-and a failed export leaves the previous file untouched.
+and a failed export leaves the previous file untouched. A full disk raises
+``OSError(errno.ENOSPC, "no space left on device ...", path)`` whatever the writer
+reported it as (Polars' "File out of specification" / "Invalid thrift: transport error",
+xlsxwriter's ``FileCreateError``), and the temporary file is removed.
 
 Parquet (:func:`to_parquet`)
     Lossless: ``Decimal(18, 6)`` stays a decimal, timestamps stay ``Datetime("us", "UTC")``,
@@ -37,6 +40,7 @@ Excel (:func:`to_excel`)
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -69,9 +73,47 @@ def _umask() -> int:
     return 0o022  # pragma: no cover
 
 
+#: Less free space than this when a write fails: the disk was full, whatever the error says.
+_NEARLY_FULL = 1 << 20
+_FULL_TEXTS = ("no space left on device", "os error 28", "disk quota exceeded", "os error 122")
+
+
+def _free_bytes(directory: Path) -> int | None:
+    """Bytes an unprivileged writer may still use in ``directory`` (None: unknown)."""
+    try:
+        st = os.statvfs(directory)
+    except (OSError, AttributeError):  # pragma: no cover - not POSIX
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def _disk_full(exc: BaseException, directory: Path) -> bool:
+    """Whether a failed write ran out of space: ENOSPC/EDQUOT anywhere in the exception
+    (its chain, its arguments), the writers' texts for it, or a disk left (nearly) full."""
+    seen: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo and len(seen) < 20:
+        e = todo.pop()
+        if e in seen:
+            continue
+        seen.append(e)
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if any(t in str(e).lower() for t in _FULL_TEXTS):
+            return True
+        todo += [a for a in e.args if isinstance(a, BaseException)]
+        todo += [c for c in (e.__cause__, e.__context__) if c is not None]
+    free = _free_bytes(directory)
+    return free is not None and free < _NEARLY_FULL
+
+
 @contextlib.contextmanager
 def _atomic(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path next to *path*; move it over *path* only on success."""
+    """Yield a temporary path next to *path*; move it over *path* only on success.
+
+    On failure the temporary file is removed (the previous file, if any, is untouched);
+    a full disk is raised as ``OSError(ENOSPC)`` naming the target.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -80,6 +122,18 @@ def _atomic(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual mode
         os.replace(tmp, target)
+    except Exception as exc:
+        full = _disk_full(exc, target.parent)  # before the temporary file frees its space
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if full:
+            raise OSError(
+                errno.ENOSPC,
+                "no space left on device: nothing was written (a previous file is "
+                "unchanged); free some space and write it again",
+                str(target),
+            ) from exc
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

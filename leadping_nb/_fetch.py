@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 
 from ._client_types import FetchResult
-from ._errors import LeadpingError, QueryError, SchemaError
+from ._errors import FetchError, LeadpingError, QueryError, SchemaError
 from ._frame import (
     DecodedPage,
     FrameReport,
@@ -99,8 +99,9 @@ class _Converted:
     #: per frame: each row's lead, as its position in the fetch's lead list
     positions: list[pl.Series] = field(default_factory=list)
     reports: list[FrameReport] = field(default_factory=list)
-    #: lead -> (events kept, duplicates dropped), or the error that failed it
-    leads: dict[str, tuple[int, int] | SchemaError] = field(default_factory=dict)
+    #: lead -> (events kept, duplicates dropped), or the error that failed it (a
+    #: SchemaError, or a FetchError around anything unexpected)
+    leads: dict[str, tuple[int, int] | LeadpingError] = field(default_factory=dict)
 
     def add(
         self,
@@ -131,7 +132,8 @@ def _convert_leads(
 
     One conversion for the whole batch; a lead needing more (``max_events`` cuts into its
     last page, a duplicated event id) is converted on its own, and so is every lead of a
-    batch that raises :class:`SchemaError`, so that only the leads at fault fail.
+    batch that raises (:class:`SchemaError`, or anything unexpected), so that only the
+    leads at fault fail (an unexpected exception as a :class:`FetchError` of its lead).
     The "leads" may be any keyed units of pages (the account stream's time windows); with
     ``fill_lead=False`` an item without ``leadId`` keeps a null ``lead_id``.
     """
@@ -145,7 +147,7 @@ def _convert_leads(
         pages = [p for _pos, _lead, ps in together for p in ps]
         try:
             frame, report = frame_from_pages(pages)
-        except SchemaError:
+        except Exception:  # SchemaError, or anything unexpected: find the lead at fault
             alone += together
         else:
             sizes = [sum(p.n_items for p in ps) for _pos, _lead, ps in together]
@@ -167,6 +169,10 @@ def _convert_leads(
             if fill_lead and exc.lead_id is None:
                 exc.lead_id = lead
             out.leads[lead] = exc
+            continue
+        except Exception as exc:  # a bug or a body nothing expected: this unit only
+            wrapped = FetchError.wrap(exc, lead_id=lead) if fill_lead else None
+            out.leads[lead] = wrapped or FetchError.wrap(exc, window=lead)
             continue
         rows = [frame.height]
         out.add(
@@ -391,9 +397,14 @@ def _check_cap(value: int | None, name: str) -> int | None:
 
 
 def _check_ids(lead_ids: Iterable[str]) -> list[str]:
-    if isinstance(lead_ids, str):
+    if isinstance(lead_ids, str | bytes):
         raise QueryError(
             "lead_ids must be a list of ids, not one string (wrap it: [lead_id])",
+            field="lead_ids",
+        )
+    if not isinstance(lead_ids, Iterable):
+        raise QueryError(
+            f"lead_ids must be a list of lead ids, got {type(lead_ids).__name__}",
             field="lead_ids",
         )
     ids: list[str] = []

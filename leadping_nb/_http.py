@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 import httpx
 import tenacity
 
-from ._errors import ApiError, AuthError, QueryError, RateLimitError
+from ._errors import KEY_HINT, ApiError, AuthError, QueryError, RateLimitError
 from ._wire import WireHandler, WireRequest
 
 __all__ = [
@@ -46,8 +46,10 @@ __all__ = [
     "RateLimit",
     "RateLimiter",
     "RetryPolicy",
+    "check_api_key",
     "check_base_url",
     "is_wire_handler",
+    "mask_url",
 ]
 
 log = logging.getLogger("leadping_nb")
@@ -182,8 +184,109 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+#: The longest API key accepted (a bearer token; real ones are far shorter).
+MAX_API_KEY_LENGTH = 4096
+#: The longest base URL accepted (an API root; lead paths are appended to it).
+MAX_BASE_URL_LENGTH = 2048
+
+
+def check_api_key(key: str | None, source: str) -> str | None:
+    """Check an API key before anything is sent; return it stripped (``None``: no key).
+
+    A key must be a valid HTTP header value token: printable ASCII without white space
+    (after the surrounding white space is stripped), not empty, at most 4,096 characters.
+    The error never shows the key nor any part of it, only what is wrong and where.
+
+    Parameters
+    ----------
+    key
+        The key, or ``None`` (no key).
+    source
+        Where it came from, named in the error: ``"api_key"`` or ``"LEADPING_API_KEY"``.
+
+    Examples
+    --------
+    >>> check_api_key("  lp_live_abc123  ", "api_key")
+    'lp_live_abc123'
+    >>> check_api_key("lp_live\\nabc123", "api_key")
+    Traceback (most recent call last):
+    ...
+    leadping_nb._errors.QueryError: api_key: the API key contains a line break (at position 8 ...
+    """
+    if key is None:
+        return None
+    where = "the API key" if source == "api_key" else f"the key in {source}"
+    hint = (
+        "copy the key again from the Leadping dashboard (nothing was sent; the key is not "
+        "shown here)"
+    )
+    if not isinstance(key, str):
+        raise QueryError(
+            f"{source}: {where} must be a string, got {type(key).__name__}", field=source
+        )
+    stripped = key.strip()
+    if not stripped:
+        raise QueryError(f"{source}: {where} is empty or blank; {hint}", field=source)
+    if len(stripped) > MAX_API_KEY_LENGTH:
+        raise QueryError(
+            f"{source}: {where} is {len(stripped):,} characters long, more than the "
+            f"{MAX_API_KEY_LENGTH:,} accepted; {hint}",
+            field=source,
+        )
+    for i, ch in enumerate(stripped):
+        if "!" <= ch <= "~":
+            continue
+        if ch in "\r\n":
+            what = "a line break"
+        elif ord(ch) < 32 or ord(ch) == 127 or 0x80 <= ord(ch) <= 0x9F:
+            what = "a control character"
+        elif ch.isspace():
+            what = "white space"
+        else:
+            what = "a non-ASCII character"
+        raise QueryError(
+            f"{source}: {where} contains {what} (at position {i + 1} of {len(stripped)}); "
+            f"a key is printable ASCII without spaces. {hint[0].upper()}{hint[1:]}",
+            field=source,
+        )
+    return stripped
+
+
+def mask_url(url: str, limit: int = 200) -> str:
+    """``url`` fit for a message: credentials (``user:pass@``) as ``***@``, control
+    characters escaped, at most ``limit`` characters.
+
+    Everything up to the last ``@`` of the authority is masked, so a password holding ``/``,
+    ``#`` or ``@`` is never shown either.
+
+    Examples
+    --------
+    >>> mask_url("ftp://u:KEY@x/path")
+    "'ftp://***@x/path'"
+    >>> mask_url("https://a@b:c@host")
+    "'https://***@host'"
+    """
+    text = str(url)
+    head, sep, rest = text.partition("//")
+    if sep and "@" in rest:
+        # everything up to the last @ before the path could be credentials; with a / or
+        # a # in the password the "path" starts too early, so mask up to the last @ of all
+        text = f"{head}//***@{rest.rsplit('@', 1)[1]}"
+    elif not sep and "@" in text:
+        text = "***@" + text.rsplit("@", 1)[1]
+    shown = repr(text)
+    if len(shown) > limit:
+        shown = shown[:limit] + f"... ({len(text):,} characters)"
+    return shown
+
+
 def check_base_url(base_url: str) -> str:
     """Validate a base URL: https anywhere, plain http only to loopback.
+
+    The URL must be ``http(s)://host[:port][/path]``: a host, a port within 1-65535 when
+    given, no white space or control characters, no credentials (no ``@`` at all), query
+    or fragment, at most 2,048 characters. Every message shows the URL with any
+    credentials masked (``***@``).
 
     Examples
     --------
@@ -195,22 +298,64 @@ def check_base_url(base_url: str) -> str:
     Traceback (most recent call last):
     ...
     leadping_nb._errors.QueryError: base_url: plain http:// is refused for ...
+    >>> check_base_url("https://user:secret@example.com")
+    Traceback (most recent call last):
+    ...
+    leadping_nb._errors.QueryError: base_url: must not carry ... 'https://***@example.com'; ...
     """
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not isinstance(base_url, str):
         raise QueryError(
-            f"base_url: expected an http(s) URL with a host, got {base_url!r}", field="base_url"
+            f"base_url: must be a string, got {type(base_url).__name__}", field="base_url"
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    shown = mask_url(base_url)
+    bad = next((c for c in base_url if c.isspace() or not c.isprintable()), None)
+    if bad is not None:
         raise QueryError(
-            f"base_url: plain http:// is refused for {parts.hostname!r} (the API key would "
+            f"base_url: contains white space or a control character ({bad!r} at position "
+            f"{base_url.index(bad) + 1}): {shown}",
+            field="base_url",
+        )
+    if "@" in base_url:
+        raise QueryError(
+            f"base_url: must not carry credentials (user:password@): {shown}; the API key "
+            "goes in api_key= or LEADPING_API_KEY",
+            field="base_url",
+        )
+    if len(base_url) > MAX_BASE_URL_LENGTH:
+        raise QueryError(
+            f"base_url: longer than {MAX_BASE_URL_LENGTH:,} characters: {shown}",
+            field="base_url",
+        )
+    try:
+        parts = urlsplit(base_url)
+        host = parts.hostname
+        port = parts.port
+    except ValueError as exc:
+        port_text = "port" in str(exc).lower()
+        reason = "the port must be a number within 1-65535" if port_text else "invalid"
+        raise QueryError(f"base_url: {reason}: {shown}", field="base_url") from None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        raise QueryError(
+            f"base_url: expected an http(s) URL with a host, got {shown}", field="base_url"
+        )
+    if (port is not None and not 1 <= port <= 65535) or parts.netloc.endswith(":"):
+        raise QueryError(
+            f"base_url: the port must be a number within 1-65535: {shown}", field="base_url"
+        )
+    if parts.query or parts.fragment or "?" in base_url or "#" in base_url:
+        raise QueryError(
+            f"base_url: must not carry a query or a fragment: {shown}", field="base_url"
+        )
+    if parts.scheme.lower() == "http" and not _is_loopback(host):
+        raise QueryError(
+            f"base_url: plain http:// is refused for {host!r} (the API key would "
             "travel unencrypted); use https://, or http:// only to localhost/127.0.0.1/[::1]",
             field="base_url",
         )
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise QueryError(
-            "base_url: must not carry credentials, a query or a fragment", field="base_url"
-        )
+    try:
+        httpx.URL(base_url)  # what the session will parse (IDNA host names, lengths)
+    except (httpx.InvalidURL, ValueError, UnicodeError):
+        raise QueryError(f"base_url: not a valid URL: {shown}", field="base_url") from None
     return base_url.rstrip("/")
 
 
@@ -564,11 +709,7 @@ class HttpSession:
                 if status == 401
                 else "the API key may not read these events"
             )
-            return AuthError(
-                f"authentication failed: {hint}. Pass api_key=... to the client or set the "
-                "LEADPING_API_KEY environment variable",
-                **kw,
-            )
+            return AuthError(f"authentication failed: {hint}. {KEY_HINT}", **kw)
         return ApiError("request failed", **kw)
 
     def _give_up(

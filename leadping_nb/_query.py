@@ -10,6 +10,10 @@ request is sent.
 
 Page size: the API publishes no default and no maximum. We default to 100 and accept
 1-1000; the server may still apply a lower cap (the response's ``pageSize`` says which).
+
+Sizes: a search term and every text value of a filter or bound may hold at most
+:data:`MAX_TEXT_LENGTH` (4,096) characters, since the body is sent with every page; a lead
+id at most :data:`MAX_LEAD_ID_LENGTH` (1,000) characters (it is part of the request line).
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from ._schema import EVENT_FIELDS, MONEY_PRECISION, MONEY_SCALE, Field, field_by
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
+    "MAX_LEAD_ID_LENGTH",
     "MAX_PAGE_SIZE",
+    "MAX_TEXT_LENGTH",
     "EventQuery",
     "Filter",
     "OrderBy",
@@ -43,6 +49,11 @@ HISTORY_START = datetime(1970, 1, 1, tzinfo=UTC)
 WHOLE_HISTORY = timedelta(days=366 * 200)
 #: The largest page size we ask for (the API publishes none; the emulator caps at 1000 too).
 MAX_PAGE_SIZE = 1000
+#: The longest search term or text value of a filter or bound (the body goes with every page).
+MAX_TEXT_LENGTH = 4096
+#: The longest lead (or organization) id: it is part of the request line, which servers cap
+#: (the emulator answers 414 past 8 KiB, as common front ends do).
+MAX_LEAD_ID_LENGTH = 1000
 
 Scalar: TypeAlias = str | int | bool | Decimal | datetime
 _FILTERABLE = ("string", "enum", "timestamp", "money", "integer", "boolean")
@@ -79,7 +90,7 @@ def _resolve(name: object, kinds: tuple[str, ...], what: str, where: str) -> tup
     f = field_by_name(name)
     if f is None:
         raise QueryError(
-            f"{where}: unknown field {name!r}. Valid {what} fields: {_choices(kinds)}",
+            f"{where}: unknown field {_shown(name)}. Valid {what} fields: {_choices(kinds)}",
             field=where,
         )
     if f.kind not in kinds:
@@ -94,9 +105,28 @@ def _resolve(name: object, kinds: tuple[str, ...], what: str, where: str) -> tup
     return api, f
 
 
+def _shown(text: str, limit: int = 60) -> str:
+    """``repr(text)``, cut to ``limit`` characters for a message (a 10 MB value stays out)."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
+def _check_text(value: str, where: str) -> str:
+    if len(value) > MAX_TEXT_LENGTH:
+        raise QueryError(
+            f"{where}: {len(value):,} characters is longer than the {MAX_TEXT_LENGTH:,} "
+            "accepted for a search term or a filter value (the body is sent with every page)",
+            field=where,
+        )
+    return value
+
+
 def _value(f: Field, value: object, where: str) -> Scalar:
     """Check one filter or bound value against the field's declared kind and normalise it."""
     kind = f.kind
+    if isinstance(value, str):
+        _check_text(value, where)
     if kind == "timestamp":
         if isinstance(value, datetime):
             if value.tzinfo is None or value.utcoffset() is None:
@@ -140,9 +170,9 @@ def _value(f: Field, value: object, where: str) -> Scalar:
                 return _money(Decimal(value.strip()), f, where)
             except InvalidOperation:  # pragma: no cover - the regex admits only valid text
                 pass
+        shown = _shown(value) if isinstance(value, str) else repr(value)
         raise QueryError(
-            f"{where}: {f.api!r} is money; pass a Decimal, an int or a numeric string, "
-            f"got {value!r}",
+            f"{where}: {f.api!r} is money; pass a Decimal, an int or a numeric string, got {shown}",
             field=where,
         )
     if kind == "integer":
@@ -247,6 +277,7 @@ class RangeFilter:
 
 
 OrderByLike: TypeAlias = str | OrderBy | tuple[str, str]
+OrdersLike: TypeAlias = Iterable[OrderByLike] | OrderByLike | Mapping[str, str]
 FiltersLike: TypeAlias = Mapping[str, Any] | Iterable[Filter | tuple[str, Any]]
 RangesLike: TypeAlias = Mapping[str, Mapping[str, Any]] | Iterable[RangeFilter]
 
@@ -265,11 +296,14 @@ class EventQuery:
         Items per page, 1-1000 (default 100, our choice: the API publishes no default).
     order_by
         Sort keys in priority order: ``"createdAt"``, ``"-createdAt"`` (descending),
-        ``("createdAt", "desc")`` or :class:`OrderBy`.
+        ``"+createdAt"``, ``("createdAt", "desc")``, :class:`OrderBy`, or a mapping
+        ``{"createdAt": "desc", "id": "asc"}`` (its order is the priority). One sign at
+        most: ``"--createdAt"`` is refused.
     include_count
         Ask the server for ``totalCount``.
     search, search_fields
-        A case-insensitive substring searched in the given string fields.
+        A case-insensitive substring searched in the given string fields (at most
+        4,096 characters, as every text value of a filter).
     filters
         Exact matches: ``{"eventType": "Sms"}`` or ``[("direction", "Outbound")]``.
     range_filters
@@ -307,7 +341,7 @@ class EventQuery:
     def __init__(
         self,
         page_size: int = DEFAULT_PAGE_SIZE,
-        order_by: Iterable[OrderByLike] | OrderByLike = (),
+        order_by: OrdersLike = (),
         include_count: bool | None = None,
         search: str | None = None,
         search_fields: Iterable[str] | str = (),
@@ -325,6 +359,8 @@ class EventQuery:
         set_(self, "include_count", include_count)
         if search is not None and not isinstance(search, str):
             raise QueryError(f"search: must be a string, got {search!r}", field="search")
+        if search is not None:
+            _check_text(search, "search")
         set_(self, "search", search if search else None)
         fields = _norm_search_fields(search_fields)
         set_(self, "search_fields", fields)
@@ -480,9 +516,18 @@ def _check_page_size(page_size: object) -> int:
     return page_size
 
 
-def _norm_order(order_by: Iterable[OrderByLike] | OrderByLike) -> tuple[OrderBy, ...]:
+_ORDER_FORMS = (
+    "'field', '-field' (descending), '+field', ('field', 'asc'|'desc'), OrderBy, "
+    "or a mapping {'field': 'asc'|'desc'}"
+)
+
+
+def _norm_order(order_by: OrdersLike) -> tuple[OrderBy, ...]:
     items: Iterable[Any]
-    if isinstance(order_by, str | OrderBy) or (
+    if isinstance(order_by, Mapping):
+        # {"createdAt": "desc", "id": "asc"}: the mapping's order is the priority
+        items = list(order_by.items())
+    elif isinstance(order_by, str | OrderBy) or (
         isinstance(order_by, tuple)
         and len(order_by) == 2
         and isinstance(order_by[1], str)
@@ -498,21 +543,23 @@ def _norm_order(order_by: Iterable[OrderByLike] | OrderByLike) -> tuple[OrderBy,
             name, desc = item.field, item.descending
         elif isinstance(item, str):
             desc = item.startswith("-")
-            name = item.lstrip("+-")
+            name = item[1:] if item[:1] in ("+", "-") else item
+            if name[:1] in ("+", "-"):
+                raise QueryError(
+                    f"{where}: {_shown(item)} has more than one sign; expected {_ORDER_FORMS}",
+                    field=where,
+                )
         elif isinstance(item, tuple | list) and len(item) == 2:
             name, direction = item
             if not isinstance(direction, str) or direction.lower() not in ("asc", "desc"):
                 raise QueryError(
-                    f"{where}.direction: must be 'asc' or 'desc' (any case), got {direction!r}",
+                    f"{where}.direction: must be 'asc' or 'desc' (any case), got {direction!r} "
+                    f"for {name!r}",
                     field=f"{where}.direction",
                 )
             desc = direction.lower() == "desc"
         else:
-            raise QueryError(
-                f"{where}: expected 'field', '-field', ('field', 'asc'|'desc') or OrderBy, "
-                f"got {item!r}",
-                field=where,
-            )
+            raise QueryError(f"{where}: expected {_ORDER_FORMS}, got {item!r}", field=where)
         api, _ = _resolve(name, _ORDERABLE, "ordering", f"{where}.field")
         out.append(OrderBy(api, desc))
     seen = [o.field for o in out]
@@ -617,15 +664,16 @@ def _norm_ranges(ranges: RangesLike) -> tuple[RangeFilter, ...]:
     return tuple(out)
 
 
-_FORBIDDEN_IN_ID = re.compile(r"[/?#%\s\\]|\.\.|[\x00-\x1f\x7f]")
+_FORBIDDEN_IN_ID = re.compile(r"[/?#%\s\\]|\.\.|[\x00-\x1f\x7f-\x9f]")
 
 
 def check_lead_id(lead_id: object) -> str:
     """Validate a lead id before it is put into a request path.
 
-    Lead ids are opaque strings. Empty or blank ids, and ids containing ``/``, ``..``,
-    ``?``, ``#``, ``%``, ``\\``, white space or control characters are rejected, so an id
-    can never change the request path.
+    Lead ids are opaque strings. Empty or blank ids, ``.``, ids longer than 1,000
+    characters, ids that are not valid Unicode text (a lone surrogate) and ids containing
+    ``/``, ``..``, ``?``, ``#``, ``%``, ``\\``, white space or control characters are
+    rejected, so an id can never change the request path nor fail while it is sent.
 
     Examples
     --------
@@ -637,16 +685,39 @@ def check_lead_id(lead_id: object) -> str:
     leadping_nb._errors.QueryError: lead id '../admin' contains '..'; ...
     """
     if not isinstance(lead_id, str):
+        shown = repr(lead_id)
+        if len(shown) > 60:
+            shown = shown[:60] + "..."
         raise QueryError(
-            f"lead id must be a string, got {type(lead_id).__name__} {lead_id!r}", field="leadId"
+            f"lead id must be a string, got {type(lead_id).__name__} {shown}", field="leadId"
         )
     if not lead_id.strip():
         raise QueryError("lead id is empty or blank", field="leadId")
+    if len(lead_id) > MAX_LEAD_ID_LENGTH:
+        raise QueryError(
+            f"lead id {_shown(lead_id, 20)} is longer than {MAX_LEAD_ID_LENGTH:,} characters",
+            field="leadId",
+        )
+    if lead_id == ".":
+        raise QueryError(
+            "lead id '.' would name the parent path (/events/leads); give a real lead id",
+            field="leadId",
+        )
     m = _FORBIDDEN_IN_ID.search(lead_id)
     if m:
         raise QueryError(
-            f"lead id {lead_id!r} contains {m.group()!r}; lead ids may not contain '/', '..', "
-            "'?', '#', '%', '\\', white space or control characters",
+            f"lead id {_shown(lead_id)} contains {m.group()!r}; lead ids may not contain '/', "
+            "'..', '?', '#', '%', '\\', white space or control characters",
             field="leadId",
         )
-    return lead_id
+    try:
+        lead_id.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = exc.start
+    else:
+        return lead_id
+    raise QueryError(
+        f"lead id {_shown(lead_id)} is not valid Unicode text (a lone surrogate at "
+        f"position {bad}); it cannot be sent",
+        field="leadId",
+    )

@@ -83,8 +83,10 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
     leads in the background: a progress bar advances per lead, counters per page, a
     per-lead table shows pages and events, and **Cancel** really stops the requests in
     flight. Leads that failed are listed with their errors; their events are not mixed
-    in. Then the KPIs (:class:`~leadping_nb.widgets.Kpis`), the first rows and the
-    figure of the selected tab (:mod:`leadping_nb.figures`) are shown.
+    in. Leads that returned no events are named too (an unknown lead id looks the same:
+    the API answers it with an empty page). Then the KPIs
+    (:class:`~leadping_nb.widgets.Kpis`), the first rows and the figure of the selected
+    tab (:mod:`leadping_nb.figures`) are shown.
 
     Changing a filter or the lead selection afterwards refreshes everything from the
     cached events, without a request. If the new filters are wider than the fetched
@@ -433,13 +435,33 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self.progress.bar_style = (
             "danger" if result.errors and not ok else ("warning" if result.errors else "success")
         )
-        self.failed.value = self._failed_html(result)
+        self.failed.value = self._failed_html(result) + self._empty_html(result)
+        empty = len(result.empty)
         self._set_status(
             f'<span class="lp-fetched">Fetched {result.frame.height:,} events from '
-            f"{len(ok)} of {len(leads)} leads in {elapsed:.2f} s.</span>"
+            f"{len(ok)} of {len(leads)} leads in {elapsed:.2f} s"
+            + (f"; {empty} returned no events" if empty else "")
+            + ".</span>"
         )
         self.filters.add_options(self.cache.options())  # may refresh through the observer
         self.refresh()
+
+    @staticmethod
+    def _empty_html(result: FetchResult) -> str:
+        """The leads that returned no events: an unknown id looks the same (the API
+        answers it with an empty page, not 404), so they are named."""
+        empty = result.empty
+        if not empty:
+            return ""
+        n = len(empty)
+        shown = ", ".join(f"<code>{escape(lead)}</code>" for lead in empty[:50])
+        more = f" and {n - 50} more" if n > 50 else ""
+        return (
+            f'<div class="lp-empty-panel" style="border-left:3px solid #b58900;'
+            f'padding-left:.5em"><b>{n} lead{"s" if n != 1 else ""} returned no events</b>: '
+            f'{shown}{more} <span style="{_NOTE}">(unknown ids? the API answers an unknown '
+            "lead with an empty page, not 404; or nothing matched the filters)</span></div>"
+        )
 
     @staticmethod
     def _failed_html(result: FetchResult) -> str:

@@ -21,8 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from leadping_nb._errors import AuthError, LeadpingError, QueryError
-from leadping_nb._query import HISTORY_START, WHOLE_HISTORY, EventQuery, check_lead_id
+from leadping_nb._errors import KEY_HINT, AuthError, LeadpingError, QueryError
+from leadping_nb._query import (
+    HISTORY_START,
+    MAX_PAGE_SIZE,
+    WHOLE_HISTORY,
+    EventQuery,
+    check_lead_id,
+)
 from leadping_nb._schema import field_by_name
 
 if TYPE_CHECKING:
@@ -59,6 +65,18 @@ _EPILOG = "\n".join(
         ),
     ]
 )
+#: The CLI's page size (the library's EventQuery defaults to 100; a command line run
+#: fetches whole histories, so it asks for the largest page).
+CLI_PAGE_SIZE = 1000
+#: The CLI's concurrency (as the clients').
+CLI_CONCURRENCY = 8
+#: How a shell user gives the key (the library's errors say it the Python way).
+SHELL_KEY_HINT = (
+    "Set it in the environment first: `export LEADPING_API_KEY=<your key>` (it is never "
+    "printed), or add --emulator to run offline on the built-in emulator"
+)
+#: At most this many ids are named in one stderr line.
+_NAMED = 20
 DEMO_DIR = "leadping-demo"
 DELIVERY_FILE = "delivery_report.html"
 BILLING_FILE = "billing_report.html"
@@ -167,10 +185,18 @@ def _source() -> argparse.ArgumentParser:
         "--filter direction=Outbound --filter eventType=Sms",
     )
     q.add_argument(
-        "--page-size", type=int, default=1000, metavar="N", help="events per request (1-1000)"
+        "--page-size",
+        type=int,
+        default=CLI_PAGE_SIZE,
+        metavar="N",
+        help=f"events per request (1-{MAX_PAGE_SIZE})",
     )
     q.add_argument(
-        "--concurrency", type=int, default=8, metavar="N", help="requests in flight at most"
+        "--concurrency",
+        type=int,
+        default=CLI_CONCURRENCY,
+        metavar="N",
+        help="requests in flight at most",
     )
     return p
 
@@ -413,8 +439,21 @@ def _window(args: argparse.Namespace) -> tuple[datetime | None, datetime | None]
     return since, until
 
 
+def _check_numbers(args: argparse.Namespace) -> None:
+    """``--page-size`` and ``--concurrency``, in the CLI's own terms (its defaults)."""
+    if not 1 <= args.page_size <= MAX_PAGE_SIZE:
+        raise UsageError(
+            f"--page-size: {args.page_size} is outside 1-{MAX_PAGE_SIZE} (default {CLI_PAGE_SIZE})"
+        )
+    if args.concurrency < 1:
+        raise UsageError(
+            f"--concurrency: must be >= 1, got {args.concurrency} (default {CLI_CONCURRENCY})"
+        )
+
+
 def _query(args: argparse.Namespace, *, with_window: bool) -> EventQuery:
     _zone(args.tz)
+    _check_numbers(args)
     ranges: dict[str, dict[str, datetime]] = {}
     since, until = _window(args)
     if with_window and (since or until):
@@ -498,11 +537,7 @@ class _Source:
         else:
             key = os.environ.get("LEADPING_API_KEY", "")
             if not key.strip():
-                raise UsageError(
-                    "no API key: set it in the environment first, e.g. "
-                    "`export LEADPING_API_KEY=<your key>` (it is never printed), or add "
-                    "--emulator to run offline on the built-in emulator"
-                )
+                raise UsageError(f"no API key. {SHELL_KEY_HINT}")
             from leadping_nb._client import Client
 
             self.client = Client(base_url=args.base_url, concurrency=args.concurrency)
@@ -573,13 +608,33 @@ def _requests(result: FetchResult) -> str:
     return f"{int(result.status['attempts'].sum() or 0):,}"
 
 
+def _message(exc: BaseException) -> str:
+    """An error's text for a shell user: the key hint says ``export LEADPING_API_KEY``."""
+    return str(exc).replace(KEY_HINT, SHELL_KEY_HINT)
+
+
 def _report_failures(result: FetchResult) -> None:
     what = "window" if "window" in result.status.columns else "lead"
-    shown = list(result.errors.items())[:20]
+    shown = list(result.errors.items())[:_NAMED]
     for key, exc in shown:
-        _err(f"{what} {key} failed: {type(exc).__name__}: {exc}")
+        _err(f"{what} {key} failed: {type(exc).__name__}: {_message(exc)}")
     if len(result.errors) > len(shown):
         _err(f"... and {len(result.errors) - len(shown)} more failed {what}s")
+
+
+def _warn_empty(ids: Sequence[str], query: EventQuery | None) -> None:
+    """One stderr line naming the leads that returned no events (the exit code stays)."""
+    if not ids:
+        return
+    named = ", ".join(ids[:_NAMED]) + (
+        f" and {len(ids) - _NAMED} more" if len(ids) > _NAMED else ""
+    )
+    filtered = query is not None and bool(query.filters or query.range_filters or query.search)
+    why = "unknown ids? the API answers an unknown lead with an empty page, not 404"
+    if filtered:
+        why += "; or nothing matched --since/--until/--filter"
+    n = len(ids)
+    _err(f"warning: {n} lead{'s' if n != 1 else ''} returned no events: {named} ({why})")
 
 
 def _all_failed(result: FetchResult) -> bool:
@@ -724,6 +779,12 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
             result = refreshed.fetch
             if _all_failed(result):
                 return FAILED
+            empty = result.empty
+            if empty:
+                # a lead re-read from its watermark may rightly return nothing new: name
+                # only the leads the store holds no event of
+                held = set(store.read(empty).get_column("lead_id").unique().to_list())
+                empty = [lead for lead in dict.fromkeys(empty) if lead not in held]
             _say(
                 f"Store {Path(args.store).resolve()}: {refreshed.added:,} new events, "
                 f"{refreshed.changed:,} changed, "
@@ -731,6 +792,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
                 f"{src.what(result, ids)} in "
                 f"{_fmt_s(time.perf_counter() - started)} ({src.description})."
             )
+            _warn_empty(empty, None)
         else:
             assert output is not None
             result = src.fetch(ids, query)
@@ -742,6 +804,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
                 f"{_fmt_s(time.perf_counter() - started)} ({src.description}).",
                 f"Wrote {path.resolve()}",
             )
+            _warn_empty(result.empty, query)
     if result.errors:
         _report_failures(result)
         return PARTIAL
@@ -771,6 +834,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if not 0 <= args.cost_scale <= 18:
         raise UsageError("--cost-scale must be within 0-18")
     failed: FetchResult | None = None
+    empty_leads: list[str] = []
     if args.store_version is not None and not args.store:
         raise UsageError("--store-version applies to --store only")
     if args.store:
@@ -798,6 +862,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
             result = src.fetch(ids or [], _query(args, with_window=not src.account))
         if _all_failed(result):
             return FAILED
+        empty_leads = result.empty
         failed = result if result.errors else None
         frame, leads, source, as_of = result.frame, ids, src.description, src.as_of
     out = Path(args.out_dir)
@@ -829,6 +894,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         "Wrote:",
         *[f"  {p.resolve()}" for p in written],
     )
+    _warn_empty(empty_leads, query)
     if failed is not None:
         _report_failures(failed)
         return PARTIAL
@@ -884,7 +950,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LeadpingError as exc:
         if args.debug:
             raise
-        _err(f"{type(exc).__name__}: {exc}")
+        _err(f"{type(exc).__name__}: {_message(exc)}")
         return FAILED
     except OSError as exc:
         if args.debug:

@@ -316,7 +316,7 @@ def test_report_from_the_emulator_for_a_window(tmp_path: Path) -> None:
         (["fetch", "lead_1", "--emulator", "-o", "x.csv", "--since", "2026-02-30"], "--since"),
         (["fetch", "lead_1", "--emulator", "-o", "x.csv", "--filter", "nope=1"], "unknown field"),
         (["fetch", "lead_1", "--emulator", "-o", "x.csv", "--filter", "bad"], "FIELD=VALUE"),
-        (["fetch", "lead_1", "--emulator", "-o", "x.csv", "--page-size", "0"], "pageSize"),
+        (["fetch", "lead_1", "--emulator", "-o", "x.csv", "--page-size", "0"], "(default 1000)"),
         (["fetch", "lead_1", "--emulator", "-o", "x.csv", "--tz", "Mars/Base"], "time zone"),
         (
             ["fetch", "lead_1", "--emulator", "--store", "s", "--since", "2026-01-01"],
@@ -516,3 +516,104 @@ def test_subprocess_errors_have_no_traceback(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "export LEADPING_API_KEY" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# issue 16: unknown leads, messages in the shell's terms
+
+
+def test_leads_that_return_nothing_are_named_and_the_exit_code_stays_0(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The API answers an unknown lead with an empty page (it declares no 404): the CLI
+    names those leads on stderr and still exits 0 (the file holds what the API sent)."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["fetch", "lead_0001", "lead_9999", "--emulator", "--no-progress", "-o", "a.parquet"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert (
+        "warning: 1 lead returned no events: lead_9999 (unknown ids? the API answers an "
+        "unknown lead with an empty page, not 404)" in err
+    )
+    assert "lead_0001" not in err
+    assert main(["fetch", "lead_1", "lead_2", "--emulator", "--no-progress", "-o", "b.csv"]) == 0
+    assert "2 leads returned no events: lead_1, lead_2 (unknown ids?" in capsys.readouterr().err
+    # a filter that matches nothing is named as a possible reason
+    argv = ["fetch", "lead_0001", "--emulator", "--no-progress", "-o", "c.parquet"]
+    assert main([*argv, "--since", "2030-01-01"]) == 0
+    assert "or nothing matched --since/--until/--filter" in capsys.readouterr().err
+    # a report says it too
+    argv = ["report", "lead_0001", "nope_1", "--emulator", "--no-progress", "-o", "r"]
+    assert main(argv) == 0
+    assert "1 lead returned no events: nope_1" in capsys.readouterr().err
+    # a store: a lead it holds may rightly return nothing new; an unknown one is named
+    argv = ["fetch", "lead_0001", "lead_9999", "--emulator", "--no-progress", "--store", "s"]
+    assert main(argv) == 0
+    assert "1 lead returned no events: lead_9999" in capsys.readouterr().err
+    assert main([*argv, "--lookback", "0"]) == 0
+    err = capsys.readouterr().err
+    assert "1 lead returned no events: lead_9999" in err and "lead_0001" not in err
+    # leads with events: no warning
+    argv = ["fetch", "lead_0001", "lead_0002", "--emulator", "--no-progress", "-o", "d.parquet"]
+    assert main(argv) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_a_bad_page_size_names_the_cli_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for size in ("0", "1001"):
+        argv = ["fetch", "lead_0001", "--emulator", "-o", "x.parquet", "--page-size", size]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"--page-size: {size} is outside 1-1000 (default 1000)" in err
+        assert "default 100)" not in err
+    assert main(["fetch", "lead_0001", "--emulator", "-o", "x.parquet", "--concurrency", "0"]) == 2
+    assert "--concurrency: must be >= 1, got 0 (default 8)" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_auth_error_tells_a_shell_user_to_export_the_key(
+    served: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LEADPING_API_KEY", "sk_live_WRONG_4242")
+    argv = ["fetch", "lead_0001", "--base-url", served, "-o", str(tmp_path / "x.parquet")]
+    assert main([*argv, "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "AuthError: authentication failed: the API key was refused" in err
+    assert "export LEADPING_API_KEY=<your key>" in err
+    assert "api_key=" not in err
+
+
+def test_a_malformed_key_in_the_environment_exits_2_unseen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = "sk_live_MALFORMED\x1b[2J_4242"
+    monkeypatch.setenv("LEADPING_API_KEY", key)
+    monkeypatch.chdir(tmp_path)
+    assert main(["fetch", "lead_0001", "-o", "x.parquet", "--no-progress"]) == 2
+    out, err = capsys.readouterr()
+    assert "LEADPING_API_KEY: the key in LEADPING_API_KEY contains a control character" in err
+    pieces = [key[i : i + 6] for i in range(len(key) - 5)]
+    assert not [p for p in pieces if p in out + err]
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_full_disk_is_named_and_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from leadping_nb import _export
+
+    def full(self: pl.DataFrame, file: Any, *args: Any, **kwargs: Any) -> None:
+        Path(file).write_bytes(b"PAR1 half")
+        raise pl.exceptions.ComputeError("parquet: Invalid thrift: transport error")
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", full)
+    monkeypatch.setattr(_export, "_free_bytes", lambda _d: 0)
+    monkeypatch.chdir(tmp_path)
+    assert main(["fetch", "lead_0001", "--emulator", "--no-progress", "-o", "x.parquet"]) == 1
+    err = capsys.readouterr().err
+    assert "no space left on device: nothing was written" in err and "x.parquet" in err
+    assert "thrift" not in err
+    assert not list(tmp_path.iterdir())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from datetime import UTC, datetime
@@ -68,6 +69,73 @@ def test_writes_are_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         to_parquet(events(), target)
     assert target.read_bytes() == b"previous"
     assert os.listdir(tmp_path) == ["events.parquet"]  # no temporary file left behind
+
+
+def _full_disk_errors() -> list[tuple[str, BaseException, bool]]:
+    """What the writers raise on a full disk (as observed on a full tmpfs), and the one
+    that does not say so (then the free space decides)."""
+    import xlsxwriter.exceptions
+
+    return [
+        ("errno", OSError(errno.ENOSPC, "No space left on device"), False),
+        (
+            "polars",
+            pl.exceptions.ComputeError(
+                "parquet: File out of specification: underlying IO error: No space left on "
+                "device (os error 28)"
+            ),
+            False,
+        ),
+        ("csv", OSError("No space left on device (os error 28)"), False),
+        (
+            "xlsxwriter",
+            xlsxwriter.exceptions.FileCreateError(OSError(28, "No space left on device")),
+            False,
+        ),
+        ("quota", OSError(errno.EDQUOT, "Disk quota exceeded"), False),
+        ("thrift", pl.exceptions.ComputeError("parquet: Invalid thrift: transport error"), True),
+    ]
+
+
+@pytest.mark.parametrize("case", [c[0] for c in _full_disk_errors()])
+@pytest.mark.parametrize("writer", ["parquet", "csv", "excel"])
+def test_a_full_disk_is_said_so_and_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str, writer: str
+) -> None:
+    _name, error, needs_free_space = next(c for c in _full_disk_errors() if c[0] == case)
+    target = tmp_path / f"events.{writer}"
+    target.write_bytes(b"previous")
+
+    def full(self: pl.DataFrame, file: Any, *args: Any, **kwargs: Any) -> None:
+        path = Path(file) if not hasattr(file, "filename") else Path(file.filename)
+        path.write_bytes(b"half")
+        raise error
+
+    method = {"parquet": "write_parquet", "csv": "write_csv", "excel": "write_excel"}[writer]
+    monkeypatch.setattr(pl.DataFrame, method, full)
+    if needs_free_space:
+        monkeypatch.setattr(_export, "_free_bytes", lambda _d: 4096)
+    write = {"parquet": to_parquet, "csv": to_csv, "excel": to_excel}[writer]
+    with pytest.raises(OSError, match="no space left on device") as info:
+        write(events(), target)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(target)
+    assert "no space left on device: nothing was written" in str(info.value)
+    assert info.value.__cause__ is error
+    assert target.read_bytes() == b"previous"
+    assert os.listdir(tmp_path) == [target.name]  # no temporary file left behind
+
+
+def test_another_failure_is_not_called_a_full_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: pl.DataFrame, file: Any, *args: Any, **kwargs: Any) -> None:
+        raise pl.exceptions.ComputeError("parquet: Invalid thrift: transport error")
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", broken)
+    monkeypatch.setattr(_export, "_free_bytes", lambda _d: 10 << 30)
+    with pytest.raises(pl.exceptions.ComputeError, match="thrift"):
+        to_parquet(events(), tmp_path / "x.parquet")
+    assert os.listdir(tmp_path) == []
 
 
 # --------------------------------------------------------------------------- csv

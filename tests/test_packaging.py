@@ -76,6 +76,7 @@ PUBLIC = [
     "EventSearch",
     "EventStore",
     "FaultConfig",
+    "FetchError",
     "FetchJob",
     "FetchProgress",
     "FetchResult",

@@ -163,6 +163,58 @@ def test_order_by_direction_any_case_and_bad_direction() -> None:
         EventQuery(order_by=["createdAt", "-created_at"])
 
 
+def test_order_by_mapping_is_honoured_in_its_order() -> None:
+    q = EventQuery(order_by={"createdAt": "desc", "id": "ASC"})
+    assert q.to_body()["orderBy"] == [
+        {"field": "createdAt", "direction": "desc"},
+        {"field": "id", "direction": "asc"},
+    ]
+    assert q == EventQuery(order_by=["-createdAt", "id"])
+    with pytest.raises(QueryError, match=r"orderBy\[0\]\.direction: .*got True for 'createdAt'"):
+        EventQuery(order_by={"createdAt": True})
+    with pytest.raises(QueryError, match="unknown field 'nope'"):
+        EventQuery(order_by={"nope": "asc"})
+
+
+@pytest.mark.parametrize("bad", ["+-createdAt", "--createdAt", "-+createdAt", "++id", "-"])
+def test_order_by_takes_one_sign_at_most(bad: str) -> None:
+    with pytest.raises(QueryError) as info:
+        EventQuery(order_by=bad)
+    assert info.value.field is not None and info.value.field.startswith("orderBy[0]")
+    text = str(info.value)
+    assert bad in text or "non-empty string" in text
+    assert "'-field' (descending)" in text or "non-empty string" in text
+
+
+def test_order_by_plus_sign_is_ascending() -> None:
+    assert EventQuery(order_by="+createdAt") == EventQuery(order_by="createdAt")
+
+
+def test_search_and_filter_values_are_size_limited() -> None:
+    from leadping_nb._query import MAX_TEXT_LENGTH
+
+    assert MAX_TEXT_LENGTH == 4096
+    ok = "x" * MAX_TEXT_LENGTH
+    assert EventQuery(filters={"summary": ok}).to_body()["filters"][0]["value"] == ok
+    assert EventQuery(search=ok, search_fields=["summary"]).search == ok
+    huge = "x" * 10_000_000
+    for kwargs, where in (
+        ({"filters": {"summary": huge}}, "filters[0].value"),
+        ({"search": huge, "search_fields": ["summary"]}, "search"),
+        ({"filters": {"billableAmount": "1" + "0" * 5000}}, "filters[0].value"),
+        ({"range_filters": {"retryCount": {"ge": huge}}}, "rangeFilters[0].greaterThanOrEqual"),
+    ):
+        with pytest.raises(QueryError) as info:
+            EventQuery(**kwargs)
+        assert info.value.field == where
+        assert len(str(info.value)) < 300
+    with pytest.raises(QueryError, match="4,096"):
+        EventQuery(search="y" * 4097, search_fields=["summary"])
+    with pytest.raises(QueryError) as unknown:
+        EventQuery(filters={huge: "x"})
+    assert len(str(unknown.value)) < 2000
+
+
 def test_alias_names_are_kept_for_the_server() -> None:
     q = EventQuery(filters={"activityCategory": "Messaging"})
     assert q.to_body()["filters"] == [{"field": "activityCategory", "value": "Messaging"}]
@@ -194,6 +246,10 @@ def test_from_body_accepts_seed_string_page_size() -> None:
         "tab\t",
         "new\nline",
         "back\\slash",
+        ".",
+        "a" * 1001,
+        "lone\ud800surrogate",
+        "c1\x85control",
         5,
         None,
     ],
@@ -201,6 +257,22 @@ def test_from_body_accepts_seed_string_page_size() -> None:
 def test_bad_lead_ids_are_refused(bad: object) -> None:
     with pytest.raises(QueryError):
         check_lead_id(bad)
+
+
+def test_a_dot_lead_id_is_refused_like_dot_dot() -> None:
+    """``/events/leads/.`` is ``/events/leads`` to every URL normaliser."""
+    with pytest.raises(QueryError, match=r"lead id '\.' would name the parent path"):
+        check_lead_id(".")
+    assert check_lead_id(".x") == ".x" and check_lead_id("x.") == "x."
+
+
+def test_lead_id_messages_stay_short() -> None:
+    with pytest.raises(QueryError) as info:
+        check_lead_id("a" * 70_000)
+    assert "70,000 characters" in str(info.value) and len(str(info.value)) < 200
+    with pytest.raises(QueryError) as info:
+        check_lead_id("/" * 70_000)
+    assert len(str(info.value)) < 300
 
 
 @pytest.mark.parametrize("good", ["lead_0001", "3f2a-bc", "L.1", "émile", "a:b@c"])

@@ -896,6 +896,33 @@ def test_explorer_lists_failed_leads_with_their_errors() -> None:
         assert "lead_0002" in ex.notice.value  # selected, but not in the cache
 
 
+def test_explorer_names_leads_that_returned_no_events() -> None:
+    """An unknown lead id is answered with an empty page: the explorer names it (the
+    picker only refuses ids itself when it holds the whole lead list: not here, where the
+    list is as long as ``max_options``)."""
+    emu = Emulator(seed=1, n_leads=3)
+    with emu.client() as client:
+        ex = make_explorer(client, max_options=3)
+        ex.picker.paste("lead_0001 lead_1 lead_2")
+        ex.fetch()
+        result = ex.wait(timeout=30)
+        assert result is not None and result.ok and result.empty == ["lead_1", "lead_2"]
+        panel = ex.failed.value
+        assert "2 leads returned no events" in panel
+        assert "<code>lead_1</code>, <code>lead_2</code>" in panel
+        assert "unknown ids? the API answers an unknown lead with an empty page" in panel
+        assert "lead_0001" not in panel and "failed" not in panel
+        assert "from 3 of 3 leads" in ex.status.value
+        assert "2 returned no events" in ex.status.value
+        ex.picker.clear()
+        ex.picker.paste("lead_0002")
+        ex.fetch()
+        again = ex.wait(timeout=30)
+        assert again is not None and again.empty == []
+        assert ex.failed.value == ""
+        ex.close()
+
+
 def test_explorer_refuses_inline(client: Client, capsys: pytest.CaptureFixture[str]) -> None:
     ex = make_explorer(client)
     ex.fetch_button.click()

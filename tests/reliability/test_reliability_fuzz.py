@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Literal
 
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,8 +28,10 @@ from leadping_nb import (
     EVENT_SCHEMA,
     ApiError,
     AsyncClient,
+    AuthError,
     EventQuery,
     Filter,
+    LeadpingError,
     OrderBy,
     PaginationError,
     QueryError,
@@ -511,6 +514,142 @@ def target_lead_id(data: st.DataObject) -> None:
     assert lead == value and "/" not in quote(lead, safe="") and ".." not in lead
 
 
+# -- fetch_events with random lead ids, base URLs and keys, against the in-process emulator -
+
+FETCH_EXAMPLES = 500  # a client and, mostly, a fetch of three leads (~15 ms each)
+
+
+class Counted:
+    """The emulator, counting the requests that reach it."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self.requests = 0
+        self.lock = threading.Lock()
+
+    def handle(self, request: WireRequest) -> WireResponse:
+        with self.lock:
+            self.requests += 1
+        return self.emu.handle(request)
+
+
+class FetchFuzz:
+    """An emulator (no rate limit), the exact frame of two good leads, an event loop."""
+
+    def __init__(self) -> None:
+        self.emu = Emulator(seed=11, n_leads=3, heavy_leads=0, rate_limit=None)
+        self.server = Counted(self.emu)
+        self.good = self.emu.lead_ids()[:2]
+        self.loop = asyncio.new_event_loop()
+        with self.emu.client() as c:
+            self.want = c.fetch_events(self.good).frame
+        self.outcomes: Counter[str] = Counter()
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.loop.shutdown_default_executor())
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def fetch_fuzz() -> Iterator[FetchFuzz]:
+    f = FetchFuzz()
+    yield f
+    f.close()
+
+
+ODD_CHARS = st.characters() | st.sampled_from(
+    ["\n", "\r", "\x00", "\t", " ", "\u00a0", "\x85", "\u2028", "\ud800", "\udce9", "é", "@"]
+)
+ODD_TEXT = st.text(ODD_CHARS, max_size=12)
+EMULATOR_KEY = "lp_emulator_0000"
+OTHER_KEYS = (
+    st.sampled_from([None, "", " ", f" {EMULATOR_KEY}\n", "lp_other_key"])
+    | ODD_TEXT
+    | st.builds(lambda a, b, c: a + b + c, st.just("lp_"), ODD_TEXT, st.just("_key"))
+)
+
+
+def mostly(good: st.SearchStrategy[Any], other: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """``good`` two times in three, else ``other`` (so most fetches get sent)."""
+    return st.sampled_from([True, True, False]).flatmap(lambda ok: good if ok else other)
+
+
+KEYS = mostly(st.just(EMULATOR_KEY), OTHER_KEYS)
+LEAD_IDS = mostly(
+    st.text(st.sampled_from("abcXYZ019_-.:@~é😀"), min_size=1, max_size=12),
+    ODD_TEXT
+    | st.sampled_from(
+        [".", "..", "a/b", "%2e", "lead_9999", "lead_0003", " lead_0001", "lead_0001\n", "é"]
+    )
+    | st.integers(990, 1010).map(lambda n: "L" * n)
+    | st.integers(60_000, 70_000).map(lambda n: "x" * n)
+    | JUNK,
+)
+GOOD_ROOTS = ["http://emulator.localhost", "https://api.leadping.ai", "http://127.0.0.1:8080/"]
+ODD_URLS = ODD_TEXT | st.builds(
+    lambda scheme, user, host, port, path, tail: f"{scheme}{user}{host}{port}{path}{tail}",
+    st.sampled_from(["https://", "http://", "ftp://", "HTTPS://", "", "https:/"]),
+    st.sampled_from(["", "", "u:pw@", "u@", ":@"]),
+    st.sampled_from(["api.leadping.ai", "localhost", "127.0.0.1", "[::1]", "", "bücher.de"])
+    | ODD_TEXT,
+    st.sampled_from(["", ""]) | st.integers(-5, 70_000).map(lambda p: f":{p}") | ODD_TEXT,
+    st.sampled_from(["", "/", "/v1", "/v1/"]) | ODD_TEXT.map(lambda t: "/" + t),
+    st.sampled_from(["", "", "?q=1", "#f", "\n", " "]),
+)
+BASE_URLS = mostly(st.none() | st.sampled_from(GOOD_ROOTS), ODD_URLS)
+
+
+def _root_path(url: str | None) -> bool:
+    """Whether requests to ``url`` reach the emulator's own paths (no path prefix)."""
+    if url is None:
+        return True
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).path in ("", "/")
+
+
+def run_fetch_target(f: FetchFuzz, data: st.DataObject) -> None:
+    """Only LeadpingErrors come out, refusals come before any request, and the good leads
+    of the same call are returned exactly whatever the odd lead does."""
+    key = data.draw(KEYS, label="api_key")
+    url = data.draw(BASE_URLS, label="base_url")
+    odd = data.draw(LEAD_IDS, label="lead id")
+    ids = [f.good[0], odd, f.good[1]]
+    before = f.server.requests
+    try:
+        client = AsyncClient(
+            key,
+            base_url=url,
+            transport=f.server,
+            rate_limit=None,
+            retry=RetryPolicy(attempts=2, backoff=0.0),
+            sleep=_no_sleep,
+        )
+    except QueryError:
+        assert f.server.requests == before
+        f.outcomes["client refused (QueryError)"] += 1
+        return
+    try:
+        result = f.loop.run_until_complete(client.fetch_events(ids))
+    except (QueryError, AuthError) as exc:
+        # refused before any request: the lead list, or no key at all
+        assert f.server.requests == before
+        f.outcomes[f"fetch refused ({type(exc).__name__})"] += 1
+        return
+    finally:
+        f.loop.run_until_complete(client.aclose())
+    assert all(isinstance(e, LeadpingError) for e in result.errors.values())
+    assert set(result.status["lead_id"].to_list()) == set(ids)
+    if key is not None and key.strip() == EMULATOR_KEY and _root_path(url):
+        assert not set(f.good) & set(result.errors), result.errors
+        got = result.frame.filter(pl.col("lead_id").is_in(f.good))
+        assert got.equals(f.want)
+        f.outcomes["fetched, good leads exact"] += 1
+    else:  # a wrong key or a path the API does not have: every lead fails, typed
+        assert set(result.errors) == set(ids) or not set(f.good) & set(result.errors)
+        f.outcomes["fetched, every lead failed (typed)"] += 1
+
+
 TARGETS: dict[str, Callable[[st.DataObject], None]] = {
     "decode_page: arbitrary bytes": target_bytes,
     "decode_page: generated pages": target_pages,
@@ -550,6 +689,29 @@ def test_fuzz_client_answers(scripted: Scripted, tally: Counter[str]) -> None:
         "client: scripted server answers",
         lambda d: run_client_target(scripted, d),
         DEFAULT_EXAMPLES,
+        tally,
+    )
+
+
+def test_fuzz_fetch_events_inputs(fetch_fuzz: FetchFuzz, tally: Counter[str]) -> None:
+    run(
+        "fetch_events: lead ids, base URLs, keys",
+        lambda d: run_fetch_target(fetch_fuzz, d),
+        FETCH_EXAMPLES,
+        tally,
+    )
+    for outcome, n in fetch_fuzz.outcomes.items():
+        tally[f"fuzz fetch_events: {outcome}"] += n
+    # the generator reaches every outcome, not only the refusals
+    assert fetch_fuzz.outcomes["fetched, good leads exact"] >= FETCH_EXAMPLES // 10
+
+
+@pytest.mark.longfuzz
+def test_long_fuzz_fetch_events_inputs(fetch_fuzz: FetchFuzz, tally: Counter[str]) -> None:
+    run(
+        "fetch_events: lead ids, base URLs, keys",
+        lambda d: run_fetch_target(fetch_fuzz, d),
+        LONG_EXAMPLES,
         tally,
     )
 

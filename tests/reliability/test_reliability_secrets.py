@@ -305,6 +305,10 @@ def test_a_redirect_is_not_followed_so_the_key_goes_nowhere_else(tally: Counter[
 
 def _cli(args: list[str], tmp: Path, env_key: str = SENTINEL) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LEADPING_API_KEY": env_key, "PYTHONWARNINGS": "default"}
+    # this checkout's package, whatever the interpreter's editable install points at
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+    )
     env.pop("PYTEST_CURRENT_TEST", None)
     return subprocess.run(
         [sys.executable, "-m", "leadping_nb", *args],
@@ -533,3 +537,109 @@ def test_widget_state_never_holds_the_key(
             ex.close()
             client.close()
         ipywidgets.Widget.close_all()
+
+
+# ---- malformed keys: refused before anything is sent, and never shown ----------------------
+
+#: The sentinel with a character no HTTP header may carry: each is refused when the client
+#: is made (or read from LEADPING_API_KEY), so it never reaches a request, a retry or a log.
+MALFORMED = {
+    "newline": SENTINEL[:16] + "\n" + SENTINEL[16:],
+    "crlf": SENTINEL[:16] + "\r\n" + SENTINEL[16:],
+    "nul": SENTINEL[:16] + "\x00" + SENTINEL[16:],
+    "escape": SENTINEL[:16] + "\x1b[2J" + SENTINEL[16:],
+    "non-ascii": SENTINEL[:16] + "é" + SENTINEL[16:],
+    "nbsp": SENTINEL[:16] + "\u00a0" + SENTINEL[16:],
+    "space": SENTINEL[:16] + " " + SENTINEL[16:],
+    "lone surrogate": SENTINEL[:16] + "\ud83d" + SENTINEL[16:],
+    "undecodable byte": SENTINEL[:16] + "\udce9" + SENTINEL[16:],  # os.environ's view of it
+}
+#: what an environment variable cannot hold
+NOT_IN_ENV = ("nul", "lone surrogate")
+
+
+def pieces(key: str, n: int = 6) -> list[str]:
+    """The key and every ``n``-character piece of it (no part of a key may show)."""
+    return [key, *(key[i : i + n] for i in range(len(key) - n + 1))]
+
+
+class KeySearch(Search):
+    """A :class:`Search` for one malformed key and every 6-character piece of it."""
+
+    def __init__(self, tally: Counter[str], key: str) -> None:
+        super().__init__(tally)
+        self.needles = [p.encode("utf-8", "surrogatepass") for p in pieces(key)]
+
+    def assert_clean(self, min_places: int = 1) -> None:
+        found = []
+        for where, blob in self.places:
+            data = blob.encode("utf-8", "surrogatepass") if isinstance(blob, str) else blob
+            hits = [n for n in self.needles if n in data]
+            if hits:
+                found.append((where, hits[:3]))
+        assert not found, f"a piece of the key leaked into: {found}"
+        assert len(self.places) >= min_places
+        self.tally["secrets: places searched"] += len(self.places)
+        self.tally["secrets: bytes searched"] += sum(len(b) for _w, b in self.places)
+
+
+@pytest.mark.parametrize("name", list(MALFORMED))
+def test_a_malformed_key_is_refused_and_never_shown(
+    name: str,
+    accepting: tuple[LiveServer, RecordingEmulator],
+    debug_logs: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tally: Counter[str],
+) -> None:
+    from leadping_nb.cli import main
+
+    key = MALFORMED[name]
+    server, emu = accepting
+    served = len(emu.log)
+    search = KeySearch(tally, key)
+    monkeypatch.chdir(tmp_path)
+    refusals: list[QueryError] = []
+    monkeypatch.delenv("LEADPING_API_KEY", raising=False)
+    for cls in (Client, AsyncClient):
+        with pytest.raises(QueryError) as info:
+            cls(api_key=key, base_url=server.base_url, retry=FAST)
+        refusals.append(info.value)
+    if name not in NOT_IN_ENV:
+        monkeypatch.setenv("LEADPING_API_KEY", key)
+        for cls in (Client, AsyncClient):
+            with pytest.raises(QueryError) as info:
+                cls(base_url=server.base_url, retry=FAST)
+            refusals.append(info.value)
+        args = ["fetch", *CLI_LEADS, "-o", "x.parquet", "--base-url", server.base_url]
+        for extra in ([], ["--debug"]):
+            try:
+                code = main([*args, "--no-progress", *extra])
+            except QueryError as exc:  # --debug re-raises
+                assert extra == ["--debug"]
+                search.exception("cli --debug", exc)
+            else:
+                assert code == 2
+        out, err = capfd.readouterr()
+        assert "LEADPING_API_KEY: the key in LEADPING_API_KEY" in err
+        search.add("cli stdout", out)
+        search.add("cli stderr", err)
+        if name == "escape":  # one run of the installed entry point, in a subprocess
+            proc = _cli([*args, "--no-progress"], tmp_path, env_key=key)
+            assert proc.returncode == 2, proc.stderr[-2000:]
+            search.add("subprocess stdout", proc.stdout)
+            search.add("subprocess stderr", proc.stderr)
+    for i, exc in enumerate(refusals):
+        assert exc.field in ("api_key", "LEADPING_API_KEY")
+        assert "printable ASCII without spaces" in str(exc) and "not shown" in str(exc)
+        search.exception(f"refusal {i}", exc)
+    assert len(emu.log) == served  # nothing was sent
+    assert not list(tmp_path.iterdir())  # nothing was written
+    for where, text in _log_texts(debug_logs):
+        search.add(where, text)
+    captured = capfd.readouterr()
+    search.add("stdout", captured.out)
+    search.add("stderr", captured.err)
+    search.assert_clean(min_places=10)
+    tally["secrets: malformed keys refused"] += len(refusals)
