@@ -244,6 +244,23 @@ def test_total_deadline_stops_retrying() -> None:
         c.events("L1").frame()
     assert 2 <= exc.value.attempts < 20
     assert len(api.requests) == exc.value.attempts
+    assert "deadline of 0.3 s was reached" in str(exc.value)
+
+
+def test_no_retry_sleep_starts_that_would_end_past_the_deadline() -> None:
+    api = FakeApi({"L1": make_pages("L1", [1])})
+    api.per_lead_script["L1"] = lambda r, n: status(503, retry_after="30")(r)
+    policy = RetryPolicy(attempts=5, deadline=3.0)
+    started = time.monotonic()
+    with (
+        Client(api_key=KEY, transport=api, rate_limit=None, retry=policy) as c,
+        pytest.raises(ApiError) as exc,
+    ):
+        c.events("L1").frame()
+    assert time.monotonic() - started < 1.0  # gave up at once instead of sleeping 30 s
+    assert exc.value.attempts == 1 and exc.value.status == 503
+    assert exc.value.lead_id == "L1" and exc.value.page == 1
+    assert "deadline of 3 s was reached" in str(exc.value)
 
 
 # --- auth and secrets ----------------------------------------------------------------------
