@@ -4,7 +4,9 @@
 ``Client`` has the same method names and runs an ``AsyncClient`` on a private event-loop
 thread it owns, so it works in a plain script and inside a running Jupyter kernel alike:
 no ``asyncio.run``, no loop patching (pitfalls §3.4). Ctrl-C / a kernel interrupt cancels
-the work on that thread and re-raises ``KeyboardInterrupt`` once it has stopped.
+the work on that thread and re-raises ``KeyboardInterrupt`` once it has stopped, within
+milliseconds (the caller waits in short slices, :func:`_wait`). A closed client raises
+:class:`LeadpingError` (:data:`CLOSED_MESSAGE`) from every method.
 
 :meth:`AsyncEventSearch.pages` holds the one paging loop of the package (the lead list of
 the lead picker uses the same private generator, :func:`_paginate`).
@@ -91,6 +93,8 @@ __all__ = [
 
 T = TypeVar("T")
 IN_PROCESS_BASE_URL = "http://emulator.localhost"
+#: What every public method of a closed client raises (as a :class:`LeadpingError`).
+CLOSED_MESSAGE = "this client is closed; create a new one"
 _LEAD_SEARCH_FIELDS = ("firstName", "lastName", "email", "phone")
 
 
@@ -433,6 +437,7 @@ class AsyncClient:
         self._clock = clock or time.monotonic
         self._http: HttpSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
         #: The declared item keys this client's pages carry, learned as pages are parsed.
         self._read_keys = ReadKeys()
 
@@ -445,7 +450,12 @@ class AsyncClient:
         """Whether a key is configured (the key itself is never exposed)."""
         return self.__api_key is not None
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LeadpingError(CLOSED_MESSAGE)
+
     async def _session(self) -> HttpSession:
+        self._check_open()
         loop = asyncio.get_running_loop()
         if self._http is None:
             if self.__api_key is None:
@@ -476,13 +486,18 @@ class AsyncClient:
         return self._http
 
     async def __aenter__(self) -> AsyncClient:
+        self._check_open()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool; every later call raises :class:`LeadpingError`.
+
+        Closing again does nothing.
+        """
+        self._closed = True
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -513,6 +528,7 @@ class AsyncClient:
         keep_unknown
             Keep fields the schema does not declare, as text columns.
         """
+        self._check_open()
         return AsyncEventSearch(
             self,
             check_lead_id(lead_id),
@@ -562,6 +578,7 @@ class AsyncClient:
         lenient, keep_unknown
             As for :meth:`events`.
         """
+        self._check_open()
         ids = _check_ids(lead_ids)
         queries = _queries_for(ids, query)
         limit = (
@@ -771,6 +788,7 @@ class AsyncClient:
         """
         from ._account import account_args, fetch_account
 
+        self._check_open()
         args = account_args(
             query,
             since=since,
@@ -808,6 +826,7 @@ class AsyncClient:
             Columns ``id``, ``name``, ``email``, ``phone``, ``status``, ``source``,
             ``created_at`` (UTC), ``organization_id`` (the lead row's ``organization.id``).
         """
+        self._check_open()
         EventQuery(page_size=page_size)  # the same page-size rule
         cap = _check_cap(max_leads, "max_leads")
         session = await self._session()
@@ -835,6 +854,7 @@ class AsyncClient:
 
     async def lead(self, lead_id: str) -> dict[str, Any]:
         """One lead (``GET /leads/{id}``) as the API's dict."""
+        self._check_open()
         lead_id = check_lead_id(lead_id)
         session = await self._session()
         result, _ = await session.request(
@@ -846,11 +866,43 @@ class AsyncClient:
         return data
 
 
+#: A thread that waits for the loop thread wakes up this often. Python raises
+#: KeyboardInterrupt in the main thread only, between bytecodes; polars replaces the
+#: C-level SIGINT handler when it is imported, and from then on (polars 2.1) a main thread
+#: blocked in an untimed wait saw Ctrl-C or a kernel interrupt only once the wait ended,
+#: after the whole fetch (73 s, 159 s), while a wait in slices sees it within milliseconds
+#: (tests/reliability/test_reliability_interrupt.py). Waking every 50 ms costs nothing.
+_POLL_S = 0.05
+#: After Ctrl-C, how long the caller waits for the cancelled work to stop before re-raising
+#: (it stops within milliseconds: every await of the work is cancellable).
+_STOP_WAIT_S = 2.0
+
+
+def _wait(event: threading.Event, timeout: float | None = None) -> bool:
+    """``event.wait(timeout)`` in slices of :data:`_POLL_S`, so that a KeyboardInterrupt
+    pending for the main thread is raised within that time. True once the event is set."""
+    end = None if timeout is None else time.monotonic() + timeout
+    while not event.is_set():
+        left = _POLL_S if end is None else min(_POLL_S, end - time.monotonic())
+        if left <= 0:
+            return False
+        event.wait(left)
+    return True
+
+
 class _LoopThread:
-    """A private event loop on a daemon thread, owned by one sync :class:`Client`."""
+    """A private event loop on a daemon thread, owned by one sync :class:`Client`.
+
+    :meth:`run` waits for a coroutine in a way Ctrl-C interrupts at once (:func:`_wait`);
+    the interrupt cancels the coroutine's task and waits until it has stopped.
+    """
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        #: True once :meth:`close` was called: then nothing more can be submitted.
+        self.closed = False
+        # the running tasks, held (the loop keeps only weak references to its tasks)
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._thread = threading.Thread(target=self._run, name="leadping-nb-loop", daemon=True)
         self._thread.start()
 
@@ -858,42 +910,121 @@ class _LoopThread:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
 
+    def _refuse(self, coro: Coroutine[Any, Any, object]) -> None:
+        """Raise if ``coro`` cannot be run here (closing it, so it is not left unawaited)."""
+        if self.closed:
+            coro.close()
+            raise LeadpingError(CLOSED_MESSAGE)
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise LeadpingError("the synchronous Client cannot be used from its own loop thread")
+
     def submit(
         self, coro: Coroutine[Any, Any, T]
     ) -> tuple[concurrent.futures.Future[T], threading.Event]:
-        done = threading.Event()
+        """Run ``coro`` as a task on the loop.
 
-        async def wrapped() -> T:
+        Returns its future, whose ``cancel()`` cancels the task, and an event set once the
+        task has stopped (finished, failed or cancelled; or never started).
+        """
+        self._refuse(coro)
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        stopped = threading.Event()
+
+        def finish(task: asyncio.Task[T]) -> None:
+            self._tasks.discard(task)
             try:
-                return await coro
+                if task.cancelled():
+                    future.cancel()
+                elif (exc := task.exception()) is not None:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(task.result())
+            except concurrent.futures.InvalidStateError:
+                pass  # cancelled by the caller meanwhile
             finally:
-                done.set()
+                stopped.set()
 
-        return asyncio.run_coroutine_threadsafe(wrapped(), self.loop), done
+        def cancel(f: concurrent.futures.Future[T], task: asyncio.Task[T]) -> None:
+            if not f.cancelled():
+                return
+            if threading.current_thread() is self._thread:
+                task.cancel()
+            else:
+                with contextlib.suppress(RuntimeError):  # the loop is closed already
+                    self.loop.call_soon_threadsafe(task.cancel)
+
+        def start() -> None:
+            if future.cancelled():  # before it started
+                coro.close()
+                stopped.set()
+                return
+            task = self.loop.create_task(coro)
+            self._tasks.add(task)
+            task.add_done_callback(finish)
+            future.add_done_callback(lambda f: cancel(f, task))
+
+        self.loop.call_soon_threadsafe(start)
+        return future, stopped
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        if threading.current_thread() is self._thread:
-            raise LeadpingError("the synchronous Client cannot be used from its own loop thread")
-        future, done = self.submit(coro)
+        """Run ``coro`` on the loop and return its result; Ctrl-C cancels it."""
+        future, stopped = self.submit(coro)
         try:
-            return future.result()
-        except KeyboardInterrupt:
+            _wait(stopped)
+        except KeyboardInterrupt as exc:
             future.cancel()
-            done.wait(timeout=10)
-            raise
+            _wait(stopped, _STOP_WAIT_S)
+            # the traceback starts here: the frames of the wait (threading's) tell the user
+            # nothing, and IPython parses each frame's source file to show it (threading.py
+            # alone: ~0.1 s of a kernel interrupt's ~0.25 s)
+            raise exc.with_traceback(None) from None
+        if future.cancelled() and self.closed:  # closed from another thread meanwhile
+            raise LeadpingError(CLOSED_MESSAGE)
+        return future.result()
 
-    def close(self) -> None:
-        if self.loop.is_closed():
+    def close(self, last: Callable[[], Coroutine[Any, Any, None]] | None = None) -> None:
+        """Cancel the tasks still running and wait for them, await ``last()`` (closing the
+        connections), shut the worker threads down and stop the loop and its thread.
+
+        Closing again does nothing.
+        """
+        if self.closed:
             return
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
-        self.loop.close()
+        if threading.current_thread() is self._thread:
+            raise LeadpingError("the synchronous Client cannot be closed from its own loop thread")
+        self.closed = True
+
+        async def shutdown() -> None:
+            me = asyncio.current_task()
+            others = [t for t in asyncio.all_tasks() if t is not me]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+            if last is not None:
+                await last()
+            await self.loop.shutdown_asyncgens()
+            await self.loop.shutdown_default_executor()
+
+        done = threading.Event()
+        future = asyncio.run_coroutine_threadsafe(shutdown(), self.loop)
+        future.add_done_callback(lambda _f: done.set())
+        try:
+            _wait(done, 10.0)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=10)
+            if not self._thread.is_alive():
+                self.loop.close()
+        if future.done():
+            future.result()
 
 
 class FetchJob:
     """A fetch running in the background (from :meth:`Client.start_fetch`).
 
     ``cancel()`` really stops it: in-flight requests are cancelled and no task is left.
+    Closing the client cancels it too.
     """
 
     def __init__(self, future: concurrent.futures.Future[FetchResult], done: threading.Event):
@@ -903,7 +1034,7 @@ class FetchJob:
     def cancel(self, wait: float = 10.0) -> bool:
         """Cancel the fetch and wait (up to ``wait`` seconds) until it has stopped."""
         cancelled = self._future.cancel()
-        self._done.wait(timeout=wait)
+        _wait(self._done, wait)
         return cancelled
 
     def cancelled(self) -> bool:
@@ -915,8 +1046,17 @@ class FetchJob:
         return self._future.done() and self._done.is_set()
 
     def result(self, timeout: float | None = None) -> FetchResult:
-        """Wait for and return the :class:`FetchResult`."""
-        return self._future.result(timeout)
+        """Wait for and return the :class:`FetchResult`.
+
+        Raises ``TimeoutError`` after ``timeout`` seconds (``None``: wait until it ends),
+        ``concurrent.futures.CancelledError`` when the fetch was cancelled. Ctrl-C stops
+        the waiting, not the fetch (:meth:`cancel` does).
+        """
+        finished = threading.Event()
+        self._future.add_done_callback(lambda _f: finished.set())
+        if not _wait(finished, timeout):
+            raise TimeoutError(f"the fetch did not end within {timeout} s")
+        return self._future.result()
 
     def add_done_callback(self, fn: Callable[[FetchJob], None]) -> None:
         """Call ``fn(job)`` when the fetch ends (from the client's loop thread)."""
@@ -955,6 +1095,7 @@ class EventSearch:
     def pages(self) -> Iterator[Page]:
         """Yield the lead's pages in order (see :meth:`AsyncEventSearch.pages`)."""
         runner = self._client._runner
+        self._client._check_open()
         agen = self._search.pages()
         try:
             while True:
@@ -964,7 +1105,8 @@ class EventSearch:
                     return
                 yield page
         finally:
-            runner.run(agen.aclose())
+            if not runner.closed:  # else closing the client closed the generator
+                runner.run(agen.aclose())
 
     def items(self) -> Iterator[dict[str, Any]]:
         """Yield the raw items (dicts, money as ``Decimal``) across all pages."""
@@ -1014,16 +1156,23 @@ class Client:
         return self._async.has_api_key
 
     def __enter__(self) -> Client:
+        self._check_open()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _check_open(self) -> None:
+        if self._runner.closed:
+            raise LeadpingError(CLOSED_MESSAGE)
+
     def close(self) -> None:
-        """Close connections and stop the loop thread."""
-        if not self._runner.loop.is_closed():
-            self._runner.run(self._async.aclose())
-            self._runner.close()
+        """Cancel what still runs (background jobs included), close the connections, and
+        stop the loop thread and its worker threads.
+
+        Every later call raises :class:`LeadpingError`; closing again does nothing.
+        """
+        self._runner.close(self._async.aclose)
 
     def events(
         self,
@@ -1036,6 +1185,7 @@ class Client:
         keep_unknown: bool = False,
     ) -> EventSearch:
         """A deferred search of one lead's events (see :meth:`AsyncClient.events`)."""
+        self._check_open()
         return EventSearch(
             self,
             self._async.events(
@@ -1055,6 +1205,7 @@ class Client:
         **kwargs: Any,
     ) -> FetchResult:
         """Fetch many leads concurrently (see :meth:`AsyncClient.fetch_events`)."""
+        self._check_open()
         ids = _check_ids(lead_ids)
         _queries_for(ids, query)
         return self._runner.run(self._async.fetch_events(ids, query, **kwargs))
@@ -1069,6 +1220,7 @@ class Client:
 
         Input is validated now, so a bad id or query raises here, before any request.
         """
+        self._check_open()
         ids = _check_ids(lead_ids)
         _queries_for(ids, query)
         future, done = self._runner.submit(self._async.fetch_events(ids, query, **kwargs))
@@ -1108,6 +1260,7 @@ class Client:
         >>> result.frame.sort("id").equals(in_window.sort("id"))
         True
         """
+        self._check_open()
         return self._runner.run(
             self._account_events(
                 query,
@@ -1140,6 +1293,7 @@ class Client:
         Arguments are checked now (and ``until`` taken now), so a bad one raises here,
         before any request.
         """
+        self._check_open()
         future, done = self._runner.submit(
             self._account_events(
                 query,
@@ -1194,8 +1348,10 @@ class Client:
 
     def leads(self, search: str | None = None, **kwargs: Any) -> pl.DataFrame:
         """List the caller's leads (see :meth:`AsyncClient.leads`)."""
+        self._check_open()
         return self._runner.run(self._async.leads(search, **kwargs))
 
     def lead(self, lead_id: str) -> dict[str, Any]:
         """One lead as a dict (see :meth:`AsyncClient.lead`)."""
+        self._check_open()
         return self._runner.run(self._async.lead(lead_id))

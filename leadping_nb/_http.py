@@ -94,7 +94,11 @@ class RetryPolicy:
     max_retry_after
         Cap of a server's ``Retry-After`` (seconds).
     deadline
-        Total seconds one request may take with all its retries.
+        Total seconds one request may take with all its retries, waits for the rate
+        limiter and for a request slot included. It bounds the whole call, also against a
+        server that keeps sending slowly (which no read timeout catches): the attempt under
+        way is cut off when it is reached, and no retry sleep starts that would end past
+        it. Then :class:`~leadping_nb.ApiError` says the deadline was reached.
     """
 
     attempts: int = 6
@@ -575,6 +579,10 @@ class HttpSession:
         started = time.monotonic()
         attempts = 0
         policy = self._retry
+        # the deadline bounds the whole call: the attempts run under one timeout that ends
+        # at it (a server that never stops sending resets no per-attempt read timeout),
+        # and no retry sleep starts that would end past it
+        out_of_time = False
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
@@ -583,9 +591,15 @@ class HttpSession:
             cap = min(policy.max_backoff, policy.backoff * 2 ** (state.attempt_number - 1))
             return random.uniform(cap / 2, cap)
 
+        def stop(state: tenacity.RetryCallState) -> bool:
+            nonlocal out_of_time
+            if state.attempt_number >= policy.attempts:
+                return True
+            out_of_time = time.monotonic() - started + state.upcoming_sleep >= policy.deadline
+            return out_of_time
+
         retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(policy.attempts)
-            | tenacity.stop_after_delay(policy.deadline),
+            stop=stop,
             wait=wait,
             retry=tenacity.retry_if_exception_type(_RetryableError),
             sleep=self._sleep,
@@ -600,24 +614,31 @@ class HttpSession:
                 s.outcome.exception() if s.outcome else "",
             ),
         )
+        timeout = asyncio.timeout_at(asyncio.get_running_loop().time() + policy.deadline)
         try:
-            async for attempt in retrying:
-                with attempt:
-                    attempts += 1
-                    result = await self._attempt(
-                        method, path, headers, content, attempts, started, slots
-                    )
-                    if decode is None:
-                        return result, None
-                    try:
-                        value = await asyncio.to_thread(decode, result.content)
-                    except retryable_decode_errors as exc:
-                        raise _RetryableError(
-                            f"undecodable body: {exc}", status=result.status, cause=exc
-                        ) from exc
-                    return result, value
+            async with timeout:
+                async for attempt in retrying:
+                    with attempt:
+                        attempts += 1
+                        result = await self._attempt(
+                            method, path, headers, content, attempts, started, slots
+                        )
+                        if decode is None:
+                            return result, None
+                        try:
+                            value = await asyncio.to_thread(decode, result.content)
+                        except retryable_decode_errors as exc:
+                            raise _RetryableError(
+                                f"undecodable body: {exc}", status=result.status, cause=exc
+                            ) from exc
+                        return result, value
         except _RetryableError as exc:
-            raise self._give_up(exc, lead_id, page, attempts) from exc.cause
+            err = self._give_up(exc, lead_id, page, attempts, out_of_time=out_of_time)
+            raise err from exc.cause
+        except TimeoutError as exc:
+            if not timeout.expired():
+                raise
+            raise self._deadline_reached(lead_id, page, attempts) from exc
         except ApiError as exc:
             exc.lead_id = lead_id if exc.lead_id is None else exc.lead_id
             exc.page = page if exc.page is None else exc.page
@@ -713,8 +734,16 @@ class HttpSession:
         return ApiError("request failed", **kw)
 
     def _give_up(
-        self, exc: _RetryableError, lead_id: str | None, page: int | None, attempts: int
+        self,
+        exc: _RetryableError,
+        lead_id: str | None,
+        page: int | None,
+        attempts: int,
+        *,
+        out_of_time: bool = False,
     ) -> ApiError:
+        """The error once retrying stops after ``exc``: the attempts are used up, or
+        (``out_of_time``) the next retry could not have ended before the deadline."""
         kw: dict[str, Any] = {"lead_id": lead_id, "page": page, "attempts": attempts}
         if exc.status is not None:
             p = _problem(exc.content)
@@ -724,8 +753,25 @@ class HttpSession:
                 detail=p.get("detail") if isinstance(p.get("detail"), str) else None,
                 trace_id=p.get("traceId") if isinstance(p.get("traceId"), str) else None,
             )
-        if exc.status == 429:
-            return RateLimitError(
-                "rate limited: the server kept answering 429", retry_after=exc.retry_after, **kw
+        if out_of_time:
+            message = (
+                f"gave up: the deadline of {self._retry.deadline:g} s was reached (the next "
+                f"retry would end past it); last attempt: {exc}"
             )
-        return ApiError(f"gave up: {exc}", **kw)
+        elif exc.status == 429:
+            message = "rate limited: the server kept answering 429"
+        else:
+            message = f"gave up: {exc}"
+        if exc.status == 429:
+            return RateLimitError(message, retry_after=exc.retry_after, **kw)
+        return ApiError(message, **kw)
+
+    def _deadline_reached(self, lead_id: str | None, page: int | None, attempts: int) -> ApiError:
+        """The deadline was reached while attempt ``attempts`` was under way."""
+        return ApiError(
+            f"gave up: the deadline of {self._retry.deadline:g} s was reached during attempt "
+            f"{attempts} (RetryPolicy.deadline bounds the whole request)",
+            lead_id=lead_id,
+            page=page,
+            attempts=attempts,
+        )

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import gc
 import logging
 import threading
 import time
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -18,6 +22,7 @@ from leadping_nb import (
     AuthError,
     Client,
     EventQuery,
+    LeadpingError,
     PaginationError,
     QueryError,
     RateLimit,
@@ -26,6 +31,7 @@ from leadping_nb import (
     SchemaError,
     _client,
 )
+from leadping_nb._client import AsyncEventSearch, EventSearch
 from leadping_nb._schema import EVENT_SCHEMA
 from leadping_nb._wire import WireRequest, WireResponse
 
@@ -244,6 +250,23 @@ def test_total_deadline_stops_retrying() -> None:
         c.events("L1").frame()
     assert 2 <= exc.value.attempts < 20
     assert len(api.requests) == exc.value.attempts
+    assert "deadline of 0.3 s was reached" in str(exc.value)
+
+
+def test_no_retry_sleep_starts_that_would_end_past_the_deadline() -> None:
+    api = FakeApi({"L1": make_pages("L1", [1])})
+    api.per_lead_script["L1"] = lambda r, n: status(503, retry_after="30")(r)
+    policy = RetryPolicy(attempts=5, deadline=3.0)
+    started = time.monotonic()
+    with (
+        Client(api_key=KEY, transport=api, rate_limit=None, retry=policy) as c,
+        pytest.raises(ApiError) as exc,
+    ):
+        c.events("L1").frame()
+    assert time.monotonic() - started < 1.0  # gave up at once instead of sleeping 30 s
+    assert exc.value.attempts == 1 and exc.value.status == 503
+    assert exc.value.lead_id == "L1" and exc.value.page == 1
+    assert "deadline of 3 s was reached" in str(exc.value)
 
 
 # --- auth and secrets ----------------------------------------------------------------------
@@ -527,11 +550,13 @@ def test_keyboard_interrupt_cancels_the_fetch() -> None:
 
     api = FakeApi({f"L{i}": make_pages(f"L{i}", [1] * 50) for i in range(10)}, delay=0.05)
     c = Client(api_key=KEY, transport=api, rate_limit=None)
-    timer = threading.Timer(0.3, _thread.interrupt_main)
+    fired: list[float] = []
+    timer = threading.Timer(0.3, lambda: (fired.append(time.monotonic()), _thread.interrupt_main()))
     try:
         timer.start()
         with pytest.raises(KeyboardInterrupt):
             c.fetch_events([f"L{i}" for i in range(10)])
+        assert time.monotonic() - fired[0] < 0.5  # not when the fetch would have ended (~3 s)
         n = len(api.requests)
         time.sleep(0.3)
         assert len(api.requests) == n
@@ -539,6 +564,41 @@ def test_keyboard_interrupt_cancels_the_fetch() -> None:
     finally:
         timer.cancel()
         c.close()
+
+
+def test_waiting_for_a_job_is_interruptible_and_leaves_the_job_running() -> None:
+    import _thread
+
+    api = FakeApi({f"L{i}": make_pages(f"L{i}", [1] * 50) for i in range(10)}, delay=0.05)
+    fired: list[float] = []
+    timer = threading.Timer(0.3, lambda: (fired.append(time.monotonic()), _thread.interrupt_main()))
+    with Client(api_key=KEY, transport=api, rate_limit=None) as c:
+        job = c.start_fetch([f"L{i}" for i in range(10)])
+        try:
+            timer.start()
+            with pytest.raises(KeyboardInterrupt):
+                job.result()
+            assert time.monotonic() - fired[0] < 0.5
+            assert not job.done()  # Ctrl-C stopped the waiting, not the fetch
+            with pytest.raises(TimeoutError):
+                job.result(timeout=0.05)
+        finally:
+            timer.cancel()
+        assert job.cancel() and job.done()
+        assert c._runner.run(_other_tasks()) == 0
+
+
+def test_closing_the_client_cancels_a_running_job() -> None:
+    api = FakeApi({f"L{i}": make_pages(f"L{i}", [1] * 50) for i in range(10)}, delay=0.05)
+    c = Client(api_key=KEY, transport=api, rate_limit=None)
+    job = c.start_fetch([f"L{i}" for i in range(10)])
+    time.sleep(0.2)
+    c.close()
+    assert job.cancelled() and job.done()
+    n = len(api.requests)
+    time.sleep(0.2)
+    assert len(api.requests) == n < 500
+    assert not c._runner._thread.is_alive()
 
 
 def test_sync_client_works_inside_a_running_event_loop() -> None:
@@ -665,3 +725,111 @@ def _run(coro: Any) -> Any:
         return loop.run_until_complete(coro)
     finally:
         loop.close()
+
+
+# --- a closed client -----------------------------------------------------------------------
+
+CLOSED = "this client is closed; create a new one"
+_UNTIL = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _public_methods(cls: type) -> set[str]:
+    return {n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n))}
+
+
+def _sync_calls(c: Client, search: EventSearch) -> dict[str, Callable[[], object]]:
+    """Every public method of a closed Client (and of a search made while it was open)."""
+    since = _UNTIL - timedelta(days=1)
+    return {
+        "events": lambda: c.events("L1"),
+        "fetch_events": lambda: c.fetch_events(["L1"]),
+        "start_fetch": lambda: c.start_fetch(["L1"]),
+        "account_events": lambda: c.account_events(since=since, until=_UNTIL),
+        "start_account_events": lambda: c.start_account_events(since=since, until=_UNTIL),
+        "leads": lambda: c.leads(),
+        "lead": lambda: c.lead("L1"),
+        "__enter__": lambda: c.__enter__(),
+        "search.pages": lambda: list(search.pages()),
+        "search.items": lambda: list(search.items()),
+        "search.frame": lambda: search.frame(),
+        "search.count": lambda: search.count(),
+    }
+
+
+def test_a_closed_client_says_so_for_every_public_method() -> None:
+    api = FakeApi({"L1": make_pages("L1", [1])})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with client_for(api) as c:
+            assert c.events("L1").frame().height == 1
+            search = c.events("L1")
+        calls = _sync_calls(c, search)
+        covered = {n for n in calls if "." not in n} | {"close", "__enter__"}
+        assert _public_methods(Client) | {"__enter__"} == covered
+        assert _public_methods(EventSearch) == {n.split(".")[1] for n in calls if "." in n}
+        n_requests = len(api.requests)
+        for name, call in calls.items():
+            with pytest.raises(LeadpingError, match=CLOSED) as exc:
+                call()
+            assert type(exc.value) is LeadpingError, name
+        c.close()  # closing again is fine
+        gc.collect()
+    assert len(api.requests) == n_requests  # nothing was sent
+    assert [str(w.message) for w in caught] == []
+
+
+async def _closed_async_calls(api: FakeApi) -> list[str]:
+    failed: list[str] = []
+    async with AsyncClient(api_key=KEY, transport=api, rate_limit=None) as c:
+        assert (await c.events("L1").frame()).height == 1
+        search = c.events("L1")
+    since = _UNTIL - timedelta(days=1)
+    calls: dict[str, Callable[[], Awaitable[object]]] = {
+        "events": lambda: _call(c.events, "L1"),
+        "fetch_events": lambda: c.fetch_events(["L1"]),
+        "account_events": lambda: c.account_events(since=since, until=_UNTIL),
+        "leads": lambda: c.leads(),
+        "lead": lambda: c.lead("L1"),
+        "__aenter__": lambda: c.__aenter__(),
+        "search.pages": lambda: _drain(search.pages()),
+        "search.items": lambda: _drain(search.items()),
+        "search.frame": lambda: search.frame(),
+        "search.count": lambda: search.count(),
+    }
+    assert _public_methods(AsyncClient) | {"__aenter__"} == {n for n in calls if "." not in n} | {
+        "aclose",
+        "__aenter__",
+    }
+    assert _public_methods(AsyncEventSearch) == {n.split(".")[1] for n in calls if "." in n}
+    for name, call in calls.items():
+        try:
+            await call()
+        except LeadpingError as exc:
+            if type(exc) is LeadpingError and CLOSED in str(exc):
+                continue
+        failed.append(name)
+    await c.aclose()  # closing again is fine
+    return failed
+
+
+async def _call(fn: Callable[..., object], *args: object) -> object:
+    return fn(*args)
+
+
+async def _drain(agen: AsyncIterator[object]) -> list[object]:
+    return [x async for x in agen]
+
+
+def test_a_closed_async_client_says_so_for_every_public_method() -> None:
+    api = FakeApi({"L1": make_pages("L1", [1])})
+    loop = asyncio.new_event_loop()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            assert loop.run_until_complete(_closed_async_calls(api)) == []
+        finally:
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+        gc.collect()
+    assert len(api.requests) == 1
+    assert [str(w.message) for w in caught] == []
