@@ -141,6 +141,9 @@ from leadping_nb._frame_raw import (
     _malformed,
     _parse_raw,
     _reread,
+    _reread_exact,
+    _shown,
+    _where,
 )
 from leadping_nb._frame_typed import _convert, _Converted
 from leadping_nb._schema import EVENT_FIELDS, EVENT_SCHEMA
@@ -409,6 +412,79 @@ def _raw_rows(pages: Sequence[ParsedPage]) -> pl.DataFrame:
     return frames[0] if len(frames) == 1 else pl.concat(frames)
 
 
+def _page_of_row(pages: Sequence[ParsedPage], row: int) -> tuple[ParsedPage, int]:
+    """The page a row of a batch comes from, and the row's index in that page's items."""
+    start = 0
+    for page in pages:
+        if row < start + page.n_items:
+            return page, row - start
+        start += page.n_items
+    raise AssertionError(f"row {row} is beyond the batch")  # pragma: no cover
+
+
+def _integrity_errors(
+    raw: pl.DataFrame, pages: Sequence[ParsedPage]
+) -> list[tuple[int, SchemaError]]:
+    """Errors in both modes, by row of the batch: an item without ``id``, and an item whose
+    ``leadId`` is not the lead its page was requested for (pages with a ``lead_id``).
+
+    Neither can be nulled: an event without an id cannot be stored or de-duplicated, and
+    an event of another lead would be counted for the requested one.
+    """
+    errors: list[tuple[int, SchemaError]] = []
+    ids = raw.get_column("id")
+    if ids.null_count():
+        row = int(ids.is_null().arg_true()[0])
+        page, index = _page_of_row(pages, row)
+        lead = page.lead_id if page.lead_id is not None else raw.get_column("leadId")[row]
+        errors.append(
+            (
+                row,
+                SchemaError(
+                    f"an event has no id (null or missing){_where(lead, page.page, item=index)}: "
+                    "an event without an id cannot be stored or de-duplicated, so this is an "
+                    "error also with lenient=True",
+                    field="id",
+                    value=None,
+                    lead_id=lead,
+                    page=page.page,
+                ),
+            )
+        )
+    leads = raw.get_column("leadId")
+    wanted = [p.lead_id for p in pages]
+    if leads.null_count() < raw.height and any(w is not None for w in wanted):
+        if all(w == wanted[0] for w in wanted):
+            other = leads != wanted[0]
+        else:
+            per_row = pl.Series(wanted, dtype=pl.String).repeat_by(
+                pl.Series([p.n_items for p in pages], dtype=pl.UInt32)
+            )
+            other = leads != per_row.explode(empty_as_null=False)
+        if other.any():  # nulls (no leadId, or no lead asked for) are not another lead
+            row = int(other.fill_null(False).arg_true()[0])
+            page, index = _page_of_row(pages, row)
+            value = leads[row]
+            event_id = ids[row]
+            errors.append(
+                (
+                    row,
+                    SchemaError(
+                        f"an event of lead {_shown(value)!r} is on a page of lead "
+                        f"{_shown(page.lead_id or '')!r}"
+                        f"{_where(page.lead_id, page.page, event_id, index)}: the answer is "
+                        "not for the lead asked for (an error also with lenient=True)",
+                        field="leadId",
+                        value=_shown(value),
+                        lead_id=page.lead_id,
+                        page=page.page,
+                        event_id=event_id,
+                    ),
+                )
+            )
+    return errors
+
+
 def _assemble(
     pages: Sequence[ParsedPage], *, lenient: bool, keep_unknown: bool
 ) -> tuple[_Converted, list[tuple[str, ...]]]:
@@ -421,14 +497,20 @@ def _assemble(
     null_counts = raw.null_count().row(0)
     present = frozenset(k for k, n in zip(raw.columns, null_counts, strict=True) if n < raw.height)
     media_elements = _MEDIA_KEY in present and bool(raw.get_column(_MEDIA_KEY).list.len().sum())
-    unknown, missed = _check_keys(raw, pages, present, media_elements, keep_unknown=keep_unknown)
-    if missed:
+    unknown, missed, exact = _check_keys(
+        raw, pages, present, media_elements, keep_unknown=keep_unknown
+    )
+    if missed or exact:
         # Pages read with fewer keys than they carry: read them again with every key.
         for index, keys in missed.items():
             hint = pages[index].hint
             if hint is not None:
                 hint.widen(keys)
-            _reread(pages[index], quote_money=True)  # quoting is exact for any amount
+            if index not in exact:
+                _reread(pages[index], quote_money=True)  # quoting is exact for any amount
+        # Pages with a key repeated in one object: read them exactly.
+        for index in exact:
+            _reread_exact(pages[index])
         return _assemble(pages, lenient=lenient, keep_unknown=keep_unknown)
     kept_names: dict[str, None] = {}
     for page in pages:
@@ -448,6 +530,8 @@ def _assemble(
         if page.type_error is not None:
             pending.append((start + page.type_error[0], page.type_error[1]))
         start += page.n_items
+    # The earliest row first; on one row, the page's own error (it says why an id is null).
+    pending = sorted(pending + _integrity_errors(raw, pages), key=lambda p: p[0])
     try:
         converted = _convert(
             raw, spans, lenient=lenient, present=present, media_elements=media_elements
