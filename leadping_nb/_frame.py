@@ -59,7 +59,9 @@ Timestamps (→ ``Datetime("us", "UTC")``)
     converted to UTC. A timestamp without an offset is read as UTC, because the API
     documents every timestamp as UTC and .NET writes ``DateTime`` values of unspecified kind
     without one. Lower-case ``t``/``z``, a space separator, a date alone and impossible dates
-    are errors.
+    are errors, and so are instants no datetime holds: year ``0000``, an offset that carries
+    ``0001-01-01`` or ``9999-12-31`` out of the years 0001-9999 in UTC, and a leap second
+    (``:60``, which would otherwise become the next minute's ``:00``).
 
     *Sub-microsecond digits.* .NET writes up to 7 fractional digits (100 ns ticks); the
     declared dtype keeps microseconds. The 7th (and any further) digit is **truncated**
@@ -75,6 +77,37 @@ Strings
 Enums (``timeline_type``, ``status``, ``traffic_type``, ``selection_reason``)
     Kept as strings; values outside :data:`~leadping_nb._schema.KNOWN_VALUES` are kept and
     reported in ``unknown_values``.
+
+Hostile values
+--------------
+Some bodies are valid JSON that no reading can take at face value. Each raises
+:class:`~leadping_nb.SchemaError` naming the field, the value (lone surrogates escaped, long
+values cut to 120 characters), the lead, the page and the event (its id, or ``items[i]``
+when the id is the problem); with ``lenient=True`` the value becomes null and is counted in
+``nulled`` where that loses nothing else:
+
+* a key repeated in one object with different values (``"status": "Sent", "status":
+  "Delivered"``; ``pl.read_json`` keeps the first copy, Python's ``json`` the last): never
+  resolved by picking one. Found without a second parse: a repeated key makes the page's key
+  count (below) disagree, and only such pages are read again exactly, with
+  :func:`json.loads` and an ``object_pairs_hook``. Copies with the same JSON text leave
+  nothing to pick and are read as one value; an undeclared key is only checked when
+  ``keep_unknown=True`` keeps its value. Not found: a copy that is non-null followed only
+  by ``null`` copies (``"status": "Sent", "status": null``), which leaves the count equal; the
+  first copy is then read (docs/reliability.md, Limits);
+* a lone surrogate escape (``"\\ud800"``: ``pl.read_json`` reads it as ``"\\x00"``), found by
+  a byte check per batch (``\\u`` escapes of surrogates), after which the page is read exactly;
+* a timestamp no datetime holds (above);
+* an item without ``id`` (null or missing) — an error also with ``lenient=True``: an event
+  without an id cannot be stored or de-duplicated;
+* an item whose ``leadId`` is another lead than the page's ``lead_id`` (the per-lead
+  endpoint; the account stream reads its pages with ``lead_id=None``, where every lead is
+  expected) — also an error with ``lenient=True``: the event would be counted for the lead
+  asked for. Items without ``leadId`` are not checked.
+
+A repeated ``id``, a lone surrogate in an ``id``, in a key or in the continuation token, and
+a repeated envelope key (``items``, ``pageSize``, ``totalCount``, ``continuationToken``) are
+errors in both modes too: nulling them would lose or misfile events, or end the page chain.
 
 Unknown fields
 --------------
