@@ -59,7 +59,9 @@ Timestamps (→ ``Datetime("us", "UTC")``)
     converted to UTC. A timestamp without an offset is read as UTC, because the API
     documents every timestamp as UTC and .NET writes ``DateTime`` values of unspecified kind
     without one. Lower-case ``t``/``z``, a space separator, a date alone and impossible dates
-    are errors.
+    are errors, and so are instants no datetime holds: year ``0000``, an offset that carries
+    ``0001-01-01`` or ``9999-12-31`` out of the years 0001-9999 in UTC, and a leap second
+    (``:60``, which would otherwise become the next minute's ``:00``).
 
     *Sub-microsecond digits.* .NET writes up to 7 fractional digits (100 ns ticks); the
     declared dtype keeps microseconds. The 7th (and any further) digit is **truncated**
@@ -75,6 +77,37 @@ Strings
 Enums (``timeline_type``, ``status``, ``traffic_type``, ``selection_reason``)
     Kept as strings; values outside :data:`~leadping_nb._schema.KNOWN_VALUES` are kept and
     reported in ``unknown_values``.
+
+Hostile values
+--------------
+Some bodies are valid JSON that no reading can take at face value. Each raises
+:class:`~leadping_nb.SchemaError` naming the field, the value (lone surrogates escaped, long
+values cut to 120 characters), the lead, the page and the event (its id, or ``items[i]``
+when the id is the problem); with ``lenient=True`` the value becomes null and is counted in
+``nulled`` where that loses nothing else:
+
+* a key repeated in one object with different values (``"status": "Sent", "status":
+  "Delivered"``; ``pl.read_json`` keeps the first copy, Python's ``json`` the last): never
+  resolved by picking one. Found without a second parse: a repeated key makes the page's key
+  count (below) disagree, and only such pages are read again exactly, with
+  :func:`json.loads` and an ``object_pairs_hook``. Copies with the same JSON text leave
+  nothing to pick and are read as one value; an undeclared key is only checked when
+  ``keep_unknown=True`` keeps its value. Not found: a copy that is non-null followed only
+  by ``null`` copies (``"status": "Sent", "status": null``), which leaves the count equal; the
+  first copy is then read (docs/reliability.md, Limits);
+* a lone surrogate escape (``"\\ud800"``: ``pl.read_json`` reads it as ``"\\x00"``), found by
+  a byte check per batch (``\\u`` escapes of surrogates), after which the page is read exactly;
+* a timestamp no datetime holds (above);
+* an item without ``id`` (null or missing) — an error also with ``lenient=True``: an event
+  without an id cannot be stored or de-duplicated;
+* an item whose ``leadId`` is another lead than the page's ``lead_id`` (the per-lead
+  endpoint; the account stream reads its pages with ``lead_id=None``, where every lead is
+  expected) — also an error with ``lenient=True``: the event would be counted for the lead
+  asked for. Items without ``leadId`` are not checked.
+
+A repeated ``id``, a lone surrogate in an ``id``, in a key or in the continuation token, and
+a repeated envelope key (``items``, ``pageSize``, ``totalCount``, ``continuationToken``) are
+errors in both modes too: nulling them would lose or misfile events, or end the page chain.
 
 Unknown fields
 --------------
@@ -141,6 +174,9 @@ from leadping_nb._frame_raw import (
     _malformed,
     _parse_raw,
     _reread,
+    _reread_exact,
+    _shown,
+    _where,
 )
 from leadping_nb._frame_typed import _convert, _Converted
 from leadping_nb._schema import EVENT_FIELDS, EVENT_SCHEMA
@@ -409,6 +445,79 @@ def _raw_rows(pages: Sequence[ParsedPage]) -> pl.DataFrame:
     return frames[0] if len(frames) == 1 else pl.concat(frames)
 
 
+def _page_of_row(pages: Sequence[ParsedPage], row: int) -> tuple[ParsedPage, int]:
+    """The page a row of a batch comes from, and the row's index in that page's items."""
+    start = 0
+    for page in pages:
+        if row < start + page.n_items:
+            return page, row - start
+        start += page.n_items
+    raise AssertionError(f"row {row} is beyond the batch")  # pragma: no cover
+
+
+def _integrity_errors(
+    raw: pl.DataFrame, pages: Sequence[ParsedPage]
+) -> list[tuple[int, SchemaError]]:
+    """Errors in both modes, by row of the batch: an item without ``id``, and an item whose
+    ``leadId`` is not the lead its page was requested for (pages with a ``lead_id``).
+
+    Neither can be nulled: an event without an id cannot be stored or de-duplicated, and
+    an event of another lead would be counted for the requested one.
+    """
+    errors: list[tuple[int, SchemaError]] = []
+    ids = raw.get_column("id")
+    if ids.null_count():
+        row = int(ids.is_null().arg_true()[0])
+        page, index = _page_of_row(pages, row)
+        lead = page.lead_id if page.lead_id is not None else raw.get_column("leadId")[row]
+        errors.append(
+            (
+                row,
+                SchemaError(
+                    f"an event has no id (null or missing){_where(lead, page.page, item=index)}: "
+                    "an event without an id cannot be stored or de-duplicated, so this is an "
+                    "error also with lenient=True",
+                    field="id",
+                    value=None,
+                    lead_id=lead,
+                    page=page.page,
+                ),
+            )
+        )
+    leads = raw.get_column("leadId")
+    wanted = [p.lead_id for p in pages]
+    if leads.null_count() < raw.height and any(w is not None for w in wanted):
+        if all(w == wanted[0] for w in wanted):
+            other = leads != wanted[0]
+        else:
+            per_row = pl.Series(wanted, dtype=pl.String).repeat_by(
+                pl.Series([p.n_items for p in pages], dtype=pl.UInt32)
+            )
+            other = leads != per_row.explode(empty_as_null=False)
+        if other.any():  # nulls (no leadId, or no lead asked for) are not another lead
+            row = int(other.fill_null(False).arg_true()[0])
+            page, index = _page_of_row(pages, row)
+            value = leads[row]
+            event_id = ids[row]
+            errors.append(
+                (
+                    row,
+                    SchemaError(
+                        f"an event of lead {_shown(value)!r} is on a page of lead "
+                        f"{_shown(page.lead_id or '')!r}"
+                        f"{_where(page.lead_id, page.page, event_id, index)}: the answer is "
+                        "not for the lead asked for (an error also with lenient=True)",
+                        field="leadId",
+                        value=_shown(value),
+                        lead_id=page.lead_id,
+                        page=page.page,
+                        event_id=event_id,
+                    ),
+                )
+            )
+    return errors
+
+
 def _assemble(
     pages: Sequence[ParsedPage], *, lenient: bool, keep_unknown: bool
 ) -> tuple[_Converted, list[tuple[str, ...]]]:
@@ -421,14 +530,20 @@ def _assemble(
     null_counts = raw.null_count().row(0)
     present = frozenset(k for k, n in zip(raw.columns, null_counts, strict=True) if n < raw.height)
     media_elements = _MEDIA_KEY in present and bool(raw.get_column(_MEDIA_KEY).list.len().sum())
-    unknown, missed = _check_keys(raw, pages, present, media_elements, keep_unknown=keep_unknown)
-    if missed:
+    unknown, missed, exact = _check_keys(
+        raw, pages, present, media_elements, keep_unknown=keep_unknown
+    )
+    if missed or exact:
         # Pages read with fewer keys than they carry: read them again with every key.
         for index, keys in missed.items():
             hint = pages[index].hint
             if hint is not None:
                 hint.widen(keys)
-            _reread(pages[index], quote_money=True)  # quoting is exact for any amount
+            if index not in exact:
+                _reread(pages[index], quote_money=True)  # quoting is exact for any amount
+        # Pages with a key repeated in one object: read them exactly.
+        for index in exact:
+            _reread_exact(pages[index])
         return _assemble(pages, lenient=lenient, keep_unknown=keep_unknown)
     kept_names: dict[str, None] = {}
     for page in pages:
@@ -448,6 +563,8 @@ def _assemble(
         if page.type_error is not None:
             pending.append((start + page.type_error[0], page.type_error[1]))
         start += page.n_items
+    # The earliest row first; on one row, the page's own error (it says why an id is null).
+    pending = sorted(pending + _integrity_errors(raw, pages), key=lambda p: p[0])
     try:
         converted = _convert(
             raw, spans, lenient=lenient, present=present, media_elements=media_elements

@@ -12,6 +12,7 @@ import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +38,8 @@ from leadping_nb._schema import (
     Field,
 )
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 #: Where the rows of a raw batch come from: (page number, requested lead id, row count).
 _Span = tuple[int | None, str | None, int]
 
@@ -44,9 +47,19 @@ _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 _MONEY_TEXT_RX = rf"^-?[0-9]+(?:\.[0-9]{{1,{MONEY_SCALE}}}0*)?$"
 _INT_TEXT_RX = r"^-?[0-9]+$"
+# Years 0001-9999 (no datetime holds year 0000) and seconds 00-59 (a leap second, :60, is
+# refused, not moved into the next minute): both in the pattern, so they cost no extra pass.
+_TS_YEAR = r"(?:[0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)"
 _TS_TEXT_RX = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    rf"^{_TS_YEAR}-[0-9]{{2}}-[0-9]{{2}}T[0-9]{{2}}:[0-9]{{2}}:[0-5][0-9](?:\.[0-9]{{1,9}})?"
     r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?$"
+)
+_TS_LEAP_RX = re.compile(_TS_TEXT_RX.replace("[0-5][0-9]", "60", 1).replace(_TS_YEAR, "[0-9]{4}"))
+#: The instants a ``Datetime("us", "UTC")`` value can be read back as (Python's datetime):
+#: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z, as microseconds since the epoch.
+_TS_MIN_US = int((datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) / timedelta(microseconds=1))
+_TS_MAX_US = int(
+    (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - _EPOCH) / timedelta(microseconds=1)
 )
 _TS_ZONED_RX = r"(?:Z|[+-][0-9]{2}:?[0-9]{2})$"
 _TS_SUBMICRO_RX = r"\.[0-9]{6}[0-9]*[1-9]"
@@ -83,9 +96,13 @@ def _ts_expr(e: pl.Expr, digits: int | None = None) -> pl.Expr:
     (tests compare both). Anything else takes the general parse (offsets, naive times read
     as UTC, mixed layouts, sub-microsecond digits).
     """
+    valid = e.str.contains(_TS_TEXT_RX)
     if digits is None:
         text = pl.when(e.str.contains(_TS_ZONED_RX)).then(e).otherwise(e + "Z")
         parsed = text.str.to_datetime("%+", time_unit="us", time_zone="UTC", strict=False)
+        # An offset can carry year 0001 or 9999 out of the range a datetime holds. (This
+        # parses the column twice, so the fixed layout, which has no offset, skips it.)
+        valid = valid & parsed.cast(pl.Int64).is_between(_TS_MIN_US, _TS_MAX_US)
     else:
         parsed = e.str.slice(0, 19).str.to_datetime(
             "%Y-%m-%dT%H:%M:%S", time_unit="us", time_zone="UTC", strict=False
@@ -93,7 +110,7 @@ def _ts_expr(e: pl.Expr, digits: int | None = None) -> pl.Expr:
         if digits:
             fraction = e.str.slice(20, digits).cast(pl.Int64, strict=False) * 10 ** (6 - digits)
             parsed = parsed + pl.duration(microseconds=fraction)
-    return pl.when(e.str.contains(_TS_TEXT_RX)).then(parsed)
+    return pl.when(valid).then(parsed)
 
 
 #: Lengths of ``YYYY-MM-DDTHH:MM:SSZ`` with 0 and with 1-6 fractional digits.
@@ -220,9 +237,21 @@ def _describe(key: str, value: str) -> str:
     if kind == "boolean":
         return 'not a boolean (true/false or "true"/"false")'
     if kind == "timestamp":
+        if _TS_LEAP_RX.match(value):
+            return (
+                "a leap second (:60): a UTC datetime cannot hold it, and reading it as the "
+                "next minute's :00 would change the instant"
+            )
+        if value.startswith("0000") and re.fullmatch(_TS_TEXT_RX, "0001" + value[4:]):
+            return "year 0000: the first instant a datetime holds is 0001-01-01T00:00:00Z"
         if not re.fullmatch(_TS_TEXT_RX, value):
             return "not an ISO-8601 timestamp (YYYY-MM-DDTHH:MM:SS[.fffffff][Z|±HH:MM])"
-        return "not a valid date or time"
+        y, mo, d, h, mi, sec = (int(value[i : i + 2 + 2 * (i == 0)]) for i in (0, 5, 8, 11, 14, 17))
+        try:
+            datetime(y, mo, d, h, mi, sec)
+        except ValueError:
+            return "not a valid date or time"
+        return "outside 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999Z once in UTC"
     return "invalid value"  # pragma: no cover - only checked kinds fail
 
 

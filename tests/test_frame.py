@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from leadping_nb import _frame, _frame_raw
+from leadping_nb import Client, _frame, _frame_raw
 from leadping_nb._errors import SchemaError
 from leadping_nb._frame import (
     DecodedPage,
@@ -34,7 +34,9 @@ from leadping_nb._schema import (
     SEED_ITEM_FIELDS,
     TIMESTAMP_DTYPE,
 )
+from leadping_nb._wire import WireResponse
 
+from .fakes import KEY, FakeApi, make_pages
 from .scan_modes import body_scan  # noqa: F401  (autouse: every test in both scan modes)
 
 TS = "2026-11-07T05:31:56Z"
@@ -315,9 +317,9 @@ BAD_VALUES = [
 ]
 
 
-def _bad_page(field: str, value: str) -> bytes:
-    good = f'{{"id":"ok-1","leadId":"lead-x","billableAmount":"1.5","createdAt":"{TS}"}}'
-    bad = f'{{"id":"bad-2","leadId":"lead-x","{field}":{value}}}'
+def _bad_page(field: str, value: str, lead: str = "lead-x") -> bytes:
+    good = f'{{"id":"ok-1","leadId":"{lead}","billableAmount":"1.5","createdAt":"{TS}"}}'
+    bad = f'{{"id":"bad-2","leadId":"{lead}","{field}":{value}}}'
     return (f'{{"items":[{good},{bad}],"pageSize":2}}').encode()
 
 
@@ -326,7 +328,7 @@ def test_bad_value_strict_names_field_value_lead_page_event(
     field: str, value: str, problem: str
 ) -> None:
     with pytest.raises(SchemaError) as info:
-        decode_page(_bad_page(field, value), lead_id="lead-req", page=7)
+        decode_page(_bad_page(field, value, "lead-req"), lead_id="lead-req", page=7)
     err = info.value
     assert not isinstance(err, MalformedPageError)
     shown = json.loads(value) if value.startswith('"') else value
@@ -341,7 +343,7 @@ def test_bad_value_strict_names_field_value_lead_page_event(
 
 @pytest.mark.parametrize(("field", "value", "problem"), BAD_VALUES)
 def test_bad_value_lenient_nulls_and_counts(field: str, value: str, problem: str) -> None:
-    p = decode_page(_bad_page(field, value), lead_id="lead-req", page=7, lenient=True)
+    p = decode_page(_bad_page(field, value, "lead-req"), lead_id="lead-req", page=7, lenient=True)
     assert p.nulled == {field: 1}
     column = next(f.column for f in EVENT_FIELDS if f.api == field)
     assert p.frame.get_column(column)[1] is None
@@ -557,7 +559,7 @@ def test_kept_unknown_column_named_like_a_declared_column() -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        # Escaped quotes and colons inside strings, pretty-printing, duplicate keys:
+        # Escaped quotes and colons inside strings, pretty-printing, identical repeated keys:
         '{"items":[{"id":"a","description":"he said \\"stop\\": ok","summary":"\\":null"}]}',
         '{\n  "items": [\n    {\n      "id": "a",\n      "summary": null,\n      "retryCount": 1\n'
         '    }\n  ],\n  "pageSize": 1\n}',
@@ -969,7 +971,7 @@ def test_concat_frames_aligns_kept_columns_and_dtypes() -> None:
 def test_parse_page_then_frame_from_pages_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_frame, "_BATCH_ROWS", 4)
     bodies = [body(*(current_item(p * 10 + i) for i in range(3))) for p in range(5)]
-    parsed = [_frame.parse_page(b, lead_id="L", page=i + 1) for i, b in enumerate(bodies)]
+    parsed = [_frame.parse_page(b, lead_id="lead-cur", page=i + 1) for i, b in enumerate(bodies)]
     assert [p.n_items for p in parsed] == [3] * 5
     df, report = frame_from_pages(parsed)
     assert_frame_equal(df, events_frame(bodies), check_exact=True)
@@ -981,7 +983,7 @@ def test_parse_page_then_frame_from_pages_in_batches(monkeypatch: pytest.MonkeyP
 def test_parse_page_raises_malformed_early_and_bad_values_late() -> None:
     with pytest.raises(MalformedPageError):
         _frame.parse_page(b'{"items":[{"id":"a"},null]}', lead_id="L", page=2)
-    bad = _frame.parse_page(_bad_page("retryCount", '"x"'), lead_id="L", page=2)
+    bad = _frame.parse_page(_bad_page("retryCount", '"x"', "L"), lead_id="L", page=2)
     assert bad.token is None and bad.n_items == 2
     with pytest.raises(SchemaError) as info:
         frame_from_pages([_frame.parse_page(body({"id": "ok"}), page=1), bad])
@@ -990,3 +992,306 @@ def test_parse_page_raises_malformed_early_and_bad_values_late() -> None:
     strict_ok = _frame.parse_page(body({"id": "ok"}), page=1)
     df, report = frame_from_pages([strict_ok, lenient])
     assert df.height == 3 and report.nulled == {"retryCount": 1}
+
+
+# --------------------------------------------------------------------------- hostile values
+# Each of these was accepted silently before (issue #16, row 6): a repeated key read as its
+# first copy, a lone surrogate read as "\x00", year 0000 (then to_list() raised), an event
+# without id, an event of another lead, a leap second moved into the next minute.
+
+
+def _hostile(*items: str, lead: str = "L", **envelope: str) -> bytes:
+    """A page from item JSON texts, verbatim (repeated keys, escapes), plus envelope texts."""
+    env = "".join(f',"{k}":{v}' for k, v in envelope.items())
+    good = f'{{"id":"ok-0","leadId":"{lead}","summary":"fine","createdAt":"{TS}"}}'
+    return f'{{"items":[{",".join((good, *items))}]{env}}}'.encode()
+
+
+def _strict_error(raw: bytes, lead_id: str | None = "L", page: int = 3) -> SchemaError:
+    """The error of ``raw``, the same through decode_page, parse_page + frame_from_pages and
+    events_frame (where the page is the 2nd, after a clean one)."""
+    with pytest.raises(SchemaError) as info:
+        decode_page(raw, lead_id=lead_id, page=page)
+    err = info.value
+    assert not isinstance(err, MalformedPageError)
+    with pytest.raises(SchemaError) as again:
+        frame_from_pages([parse_page(raw, lead_id=lead_id, page=page)])
+    with pytest.raises(SchemaError) as batched:
+        events_frame(
+            [_RawHolder(_hostile(lead=lead_id or "L"), 1, lead_id), _RawHolder(raw, page, lead_id)]
+        )
+    for other in (again.value, batched.value):
+        assert (other.field, other.value, other.lead_id, other.page, other.event_id) == (
+            err.field,
+            err.value,
+            err.lead_id,
+            err.page,
+            err.event_id,
+        )
+    text = str(err)
+    text.encode("utf-8")  # printable: a surrogate is escaped, never raw
+    assert err.value is None or err.value.encode("utf-8")
+    return err
+
+
+REPEATED = [
+    # (item text, field, value shown)
+    ('{"id":"e1","status":"Sent","status":"Delivered"}', "status", '"Sent", "Delivered"'),
+    ('{"id":"e1","status":null,"status":"Delivered"}', "status", 'null, "Delivered"'),
+    ('{"id":"e1","retryCount":1,"retryCount":"2"}', "retryCount", '1, "2"'),
+    ('{"id":"e1","billableAmount":0.5,"billableAmount":0.50}', "billableAmount", "0.5, 0.50"),
+    ('{"id":"e1","media":[{"url":"u","size":1,"size":2}]}', "media.size", "1, 2"),
+]
+
+
+@pytest.mark.parametrize(("item", "field", "shown"), REPEATED)
+def test_a_key_repeated_with_different_values_is_an_error(
+    item: str, field: str, shown: str
+) -> None:
+    err = _strict_error(_hostile(item))
+    assert (err.field, err.value, err.lead_id, err.page, err.event_id) == (
+        field,
+        shown,
+        "L",
+        3,
+        "e1",
+    )
+    assert "refusing to pick one" in str(err) and "event 'e1'" in str(err)
+
+
+@pytest.mark.parametrize(("item", "field", "shown"), REPEATED)
+def test_a_key_repeated_with_different_values_is_a_counted_null_when_lenient(
+    item: str, field: str, shown: str
+) -> None:
+    p = decode_page(_hostile(item), lead_id="L", page=3, lenient=True)
+    assert p.nulled == {field: 1} and not p.report.clean
+    row = p.frame.row(1, named=True)
+    if field == "media.size":
+        assert row["media"][0] == {**row["media"][0], "url": "u", "size": None}
+    else:
+        assert row[next(f.column for f in EVENT_FIELDS if f.api == field)] is None
+    assert p.frame.get_column("summary").to_list() == ["fine", None]
+
+
+def test_identical_copies_of_a_key_leave_nothing_to_pick() -> None:
+    p = decode_page(_hostile('{"id":"e1","status":"Sent","status":"Sent"}'), lead_id="L")
+    assert p.frame.get_column("status").to_list() == [None, "Sent"] and p.report.clean
+
+
+@pytest.mark.parametrize(
+    ("item", "envelope", "field"),
+    [
+        ('{"id":"e1","id":"e2"}', {}, "id"),
+        ('{"id":"e1"}', {"continuationToken": '"a","continuationToken":"b"'}, "continuationToken"),
+        ('{"id":"e1"}', {"pageSize": '1,"pageSize":2'}, "pageSize"),
+        ('{"id":"e1"}', {"items": "[]"}, "items"),
+    ],
+)
+def test_a_repeated_id_or_envelope_key_is_an_error_in_both_modes(
+    item: str, envelope: dict[str, str], field: str
+) -> None:
+    raw = _hostile(item, **envelope)
+    err = _strict_error(raw)
+    assert (err.field, err.lead_id, err.page) == (field, "L", 3)
+    assert err.event_id is None  # the id is the problem, or the page is
+    if field == "id":
+        assert "items[1]" in str(err) and err.value == '"e1", "e2"'
+    with pytest.raises(SchemaError):
+        decode_page(raw, lead_id="L", page=3, lenient=True)
+
+
+SURROGATES = [
+    # (item text, field, value shown): a high and a low half, alone; inside media
+    ('{"id":"e1","summary":"x\\ud800y"}', "summary", "x\\ud800y"),
+    ('{"id":"e1","summary":"\\uDC00"}', "summary", "\\udc00"),
+    ('{"id":"e1","summary":"\\ud83d\\ud83d"}', "summary", "\\ud83d\\ud83d"),
+    ('{"id":"e1","media":[{"url":"\\ud800"}]}', "media.url", "\\ud800"),
+]
+
+
+@pytest.mark.parametrize(("item", "field", "shown"), SURROGATES)
+def test_a_lone_surrogate_is_an_error_or_a_counted_null(item: str, field: str, shown: str) -> None:
+    err = _strict_error(_hostile(item))
+    assert (err.field, err.value, err.lead_id, err.page, err.event_id) == (
+        field,
+        shown,
+        "L",
+        3,
+        "e1",
+    )
+    assert "not valid Unicode" in str(err)
+    p = decode_page(_hostile(item), lead_id="L", page=3, lenient=True)
+    assert p.nulled == {field: 1}
+    assert p.frame.get_column("id").to_list() == ["ok-0", "e1"]
+    assert p.frame.get_column("summary")[0] == "fine"
+    assert p.frame.rows()  # every value can be read back (no "\x00", no surrogate)
+
+
+@pytest.mark.parametrize(
+    ("item", "envelope", "field"),
+    [
+        ('{"id":"\\ud800"}', {}, "id"),
+        ('{"id":"e1","\\ud800x":1}', {}, "\\ud800x"),
+        ('{"id":"e1"}', {"continuationToken": '"t\\ud800"'}, "continuationToken"),
+    ],
+)
+def test_a_lone_surrogate_in_an_id_key_or_token_is_an_error_in_both_modes(
+    item: str, envelope: dict[str, str], field: str
+) -> None:
+    raw = _hostile(item, **envelope)
+    err = _strict_error(raw)
+    assert (err.field, err.lead_id, err.page) == (field, "L", 3)
+    with pytest.raises(SchemaError):
+        decode_page(raw, lead_id="L", page=3, lenient=True)
+    if field == "continuationToken":  # refused at once, never echoed back as "\x00"
+        with pytest.raises(SchemaError):
+            parse_page(raw, lead_id="L", page=3)
+
+
+def test_surrogate_pairs_and_escaped_backslashes_are_kept() -> None:
+    raw = _hostile(r'{"id":"e1","summary":"\ud83d\ude00 \u00e9 \\ud800 \\\\\ud83d\ude00"}')
+    p = decode_page(raw, lead_id="L")
+    assert p.frame.get_column("summary")[1] == "\U0001f600 \u00e9 \\ud800 \\\\\U0001f600"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("0000-01-01T00:00:00Z", "year 0000"),
+        ("0000-12-31T23:59:59.999999Z", "year 0000"),
+        ("0001-01-01T00:30:00+01:00", "outside 0001-01-01"),
+        ("9999-12-31T23:00:00-02:00", "outside 0001-01-01"),
+        ("2026-11-07T05:31:60Z", "a leap second"),
+        ("2026-12-31T23:59:60.5+00:00", "a leap second"),
+    ],
+)
+def test_timestamps_no_datetime_holds_are_an_error_or_a_counted_null(
+    text: str, problem: str
+) -> None:
+    item = f'{{"id":"e1","sentAt":"{text}"}}'
+    err = _strict_error(_hostile(item))
+    assert (err.field, err.value, err.lead_id, err.page, err.event_id) == (
+        "sentAt",
+        text,
+        "L",
+        3,
+        "e1",
+    )
+    assert problem in str(err)
+    p = decode_page(_hostile(item), lead_id="L", page=3, lenient=True)
+    assert p.nulled == {"sentAt": 1}
+    assert p.frame.get_column("sent_at").to_list() == [None, None]  # readable, not moved
+    assert p.frame.get_column("created_at").to_list() == [DT, None]
+
+
+def test_the_first_and_last_instants_are_kept() -> None:
+    first, last = "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"
+    p = decode_page(_hostile(f'{{"id":"e1","sentAt":"{first}","failedAt":"{last}"}}'))
+    row = p.frame.row(1, named=True)
+    assert row["sent_at"] == datetime(1, 1, 1, tzinfo=UTC)
+    assert row["failed_at"] == datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("item", ['{"id":null,"leadId":"L"}', '{"leadId":"L","summary":"x"}'])
+def test_an_event_without_id_is_an_error_in_both_modes(item: str) -> None:
+    raw = _hostile(item)
+    err = _strict_error(raw)
+    assert (err.field, err.value, err.lead_id, err.page, err.event_id) == ("id", None, "L", 3, None)
+    assert "items[1]" in str(err) and "cannot be stored or de-duplicated" in str(err)
+    with pytest.raises(SchemaError) as info:
+        decode_page(raw, lead_id="L", page=3, lenient=True)
+    assert info.value.field == "id"
+
+
+def test_an_event_of_another_lead_is_an_error_where_a_lead_was_asked_for() -> None:
+    raw = _hostile('{"id":"e1","leadId":"M"}')
+    err = _strict_error(raw)
+    assert (err.field, err.value, err.lead_id, err.page, err.event_id) == (
+        "leadId",
+        "M",
+        "L",
+        3,
+        "e1",
+    )
+    with pytest.raises(SchemaError):
+        decode_page(raw, lead_id="L", page=3, lenient=True)
+    # No lead asked for (the account stream), or an item without leadId: nothing to check.
+    assert decode_page(raw, page=3).frame.get_column("lead_id").to_list() == ["L", "M"]
+    assert decode_page(_hostile('{"id":"e1"}'), lead_id="L").n_items == 2
+    # In a batch of several leads' pages each page is held to its own lead.
+    ok_l, ok_m = (
+        parse_page(_hostile(), lead_id="L", page=1),
+        parse_page(_hostile('{"id":"m1","leadId":"M"}', lead="M"), lead_id="M", page=1),
+    )
+    df, _ = frame_from_pages([ok_l, ok_m])
+    assert df.get_column("lead_id").to_list() == ["L", "M", "M"]
+    with pytest.raises(SchemaError) as info:
+        frame_from_pages(
+            [ok_l, parse_page(_hostile('{"id":"x1","leadId":"L"}', lead="M"), lead_id="M", page=2)]
+        )
+    assert (info.value.lead_id, info.value.page, info.value.event_id) == ("M", 2, "x1")
+
+
+def test_error_values_are_cut_short_and_escaped() -> None:
+    long = "9" * 500
+    err = _strict_error(_hostile(f'{{"id":"e1","retryCount":"{long}\\ud800"}}'))
+    assert err.field == "retryCount" and err.value is not None
+    assert len(err.value) < 200 and err.value.endswith("... (506 characters)")  # as escaped
+    assert len(str(err)) < 600
+
+
+def test_the_earliest_row_wins_across_hostile_and_bad_values() -> None:
+    raw = _hostile('{"id":"e1","retryCount":"x"}', '{"id":"e2","status":"A","status":"B"}')
+    assert _strict_error(raw).event_id == "e1"
+    raw = _hostile('{"id":"e1","status":"A","status":"B"}', '{"id":"e2","retryCount":"x"}')
+    assert _strict_error(raw).event_id == "e1"
+    raw = _hostile('{"id":"e1","retryCount":"x"}', '{"leadId":"L"}')
+    assert _strict_error(raw).event_id == "e1"
+
+
+# --------------------------------------------------------------------------- hostile, end to end
+
+
+def _served(hostile: bytes) -> FakeApi:
+    """L1's only page is ``hostile``; L2 has two clean pages."""
+    api = FakeApi({"L1": [[]], "L2": make_pages("L2", [2, 1])})
+    api.per_lead_script["L1"] = lambda _r, _n: WireResponse(
+        200, (("content-type", "application/json"),), hostile
+    )
+    return api
+
+
+E2E = [
+    # (L1's item text, field, can be lenient)
+    ('{"id":"e1","leadId":"L1","status":"Sent","status":"Delivered"}', "status", True),
+    ('{"id":"e1","leadId":"L1","summary":"\\ud800"}', "summary", True),
+    ('{"id":"e1","leadId":"L1","sentAt":"0000-01-01T00:00:00Z"}', "sentAt", True),
+    ('{"id":"e1","leadId":"L1","sentAt":"2026-11-07T05:31:60Z"}', "sentAt", True),
+    ('{"id":null,"leadId":"L1"}', "id", False),
+    ('{"leadId":"L1"}', "id", False),
+    ('{"id":"e1","leadId":"L2"}', "leadId", False),
+]
+
+
+@pytest.mark.parametrize(("item", "field", "lenient_ok"), E2E)
+def test_hostile_values_through_the_client(item: str, field: str, lenient_ok: bool) -> None:
+    hostile = _hostile(item, lead="L1")
+    with Client(api_key=KEY, transport=_served(hostile), rate_limit=None) as c:
+        result = c.fetch_events(["L1", "L2"])
+        assert result.failed == ["L1"]
+        err = result.errors["L1"]
+        assert isinstance(err, SchemaError) and not isinstance(err, MalformedPageError)
+        assert (err.field, err.lead_id, err.page) == (field, "L1", 1)
+        assert result.frame.get_column("id").to_list() == ["L2-ev0000", "L2-ev0001", "L2-ev0002"]
+        with pytest.raises(SchemaError) as info:
+            c.events("L1").frame()
+        assert (info.value.field, info.value.lead_id, info.value.page) == (field, "L1", 1)
+        lenient = c.fetch_events(["L1", "L2"], lenient=True)
+        if lenient_ok:
+            assert lenient.ok and lenient.report.nulled == {field: 1}
+            assert lenient.frame.filter(pl.col("lead_id") == "L1").get_column("id").to_list() == [
+                "ok-0",
+                "e1",
+            ]
+        else:
+            assert lenient.failed == ["L1"] and lenient.errors["L1"].field == field  # type: ignore[attr-defined]

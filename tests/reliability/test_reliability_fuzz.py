@@ -190,25 +190,43 @@ def _real_pages() -> list[bytes]:
             for start in (0, 3):
                 body = {"items": truth[start : start + 3], "pageSize": 3, "continuationToken": "t"}
                 pages.append(json.dumps(body, separators=(",", ":")).encode())
+                REAL_LEAD[pages[-1]] = lead
     return pages
 
 
+#: The lead each real page belongs to (a page is decoded as that lead's: a per-lead page
+#: with another lead's events is refused).
+REAL_LEAD: dict[bytes, str] = {}
 REAL_PAGES = _real_pages()
 
 
 @st.composite
-def mutated_page(draw: st.DrawFn) -> tuple[str, bytes]:
+def mutated_page(draw: st.DrawFn) -> tuple[str, bytes, str]:
     body = draw(st.sampled_from(REAL_PAGES))
-    how = draw(st.sampled_from(["truncate", "splice", "flip", "value", "drop-key", "envelope"]))
+    lead = REAL_LEAD[body]
+    how = draw(
+        st.sampled_from(
+            ["truncate", "splice", "flip", "value", "drop-key", "envelope", "repeat-key"]
+        )
+    )
     if how == "truncate":
-        return how, body[: draw(st.integers(0, len(body) - 1))]
+        return how, body[: draw(st.integers(0, len(body) - 1))], lead
     if how == "splice":
         i = draw(st.integers(0, len(body)))
         j = draw(st.integers(i, min(len(body), i + 20)))
-        return how, body[:i] + draw(st.binary(max_size=12)) + body[j:]
+        return how, body[:i] + draw(st.binary(max_size=12)) + body[j:], lead
     if how == "flip":
         i = draw(st.integers(0, len(body) - 1))
-        return how, body[:i] + bytes([body[i] ^ draw(st.integers(1, 255))]) + body[i + 1 :]
+        return how, body[:i] + bytes([body[i] ^ draw(st.integers(1, 255))]) + body[i + 1 :], lead
+    if how == "repeat-key":
+        # a key of an item sent twice, the copy with another value (a hostile serializer)
+        at = body.index(b'"', body.index(b'"items":[{') + 10)
+        key = body[at : body.index(b'"', at + 1) + 1]
+        name = key.decode()[1:-1]
+        value = dump(draw(FIELD_VALUES_OR_JUNK.get(name, JSON_VALUES)))
+        if value == json.dumps(json.loads(body)["items"][0][name], separators=(",", ":")):
+            how = "repeat-key (same text)"  # the same JSON text twice: nothing to pick
+        return how, body[:at] + key + b":" + value.encode() + b"," + body[at:], lead
     data = json.loads(body)
     items = data["items"]
     it = items[draw(st.integers(0, len(items) - 1))]
@@ -221,7 +239,7 @@ def mutated_page(draw: st.DrawFn) -> tuple[str, bytes]:
         data[draw(st.sampled_from(["items", "pageSize", "totalCount", "continuationToken"]))] = (
             draw(JSON_VALUES)
         )
-    return how, dump(data).encode()
+    return how, dump(data).encode(), lead
 
 
 # ---- the properties ------------------------------------------------------------------------
@@ -238,19 +256,26 @@ def check_decoded(d: DecodedPage, body: bytes) -> None:
         if isinstance(it.get("id"), str):
             assert row == it["id"]
     assert d.token is None or isinstance(d.token, str)
+    # every event has an id, and every value reads back (no year 0000, no lone surrogate)
+    assert d.frame["id"].null_count() == 0
+    assert len(d.frame.rows()) == d.n_items
+    lead = d.lead_id
+    if lead is not None:
+        assert set(d.frame["lead_id"].drop_nulls().to_list()) <= {lead}
 
 
-def decode_or_schema_error(body: bytes, lenient: bool, keep_unknown: bool) -> None:
+def decode_or_schema_error(
+    body: bytes, lenient: bool, keep_unknown: bool, lead: str = "lead_fuzz"
+) -> None:
     """Decoded and well-formed, or a SchemaError that says where (lead and page)."""
     error: SchemaError | None = None
     try:
-        d = decode_page(
-            body, lead_id="lead_fuzz", page=3, lenient=lenient, keep_unknown=keep_unknown
-        )
+        d = decode_page(body, lead_id=lead, page=3, lenient=lenient, keep_unknown=keep_unknown)
     except SchemaError as exc:
         error = exc
     if error is not None:
-        assert (error.lead_id, error.page) == ("lead_fuzz", 3), repr(error)
+        assert (error.lead_id, error.page) == (lead, 3), repr(error)
+        str(error).encode("utf-8")  # printable (a lone surrogate is shown escaped)
         return
     check_decoded(d, body)
 
@@ -266,14 +291,19 @@ def target_pages(data: st.DataObject) -> None:
 
 
 def target_mutations(data: st.DataObject) -> None:
-    how, body = data.draw(mutated_page())
+    how, body, lead = data.draw(mutated_page())
     lenient = data.draw(st.booleans())
     if how == "truncate":
         # a cut body is never a shorter page: it is always refused, and retried by the client
         with pytest.raises(MalformedPageError):
-            decode_page(body, lead_id="lead_fuzz", page=3, lenient=lenient)
+            decode_page(body, lead_id=lead, page=3, lenient=lenient)
         return
-    decode_or_schema_error(body, lenient, data.draw(st.booleans()))
+    if how == "repeat-key" and not lenient:
+        # a key repeated with another value is never read as one of its copies
+        with pytest.raises(SchemaError):
+            decode_page(body, lead_id=lead, page=3)
+        return
+    decode_or_schema_error(body, lenient, data.draw(st.booleans()), lead)
 
 
 # -- through the client: scripted server answers, in-process transport -------------------
