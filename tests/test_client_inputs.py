@@ -23,6 +23,7 @@ from leadping_nb import (
     LeadpingError,
     QueryError,
     RetryPolicy,
+    SchemaError,
 )
 from leadping_nb._http import check_api_key, mask_url
 from leadping_nb._wire import WireRequest, WireResponse
@@ -243,16 +244,20 @@ def test_an_unexpected_exception_is_that_leads_error_and_the_others_are_exact() 
         result = c.fetch_events([good[0], "surrogate", good[1], "boom", good[2]])
     assert sorted(result.failed) == ["boom", "surrogate"]
     assert result.frame.equals(want)
+    # an exception the client does not know becomes the lead's FetchError
+    err = result.errors["boom"]
+    assert isinstance(err, FetchError) and err.lead_id == "boom"
+    assert err.__cause__ is err.cause and isinstance(err.cause, RuntimeError)
+    row = result.status.filter(pl.col("lead_id") == "boom").row(0, named=True)
+    assert row["ok"] is False and row["error_type"] == "FetchError"
+    assert "while fetching lead 'boom'" in row["error"]
+    # a lone surrogate is no longer unexpected: the parser names it (a SchemaError)
+    bad = result.errors["surrogate"]
+    assert isinstance(bad, SchemaError) and bad.lead_id == "surrogate"
+    assert "lone surrogate" in str(bad)
     for lead in ("surrogate", "boom"):
-        err = result.errors[lead]
-        assert isinstance(err, FetchError) and err.lead_id == lead
-        assert err.__cause__ is err.cause and err.cause is not None
-        row = result.status.filter(pl.col("lead_id") == lead).row(0, named=True)
-        assert row["ok"] is False and row["error_type"] == "FetchError"
-        assert f"while fetching lead {lead!r}" in row["error"]
-        row["error"].encode("utf-8")  # printable, whatever the cause held
-    assert isinstance(result.errors["boom"].cause, RuntimeError)
-    assert isinstance(result.errors["surrogate"].cause, UnicodeError)
+        message = result.status.filter(pl.col("lead_id") == lead).row(0, named=True)["error"]
+        message.encode("utf-8")  # printable, whatever the cause held
 
 
 def test_an_unexpected_exception_in_the_batch_conversion_costs_only_its_lead(
