@@ -321,7 +321,7 @@ def retry_from_cube(cube: F, g: Grouping, *, include_warmup: bool, include_test:
         pl.when(used).then(rc).max().alias("max_retries"),
         count_if(used & (out == "delivered")).alias("n_delivered"),
         count_if(used & out.is_in(["delivered", "failed", "undeliverable"])).alias("n_terminal"),
-        count_if(scope & pl.col(PENDING)).alias("n_retry_pending"),
+        count_if(used & pl.col(PENDING)).alias("n_retry_pending"),
     ]
     return finish_period(
         aggregate(cube, g, aggs).select(

@@ -362,8 +362,9 @@ def retry_summary(
     ``n_delivered``, ``n_terminal`` (delivered + failed + undeliverable),
     ``delivery_rate`` (``n_delivered / n_terminal``), ``extra_attempts_per_delivered``
     (``total_retries / n_delivered``) and ``n_retry_pending`` (:func:`retry_pending` at
-    ``as_of``, over all in-scope messages). Other arguments as in
-    :func:`outcome_counts`.
+    ``as_of``). Every statistic, ``n_retry_pending`` included, is over the ``n_used``
+    messages: a retry due on a message whose count is null or negative is not counted.
+    Other arguments as in :func:`outcome_counts`.
 
     Parameters
     ----------
@@ -383,6 +384,18 @@ def retry_summary(
     ... )
     >>> retry_summary(df, as_of=t).select("share_retried", "extra_attempts_per_delivered").row(0)
     (0.5, 1.0)
+
+    A pending retry counts only on a message with a valid retry count:
+
+    >>> later = datetime(2024, 1, 2, tzinfo=UTC)
+    >>> df = pl.DataFrame(
+    ...     [{"direction": "Outbound", "failed_at": t, "retry_count": rc, "next_retry_at": later}
+    ...      for rc in (1, None, -1)],
+    ...     schema=EVENT_SCHEMA,
+    ... )
+    >>> cols = ["n_used", "n_missing_retry_count", "n_retry_pending"]
+    >>> retry_summary(df, as_of=t).select(cols).row(0)
+    (1, 2, 1)
     """
     g = grouping(by, every, time_zone, period_column)
     cube = _cube(df, g, as_of=_now_or(as_of))

@@ -308,7 +308,7 @@ def test_retry_summary_hand_computed() -> None:
         "n_terminal": 6,
         "delivery_rate": 0.5,
         "extra_attempts_per_delivered": 7 / 3,
-        "n_retry_pending": 2,
+        "n_retry_pending": 1,  # not the queued message due later: its count is null
     }
 
 
@@ -323,6 +323,31 @@ def test_retry_distribution_hand_computed() -> None:
     assert out["delivery_rate"].to_list() == [1.0, 0.0, 1.0, 0.0]
     assert out["n_retry_pending"].to_list() == [0, 1, 0, 0]
     assert out["share"].to_list() == pytest.approx([2 / 6, 2 / 6, 1 / 6, 1 / 6])
+
+
+def test_retry_pending_counts_only_messages_with_a_valid_retry_count() -> None:
+    later, earlier = AS_OF + timedelta(minutes=5), AS_OF - timedelta(minutes=5)
+    df = frame(
+        sms(failed_at=T0, retry_count=None, next_retry_at=later),  # due, count null
+        sms(failed_at=T0, retry_count=-1, next_retry_at=later),  # due, count negative
+        sms(failed_at=T0, retry_count=1, next_retry_at=later),  # pending
+        sms(queued_at=T0, retry_count=3, next_retry_at=AS_OF + ms(1)),  # pending (in flight)
+        sms(failed_at=T0, retry_count=2, next_retry_at=earlier),  # retry in the past
+        sms(failed_at=T0, retry_count=0, next_retry_at=AS_OF),  # not strictly after as_of
+        delivered(retry_count=1, next_retry_at=later),  # delivered: no retry
+        sms(failed_at=T0, retry_count=1, next_retry_at=later, traffic_type="Warmup"),
+    )
+    row = m.retry_summary(df, as_of=AS_OF).row(0, named=True)
+    assert (row["n_used"], row["n_missing_retry_count"], row["n_out_of_scope"]) == (5, 2, 1)
+    assert row["n_retry_pending"] == 2
+    # the distribution has the same scope: its pending counts add up to the summary's
+    dist = m.retry_distribution(df, as_of=AS_OF)
+    assert dist.select("retry_count", "n_retry_pending").rows() == [(0, 0), (1, 1), (2, 0), (3, 1)]
+    s = m.summary(df, as_of=AS_OF)
+    assert s.retry["n_retry_pending"].item() == s.retry_distribution["n_retry_pending"].sum() == 2
+    # the per-event flag itself does not look at the count
+    flags = df.select(m.retry_pending(AS_OF)).to_series().to_list()
+    assert flags == [True, True, True, True, False, False, False, True]
 
 
 def test_retry_pending_depends_on_as_of_and_outcome() -> None:

@@ -277,7 +277,7 @@ def ref_retry(events: list[Event], p: Params) -> dict[Any, dict[str, Any]]:
             "n_terminal": n_terminal,
             "delivery_rate": ratio(n_delivered, n_terminal),
             "extra_attempts_per_delivered": ratio(total, n_delivered),
-            "n_retry_pending": sum(1 for e in es if p.scope(e) and ref_pending(e, p.as_of)),
+            "n_retry_pending": sum(1 for e in used if ref_pending(e, p.as_of)),
         }
     return result
 
@@ -386,6 +386,9 @@ def event(draw: st.DrawFn) -> Event:
             e[c] = base + timedelta(microseconds=draw(st.integers(-(10**7), 10**8)))
         elif choice == 2:
             e[c] = draw(timestamps)
+    if draw(st.booleans()):  # no final verdict: a retry may be open (retry_pending)
+        for c in ("delivered_at", "undeliverable_at", "blocked_at", "canceled_at"):
+            e[c] = None
     e["created_at"] = draw(st.one_of(st.just(base), maybe_ts))
     e["direction"] = draw(st.sampled_from(DIRECTIONS))
     e["event_type"] = draw(st.sampled_from([None, "Sms", "SMS", "mms", "Call", "Note", "Message"]))
@@ -394,7 +397,7 @@ def event(draw: st.DrawFn) -> Event:
         [None, "RealLead", "Warmup", "warmup", "Test", "TEST", "FailedAttempt"]
     ))  # fmt: skip
     e["is_warmup"] = draw(st.sampled_from([None, True, False]))
-    e["retry_count"] = draw(st.one_of(st.none(), st.integers(-2, 6)))
+    e["retry_count"] = draw(st.one_of(st.none(), st.integers(-2, 6)))  # null, negative: invalid
     e["billable_amount"] = draw(st.one_of(
         st.none(),
         st.decimals(min_value=-5, max_value=10**6, places=6, allow_nan=False, allow_infinity=False),
