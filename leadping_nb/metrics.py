@@ -519,9 +519,10 @@ class MetricsSummary:
         One row: :func:`billing_summary` with no grouping at all; the billing groups add
         up to it exactly.
     counts
-        One row per metric (``outcome``, ``delivery``, ``latency.<stage>``, ``retry``,
-        ``billing``) with ``n_events``, ``n_used`` and ``n_excluded`` over the whole
-        frame.
+        One row per metric (``outcome``, ``delivery``, ``latency.<stage>`` for every
+        stage, ``retry``, ``billing``) with ``n_events``, ``n_used`` and ``n_excluded``
+        over the whole frame: always these nine rows, whatever the grouping, with zero
+        counts for an empty frame.
     as_of
         The instant pending retries were judged at (UTC).
     """
@@ -550,17 +551,16 @@ def _counts(
         sums = [pl.col(c).sum().cast(COUNT) for c in cols]
         return frame.select(pl.lit(metric).alias("metric"), *sums)
 
-    per_stage = (
-        latency.group_by("stage")
-        .agg([pl.col(c).sum().cast(COUNT) for c in cols])
-        .sort("stage")
-        .select(("latency." + pl.col("stage").cast(pl.String)).alias("metric"), *cols)
-    )
+    # One row per stage whether or not the latency frame has rows (a grouped summary of
+    # no events has none): a sum over no rows is 0.
+    per_stage = [
+        total(latency.filter(pl.col("stage") == stage), f"latency.{stage}") for stage in STAGES
+    ]
     return pl.concat(
         [
             total(outcomes, "outcome"),
             total(delivery, "delivery"),
-            per_stage,
+            *per_stage,
             total(retry, "retry"),
             total(billing_total, "billing"),
         ]
@@ -649,6 +649,12 @@ def summary(
     >>> s = summary(df, as_of=t)
     >>> s.delivery["delivery_rate"].item(), s.counts["metric"].to_list()[:3]
     (1.0, ['outcome', 'delivery', 'latency.queue'])
+
+    The shape does not depend on the rows: no events, grouped, still count every metric.
+
+    >>> empty = summary(df.clear(), by="campaign_id", as_of=t)
+    >>> empty.counts.height, empty.counts["n_events"].sum(), empty.latency.columns[:2]
+    (9, 0, ['campaign_id', 'stage'])
     """
     g = grouping(by, every, time_zone, period_column)
     dims = extra_dims(g, billing_by)

@@ -676,15 +676,52 @@ def test_every_summary_row_splits_events_into_used_and_excluded() -> None:
     assert s.delivery["n_events"].sum() == n
 
 
-def test_summary_of_an_empty_frame() -> None:
+SUMMARY_FRAMES = ("outcomes", "delivery", "latency", "retry", "retry_distribution", "billing",
+                  "billing_total", "counts")  # fmt: skip
+METRICS = ["outcome", "delivery", *[f"latency.{x}" for x in m.STAGES], "retry", "billing"]
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{}, {"by": "campaign_id"}, {"every": "day", "by": ("campaign_id", "billing_status")}],
+)
+def test_summary_of_an_empty_frame_has_the_shape_of_a_full_one(kw: dict[str, Any]) -> None:
+    s = m.summary(frame(), as_of=AS_OF, **kw)
+    full = m.summary(mixed(), as_of=AS_OF, **kw)
+    for name in SUMMARY_FRAMES:
+        assert getattr(s, name).schema == getattr(full, name).schema, name
+    # one row per metric, grouped or not: every latency stage too
+    zeros = pl.Series([0] * len(METRICS), dtype=pl.Int64)
+    expected = pl.DataFrame(
+        {"metric": METRICS, "n_events": zeros, "n_used": zeros, "n_excluded": zeros}
+    )
+    assert_frame_equal(s.counts, expected)
+    total = s.billing_total.row(0, named=True)
+    assert s.billing_total.height == 1
+    assert total["total_amount"] == Decimal("0") and total["cost_per_delivered"] is None
+    assert total["n_events"] == total["n_used"] == total["n_delivered"] == 0
+    assert s.outcomes.height == 0 and s.retry_distribution.height == 0 and s.billing.height == 0
+    if kw:  # no events, no groups
+        assert s.delivery.height == s.latency.height == s.retry.height == 0
+
+
+def test_summary_of_an_empty_frame_without_grouping_has_zero_counts_and_null_stats() -> None:
     s = m.summary(frame(), as_of=AS_OF)
-    assert s.delivery.row(0, named=True)["n_events"] == 0
-    assert s.delivery["delivery_rate"].item() is None
-    assert s.billing_total["total_amount"].item() == Decimal("0")
-    assert s.latency.height == len(m.STAGES)
-    assert s.outcomes.height == 0 and s.billing.height == 0
-    grouped = m.summary(frame(), every="day", as_of=AS_OF)
-    assert grouped.delivery.height == 0 and grouped.latency.height == 0
+    delivery = s.delivery.row(0, named=True)
+    assert s.delivery.height == 1 and delivery.pop("delivery_rate") is None
+    assert set(delivery.values()) == {0}
+    assert s.latency["stage"].to_list() == list(m.STAGES)
+    for row in s.latency.iter_rows(named=True):
+        assert [row[c] for c in ("n_events", "n_used", "n_excluded", "n_out_of_scope",
+                                 "n_missing", "n_negative")] == [0] * 6  # fmt: skip
+        assert [row[c] for c in ("mean_ms", "min_ms", "p50_ms", "p99_ms", "max_ms")] == [None] * 5
+    retry = s.retry.row(0, named=True)
+    stats = ("share_retried", "mean_retries", "max_retries", "delivery_rate",
+             "extra_attempts_per_delivered")  # fmt: skip
+    assert [retry.pop(c) for c in stats] == [None] * 5
+    assert set(retry.values()) == {0}
+    billing = m.summary(frame(), as_of=AS_OF, billing_by=()).billing
+    assert_frame_equal(billing, s.billing_total)
 
 
 @pytest.mark.parametrize(("every", "by"), [(None, ()), ("month", "campaign_id")])

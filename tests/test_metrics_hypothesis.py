@@ -322,6 +322,23 @@ def ref_billing(events: list[Event], p: Params, by: Sequence[str]) -> dict[Any, 
     return result
 
 
+def ref_counts(events: list[Event], p: Params) -> list[tuple[str, int, int, int]]:
+    """``summary().counts``: one row per metric, always all of them, each over every event."""
+    n = len(events)
+    latency = ref_latency_summary(events, p)
+    used = {
+        "outcome": sum(r["n_used"] for r in ref_outcomes(events, p).values()),
+        "delivery": sum(r["n_used"] for r in ref_delivery(events, p).values()),
+        **{
+            f"latency.{stage}": sum(r["n_used"] for k, r in latency.items() if k[-1] == stage)
+            for stage in STAGES
+        },
+        "retry": sum(r["n_used"] for r in ref_retry(events, p).values()),
+        "billing": sum(r["n_used"] for r in ref_billing(events, p, ()).values()),
+    }
+    return [(metric, n, u, n - u) for metric, u in used.items()]
+
+
 # ----------------------------------------------------------------------------------------
 # comparison helpers
 
@@ -482,6 +499,7 @@ def test_summary_matches_the_reference(events: list[Event], kw: dict[str, Any]) 
     assert_same(keyed(s.billing, [*(["period"] if p.every else []), *billing_keys]), want, "bill")
     total = ref_billing(events, Params(**{**kw, "every": None}), ())
     assert_same(keyed(s.billing_total, []), total, "billing total")
+    assert s.counts.rows() == ref_counts(events, Params(**{**kw, "every": None}))
 
     # exact footing: every grouping of the money adds up to the Decimal sum of the inputs
     exact = sum((e["billable_amount"] for e in events if e["billable_amount"] is not None),
@@ -490,6 +508,38 @@ def test_summary_matches_the_reference(events: list[Event], kw: dict[str, Any]) 
     assert sum(s.billing["total_amount"].to_list(), Decimal(0)) == exact
     for frame in (s.delivery, s.retry, s.billing, s.billing_total, s.latency, s.outcomes):
         assert (frame["n_used"] + frame["n_excluded"] == frame["n_events"]).all()
+
+
+FRAMES = ("outcomes", "delivery", "latency", "retry", "retry_distribution", "billing",
+          "billing_total", "counts")  # fmt: skip
+
+
+@SETTINGS
+@given(st.lists(event(), min_size=1, max_size=30), params)
+def test_summary_shape_does_not_depend_on_rows(events: list[Event], kw: dict[str, Any]) -> None:
+    """The summary of no events has the columns of any other, and the rows of every frame
+    that does not group (one row, or one per stage, or per metric): zero counts, null
+    statistics."""
+    df = build(events)
+    full, empty = m.summary(df, **kw), m.summary(df.clear(), **kw)
+    for name in FRAMES:
+        assert getattr(empty, name).schema == getattr(full, name).schema, name
+    assert empty.counts["metric"].to_list() == full.counts["metric"].to_list()
+    assert empty.counts.drop("metric").sum_horizontal().sum() == 0
+    grouped = bool(kw["by"] or kw["every"])
+    one_group = ["billing_total"]
+    one_group += [] if grouped else ["delivery", "latency", "retry"]
+    one_group += [] if grouped or kw["billing_by"] else ["billing"]
+    for name in FRAMES[:-1]:
+        frame = getattr(empty, name)
+        if name not in one_group:
+            assert frame.height == 0, name  # no events, no groups
+            continue
+        assert frame.height == getattr(full, name).height, name
+        zeros = [c for c in frame.columns if c.startswith(("n_", "total_"))]
+        nulls = [c for c in frame.columns if c not in zeros and c != "stage"]
+        assert all((frame[c] == 0).all() for c in zeros), (name, frame)
+        assert all(frame[c].null_count() == frame.height for c in nulls), (name, frame)
 
 
 @SETTINGS
