@@ -309,7 +309,10 @@ def latency_summary(
     n_negative``), ``n_out_of_scope``, ``n_missing`` (an end is null), ``n_negative``
     (end before start), ``mean_ms``, ``min_ms``, ``p50_ms``, ``p90_ms``, ``p95_ms``,
     ``p99_ms``, ``max_ms`` (Float64; null when ``n_used`` is 0; percentiles with
-    :data:`INTERPOLATION`). Other arguments as in :func:`outcome_counts`.
+    :data:`INTERPOLATION`). ``mean_ms`` is the exact (Int128) sum of the used latencies
+    in microseconds divided by ``1000 * n_used`` in one Float64 division: the Float64
+    nearest to the exact mean (below 2^53 µs summed). Other arguments as in
+    :func:`outcome_counts`.
 
     Parameters
     ----------
@@ -328,6 +331,17 @@ def latency_summary(
     ... )
     >>> latency_summary(df, stages=["carrier"]).select("n_used", "n_negative", "p50_ms").row(0)
     (3, 1, 2000.0)
+
+    The mean of 1 µs and six 0 µs is 1/7000 ms, to the nearest Float64 (a mean in µs
+    divided by 1000 would round twice, to 0.00014285714285714284):
+
+    >>> df = pl.DataFrame(
+    ...     [{"direction": "Outbound", "sent_at": t, "delivered_at": t + timedelta(microseconds=x)}
+    ...      for x in (1, 0, 0, 0, 0, 0, 0)],
+    ...     schema=EVENT_SCHEMA,
+    ... )
+    >>> latency_summary(df, stages=["carrier"])["mean_ms"].item()
+    0.00014285714285714287
     """
     g = grouping(by, every, time_zone, period_column)
     unknown = [s for s in stages if s not in STAGES]

@@ -112,6 +112,82 @@ def test_latency_summary_with_no_values_has_null_statistics() -> None:
     assert row["p50_ms"] is None and row["mean_ms"] is None and row["min_ms"] is None
 
 
+def us(n: int) -> timedelta:
+    return timedelta(microseconds=n)
+
+
+def carrier_means(df: pl.DataFrame) -> list[float]:
+    """``mean_ms`` of the carrier stage by every route: frame function eager and lazy,
+    grouped, summary in memory and streaming (Polars' own ``mean`` differs by route)."""
+    grouped = df.with_columns(pl.lit("a").alias("campaign_id"))
+    frames = [
+        m.latency_summary(df, stages=["carrier"]),
+        m.latency_summary(df.lazy(), stages=["carrier"]).collect(),
+        m.latency_summary(grouped, by="campaign_id", stages=["carrier"]),
+        m.summary(df, as_of=AS_OF).latency,
+        m.summary(df.lazy(), as_of=AS_OF, engine="streaming").latency,
+        m.summary(grouped, by="campaign_id", every="day", as_of=AS_OF).latency,
+    ]
+    return [f.filter(pl.col("stage") == "carrier")["mean_ms"].item() for f in frames]
+
+
+def test_latency_mean_is_one_division_of_the_exact_microsecond_sum() -> None:
+    # 1 µs over 7 messages: 1/7000 ms. Dividing a rounded mean in µs by 1000 rounds twice
+    # and lands one ulp below the nearest Float64.
+    df = frame(*[sms(sent_at=T0, delivered_at=T0 + us(x)) for x in (1, 0, 0, 0, 0, 0, 0)])
+    nearest = 0.00014285714285714287  # float(Fraction(1, 7000))
+    assert (1 / 7) / 1000 == 0.00014285714285714284  # the double rounding, for the record
+    assert carrier_means(df) == [nearest] * 6
+
+
+def test_latency_mean_sums_microseconds_exactly_past_2_to_the_53() -> None:
+    # 2^53 + 1 + 1 µs: a Float64 running sum loses both ones (2^53 + 1 rounds to 2^53);
+    # the integer sum is exact, then converted (2^53 + 2 is a Float64) and divided once.
+    t = datetime(1900, 1, 1, tzinfo=UTC)
+    df = frame(*[sms(sent_at=t, delivered_at=t + us(x)) for x in (2**53, 1, 1)])
+    assert carrier_means(df) == [3002399751580.3315] * 6  # float(Fraction(2**53 + 2, 3000))
+    assert (2**53 + 2) / 3000 == 3002399751580.3315
+
+
+def test_latency_mean_sum_does_not_overflow_int64() -> None:
+    # three gaps of 2^62 µs (146,000 years: bogus timestamps): their sum passes 2^63
+    huge = frame(sms(), sms(), sms()).with_columns(
+        pl.lit(-(2**61)).cast(pl.Datetime("us", "UTC")).alias("sent_at"),
+        pl.lit(2**61).cast(pl.Datetime("us", "UTC")).alias("delivered_at"),
+    )
+    row = m.latency_summary(huge, stages=["carrier"]).row(0, named=True)
+    assert row["n_used"] == 3
+    assert row["mean_ms"] == row["max_ms"] == 2**62 / 1000
+
+
+def test_latency_mean_of_groups_of_one_value_is_that_value() -> None:
+    # every group has one value, so Polars holds the count column as one broadcast value;
+    # a plain division by it goes through the reciprocal (71 µs -> 0.07100000000000001 ms)
+    df = frame(
+        sms(sent_at=T0, delivered_at=T0, campaign_id="a"),
+        sms(sent_at=T0, delivered_at=T0 + us(71), campaign_id="b"),
+    )
+    for latency in (
+        m.summary(df, by="campaign_id", as_of=AS_OF).latency,
+        m.latency_summary(df.lazy(), by="campaign_id").collect(),
+    ):
+        carrier = latency.filter(pl.col("stage") == "carrier")
+        assert carrier["mean_ms"].to_list() == carrier["max_ms"].to_list() == [0.0, 0.071]
+
+
+def test_ratios_are_one_division_of_exact_counts() -> None:
+    # 1 of 3 retried, 2 of 3 delivered, 4 retries over 3 messages: Python's int / int
+    df = frame(
+        delivered(retry_count=4, campaign_id="a"),
+        delivered(retry_count=0, campaign_id="a"),
+        sms(failed_at=T0, retry_count=0, campaign_id="a"),
+    )
+    for retry in (m.retry_summary(df, as_of=AS_OF), m.summary(df, as_of=AS_OF).retry):
+        row = retry.row(0, named=True)
+        assert (row["share_retried"], row["delivery_rate"]) == (1 / 3, 2 / 3)
+        assert (row["mean_retries"], row["extra_attempts_per_delivered"]) == (4 / 3, 2.0)
+
+
 def test_latency_summary_has_one_row_per_group_and_stage() -> None:
     df = frame(delivered(campaign_id="a"), delivered(campaign_id="b"), delivered(campaign_id="b"))
     out = m.latency_summary(df, by="campaign_id")
