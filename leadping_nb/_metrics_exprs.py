@@ -171,13 +171,31 @@ def latency_us(stage: Stage) -> pl.Expr:
     return (pl.col(end) - pl.col(start)).dt.total_microseconds()
 
 
+def true_divide(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
+    """``numerator / denominator`` as one correctly rounded IEEE division (Float64 in).
+
+    Polars divides a column by a scalar through a multiplication by its reciprocal, which
+    is one ulp off the quotient for 13 % of values (71 / 1000 -> 0.07100000000000001). A
+    "scalar" is a literal, but also a column Polars holds as one broadcast value, which
+    it does on its own: a count aggregated over groups that all have one row is one.
+    Adding ``numerator * 0.0`` (exactly ±0, the quotients are of finite values) to the
+    divisor makes it a column whenever the numerator is one, so the division is a true
+    elementwise division, equal to Python's ``a / b`` on the same Float64 values.
+
+    Examples
+    --------
+    >>> df = pl.DataFrame({"a": [71.0, 1.0]}).with_columns(pl.lit(1000.0).alias("b"))
+    >>> df.select(true_divide(pl.col("a"), pl.col("b"))).to_series().to_list()
+    [0.071, 0.001]
+    """
+    result: pl.Expr = numerator / (numerator * 0.0 + denominator)
+    return result
+
+
 def us_to_ms(micros: pl.Expr) -> pl.Expr:
-    """Integer microseconds to Float64 milliseconds, correctly rounded."""
-    us = micros.cast(pl.Float64)
-    # Polars turns a division by a scalar into a multiplication by its reciprocal, which is
-    # off by one ulp for 13 % of values (71 µs -> 0.07100000000000001 ms). Dividing by a
-    # column is a true IEEE division: correctly rounded, equal to Python's ``us / 1000``.
-    return us / (us * 0.0 + 1000.0)
+    """Integer microseconds to Float64 milliseconds, correctly rounded (Python's
+    ``us / 1000``; exact microseconds below 2^53, 285 years)."""
+    return true_divide(micros.cast(pl.Float64), pl.lit(1000.0))
 
 
 def negative_gap(stage: Stage) -> pl.Expr:

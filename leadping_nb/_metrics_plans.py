@@ -47,6 +47,7 @@ from leadping_nb._metrics_exprs import (
     percentile_of_sorted,
     period_key,
     period_start,
+    true_divide,
     typed_as_message,
     us_to_ms,
 )
@@ -187,8 +188,8 @@ def latency_plan(
 ) -> pl.LazyFrame:
     """Per group, over outbound messages of countable traffic: ``n_in_scope`` and, per
     stage, the used latencies in integer microseconds (not null, not negative) as a list
-    sorted with the unused ones (null) last, their number and mean, and the missing /
-    negative counts. Sorting integers after the aggregation is the cheapest order."""
+    sorted with the unused ones (null) last, their number and exact Int128 sum, and the
+    missing / negative counts. Sorting integers after the aggregation is the cheapest order."""
     rows = base.filter(outbound() & countable(include_warmup, include_test))
     rows = rows.with_columns(
         [pl.when(pl.col(_lat(s)) >= 0).then(pl.col(_lat(s))).alias(_used(s)) for s in stages]
@@ -200,7 +201,9 @@ def latency_plan(
         aggs += [
             used.implode().alias(f"{s}|values"),
             used.count().cast(COUNT).alias(f"{s}|n_used"),
-            used.mean().alias(f"{s}|mean_us"),
+            # exact: Int64 would wrap past 2^63 µs (292,000 years summed), and Polars'
+            # own mean is a Float64 sum whose order depends on the engine path
+            used.cast(pl.Int128).sum().alias(f"{s}|sum_us"),
             lat.is_null().sum().cast(COUNT).alias(f"{s}|n_missing"),
             (lat < 0).sum().cast(COUNT).alias(f"{s}|n_negative"),
         ]
@@ -242,17 +245,21 @@ def count_if(cond: pl.Expr) -> pl.Expr:
 
 
 def rate(num: str, den: str) -> pl.Expr:
-    """``num / den`` as Float64, null when ``den`` is 0."""
-    return pl.when(pl.col(den) > 0).then(pl.col(num) / pl.col(den))
+    """``num / den`` of two integer counts as Float64, null when ``den`` is 0.
+
+    Each count is exactly a Float64 (below 2^53), and the division is one correctly
+    rounded IEEE division (:func:`true_divide`): the Float64 nearest to the exact ratio.
+    """
+    ratio = true_divide(pl.col(num).cast(pl.Float64), pl.col(den).cast(pl.Float64))
+    return pl.when(pl.col(den) > 0).then(ratio)
 
 
 def _share(col: str, keys: Sequence[str]) -> pl.Expr:
     """``col`` over its group total, Float64 (null when the total is 0)."""
     total = pl.col(col).sum()
-    # `+ col * 0` makes the denominator a column: Polars divides by a scalar through its
-    # reciprocal, one ulp off the correctly rounded quotient.
-    den = (total.over(keys) if keys else total) + pl.col(col) * 0
-    return pl.when(den > 0).then(pl.col(col) / den)
+    den = total.over(keys) if keys else total  # a scalar without keys: see true_divide
+    share = true_divide(pl.col(col).cast(pl.Float64), den.cast(pl.Float64))
+    return pl.when(den > 0).then(share)
 
 
 def outcomes_from_cube(cube: F, g: Grouping, *, include_warmup: bool, include_test: bool) -> F:
@@ -321,7 +328,7 @@ def retry_from_cube(cube: F, g: Grouping, *, include_warmup: bool, include_test:
         pl.when(used).then(rc).max().alias("max_retries"),
         count_if(used & (out == "delivered")).alias("n_delivered"),
         count_if(used & out.is_in(["delivered", "failed", "undeliverable"])).alias("n_terminal"),
-        count_if(scope & pl.col(PENDING)).alias("n_retry_pending"),
+        count_if(used & pl.col(PENDING)).alias("n_retry_pending"),
     ]
     return finish_period(
         aggregate(cube, g, aggs).select(
@@ -444,7 +451,11 @@ def latency_stage(joined: F, g: Grouping, stage: Stage) -> F:
     v = pl.col(f"{stage}|values")
     n_used = pl.col(f"{stage}|n_used").fill_null(0)
     n_in_scope = pl.col("n_in_scope").fill_null(0)
-    mean_us = pl.col(f"{stage}|mean_us")
+    # the mean: the exact integer sum of microseconds and 1000 times the count, each
+    # converted to the nearest Float64 (exactly, below 2^53), then one IEEE division
+    sum_us = pl.col(f"{stage}|sum_us").cast(pl.Float64)
+    mean_ms = true_divide(sum_us, (n_used * 1000).cast(pl.Float64))
+    mean_ms = pl.when(n_used > 0).then(mean_ms)
     return joined.select(
         *g.keys,
         pl.lit(stage, dtype=STAGE_DTYPE).alias("stage"),
@@ -454,7 +465,7 @@ def latency_stage(joined: F, g: Grouping, stage: Stage) -> F:
         (pl.col("n_events") - n_in_scope).alias("n_out_of_scope"),
         pl.col(f"{stage}|n_missing").fill_null(0).alias("n_missing"),
         pl.col(f"{stage}|n_negative").fill_null(0).alias("n_negative"),
-        (mean_us / (mean_us * 0.0 + 1000.0)).alias("mean_ms"),
+        mean_ms.alias("mean_ms"),
         us_to_ms(v.list.get(0, null_on_oob=True)).alias("min_ms"),
         *[
             percentile_of_sorted(v, q, n=n_used, value=us_to_ms).alias(f"p{round(q * 100)}_ms")

@@ -309,7 +309,10 @@ def latency_summary(
     n_negative``), ``n_out_of_scope``, ``n_missing`` (an end is null), ``n_negative``
     (end before start), ``mean_ms``, ``min_ms``, ``p50_ms``, ``p90_ms``, ``p95_ms``,
     ``p99_ms``, ``max_ms`` (Float64; null when ``n_used`` is 0; percentiles with
-    :data:`INTERPOLATION`). Other arguments as in :func:`outcome_counts`.
+    :data:`INTERPOLATION`). ``mean_ms`` is the exact (Int128) sum of the used latencies
+    in microseconds divided by ``1000 * n_used`` in one Float64 division: the Float64
+    nearest to the exact mean (below 2^53 µs summed). Other arguments as in
+    :func:`outcome_counts`.
 
     Parameters
     ----------
@@ -328,6 +331,17 @@ def latency_summary(
     ... )
     >>> latency_summary(df, stages=["carrier"]).select("n_used", "n_negative", "p50_ms").row(0)
     (3, 1, 2000.0)
+
+    The mean of 1 µs and six 0 µs is 1/7000 ms, to the nearest Float64 (a mean in µs
+    divided by 1000 would round twice, to 0.00014285714285714284):
+
+    >>> df = pl.DataFrame(
+    ...     [{"direction": "Outbound", "sent_at": t, "delivered_at": t + timedelta(microseconds=x)}
+    ...      for x in (1, 0, 0, 0, 0, 0, 0)],
+    ...     schema=EVENT_SCHEMA,
+    ... )
+    >>> latency_summary(df, stages=["carrier"])["mean_ms"].item()
+    0.00014285714285714287
     """
     g = grouping(by, every, time_zone, period_column)
     unknown = [s for s in stages if s not in STAGES]
@@ -362,8 +376,9 @@ def retry_summary(
     ``n_delivered``, ``n_terminal`` (delivered + failed + undeliverable),
     ``delivery_rate`` (``n_delivered / n_terminal``), ``extra_attempts_per_delivered``
     (``total_retries / n_delivered``) and ``n_retry_pending`` (:func:`retry_pending` at
-    ``as_of``, over all in-scope messages). Other arguments as in
-    :func:`outcome_counts`.
+    ``as_of``). Every statistic, ``n_retry_pending`` included, is over the ``n_used``
+    messages: a retry due on a message whose count is null or negative is not counted.
+    Other arguments as in :func:`outcome_counts`.
 
     Parameters
     ----------
@@ -383,6 +398,18 @@ def retry_summary(
     ... )
     >>> retry_summary(df, as_of=t).select("share_retried", "extra_attempts_per_delivered").row(0)
     (0.5, 1.0)
+
+    A pending retry counts only on a message with a valid retry count:
+
+    >>> later = datetime(2024, 1, 2, tzinfo=UTC)
+    >>> df = pl.DataFrame(
+    ...     [{"direction": "Outbound", "failed_at": t, "retry_count": rc, "next_retry_at": later}
+    ...      for rc in (1, None, -1)],
+    ...     schema=EVENT_SCHEMA,
+    ... )
+    >>> cols = ["n_used", "n_missing_retry_count", "n_retry_pending"]
+    >>> retry_summary(df, as_of=t).select(cols).row(0)
+    (1, 2, 1)
     """
     g = grouping(by, every, time_zone, period_column)
     cube = _cube(df, g, as_of=_now_or(as_of))
@@ -506,9 +533,10 @@ class MetricsSummary:
         One row: :func:`billing_summary` with no grouping at all; the billing groups add
         up to it exactly.
     counts
-        One row per metric (``outcome``, ``delivery``, ``latency.<stage>``, ``retry``,
-        ``billing``) with ``n_events``, ``n_used`` and ``n_excluded`` over the whole
-        frame.
+        One row per metric (``outcome``, ``delivery``, ``latency.<stage>`` for every
+        stage, ``retry``, ``billing``) with ``n_events``, ``n_used`` and ``n_excluded``
+        over the whole frame: always these nine rows, whatever the grouping, with zero
+        counts for an empty frame.
     as_of
         The instant pending retries were judged at (UTC).
     """
@@ -537,17 +565,16 @@ def _counts(
         sums = [pl.col(c).sum().cast(COUNT) for c in cols]
         return frame.select(pl.lit(metric).alias("metric"), *sums)
 
-    per_stage = (
-        latency.group_by("stage")
-        .agg([pl.col(c).sum().cast(COUNT) for c in cols])
-        .sort("stage")
-        .select(("latency." + pl.col("stage").cast(pl.String)).alias("metric"), *cols)
-    )
+    # One row per stage whether or not the latency frame has rows (a grouped summary of
+    # no events has none): a sum over no rows is 0.
+    per_stage = [
+        total(latency.filter(pl.col("stage") == stage), f"latency.{stage}") for stage in STAGES
+    ]
     return pl.concat(
         [
             total(outcomes, "outcome"),
             total(delivery, "delivery"),
-            per_stage,
+            *per_stage,
             total(retry, "retry"),
             total(billing_total, "billing"),
         ]
@@ -636,6 +663,12 @@ def summary(
     >>> s = summary(df, as_of=t)
     >>> s.delivery["delivery_rate"].item(), s.counts["metric"].to_list()[:3]
     (1.0, ['outcome', 'delivery', 'latency.queue'])
+
+    The shape does not depend on the rows: no events, grouped, still count every metric.
+
+    >>> empty = summary(df.clear(), by="campaign_id", as_of=t)
+    >>> empty.counts.height, empty.counts["n_events"].sum(), empty.latency.columns[:2]
+    (9, 0, ['campaign_id', 'stage'])
     """
     g = grouping(by, every, time_zone, period_column)
     dims = extra_dims(g, billing_by)

@@ -112,6 +112,82 @@ def test_latency_summary_with_no_values_has_null_statistics() -> None:
     assert row["p50_ms"] is None and row["mean_ms"] is None and row["min_ms"] is None
 
 
+def us(n: int) -> timedelta:
+    return timedelta(microseconds=n)
+
+
+def carrier_means(df: pl.DataFrame) -> list[float]:
+    """``mean_ms`` of the carrier stage by every route: frame function eager and lazy,
+    grouped, summary in memory and streaming (Polars' own ``mean`` differs by route)."""
+    grouped = df.with_columns(pl.lit("a").alias("campaign_id"))
+    frames = [
+        m.latency_summary(df, stages=["carrier"]),
+        m.latency_summary(df.lazy(), stages=["carrier"]).collect(),
+        m.latency_summary(grouped, by="campaign_id", stages=["carrier"]),
+        m.summary(df, as_of=AS_OF).latency,
+        m.summary(df.lazy(), as_of=AS_OF, engine="streaming").latency,
+        m.summary(grouped, by="campaign_id", every="day", as_of=AS_OF).latency,
+    ]
+    return [f.filter(pl.col("stage") == "carrier")["mean_ms"].item() for f in frames]
+
+
+def test_latency_mean_is_one_division_of_the_exact_microsecond_sum() -> None:
+    # 1 µs over 7 messages: 1/7000 ms. Dividing a rounded mean in µs by 1000 rounds twice
+    # and lands one ulp below the nearest Float64.
+    df = frame(*[sms(sent_at=T0, delivered_at=T0 + us(x)) for x in (1, 0, 0, 0, 0, 0, 0)])
+    nearest = 0.00014285714285714287  # float(Fraction(1, 7000))
+    assert (1 / 7) / 1000 == 0.00014285714285714284  # the double rounding, for the record
+    assert carrier_means(df) == [nearest] * 6
+
+
+def test_latency_mean_sums_microseconds_exactly_past_2_to_the_53() -> None:
+    # 2^53 + 1 + 1 µs: a Float64 running sum loses both ones (2^53 + 1 rounds to 2^53);
+    # the integer sum is exact, then converted (2^53 + 2 is a Float64) and divided once.
+    t = datetime(1900, 1, 1, tzinfo=UTC)
+    df = frame(*[sms(sent_at=t, delivered_at=t + us(x)) for x in (2**53, 1, 1)])
+    assert carrier_means(df) == [3002399751580.3315] * 6  # float(Fraction(2**53 + 2, 3000))
+    assert (2**53 + 2) / 3000 == 3002399751580.3315
+
+
+def test_latency_mean_sum_does_not_overflow_int64() -> None:
+    # three gaps of 2^62 µs (146,000 years: bogus timestamps): their sum passes 2^63
+    huge = frame(sms(), sms(), sms()).with_columns(
+        pl.lit(-(2**61)).cast(pl.Datetime("us", "UTC")).alias("sent_at"),
+        pl.lit(2**61).cast(pl.Datetime("us", "UTC")).alias("delivered_at"),
+    )
+    row = m.latency_summary(huge, stages=["carrier"]).row(0, named=True)
+    assert row["n_used"] == 3
+    assert row["mean_ms"] == row["max_ms"] == 2**62 / 1000
+
+
+def test_latency_mean_of_groups_of_one_value_is_that_value() -> None:
+    # every group has one value, so Polars holds the count column as one broadcast value;
+    # a plain division by it goes through the reciprocal (71 µs -> 0.07100000000000001 ms)
+    df = frame(
+        sms(sent_at=T0, delivered_at=T0, campaign_id="a"),
+        sms(sent_at=T0, delivered_at=T0 + us(71), campaign_id="b"),
+    )
+    for latency in (
+        m.summary(df, by="campaign_id", as_of=AS_OF).latency,
+        m.latency_summary(df.lazy(), by="campaign_id").collect(),
+    ):
+        carrier = latency.filter(pl.col("stage") == "carrier")
+        assert carrier["mean_ms"].to_list() == carrier["max_ms"].to_list() == [0.0, 0.071]
+
+
+def test_ratios_are_one_division_of_exact_counts() -> None:
+    # 1 of 3 retried, 2 of 3 delivered, 4 retries over 3 messages: Python's int / int
+    df = frame(
+        delivered(retry_count=4, campaign_id="a"),
+        delivered(retry_count=0, campaign_id="a"),
+        sms(failed_at=T0, retry_count=0, campaign_id="a"),
+    )
+    for retry in (m.retry_summary(df, as_of=AS_OF), m.summary(df, as_of=AS_OF).retry):
+        row = retry.row(0, named=True)
+        assert (row["share_retried"], row["delivery_rate"]) == (1 / 3, 2 / 3)
+        assert (row["mean_retries"], row["extra_attempts_per_delivered"]) == (4 / 3, 2.0)
+
+
 def test_latency_summary_has_one_row_per_group_and_stage() -> None:
     df = frame(delivered(campaign_id="a"), delivered(campaign_id="b"), delivered(campaign_id="b"))
     out = m.latency_summary(df, by="campaign_id")
@@ -308,7 +384,7 @@ def test_retry_summary_hand_computed() -> None:
         "n_terminal": 6,
         "delivery_rate": 0.5,
         "extra_attempts_per_delivered": 7 / 3,
-        "n_retry_pending": 2,
+        "n_retry_pending": 1,  # not the queued message due later: its count is null
     }
 
 
@@ -323,6 +399,31 @@ def test_retry_distribution_hand_computed() -> None:
     assert out["delivery_rate"].to_list() == [1.0, 0.0, 1.0, 0.0]
     assert out["n_retry_pending"].to_list() == [0, 1, 0, 0]
     assert out["share"].to_list() == pytest.approx([2 / 6, 2 / 6, 1 / 6, 1 / 6])
+
+
+def test_retry_pending_counts_only_messages_with_a_valid_retry_count() -> None:
+    later, earlier = AS_OF + timedelta(minutes=5), AS_OF - timedelta(minutes=5)
+    df = frame(
+        sms(failed_at=T0, retry_count=None, next_retry_at=later),  # due, count null
+        sms(failed_at=T0, retry_count=-1, next_retry_at=later),  # due, count negative
+        sms(failed_at=T0, retry_count=1, next_retry_at=later),  # pending
+        sms(queued_at=T0, retry_count=3, next_retry_at=AS_OF + ms(1)),  # pending (in flight)
+        sms(failed_at=T0, retry_count=2, next_retry_at=earlier),  # retry in the past
+        sms(failed_at=T0, retry_count=0, next_retry_at=AS_OF),  # not strictly after as_of
+        delivered(retry_count=1, next_retry_at=later),  # delivered: no retry
+        sms(failed_at=T0, retry_count=1, next_retry_at=later, traffic_type="Warmup"),
+    )
+    row = m.retry_summary(df, as_of=AS_OF).row(0, named=True)
+    assert (row["n_used"], row["n_missing_retry_count"], row["n_out_of_scope"]) == (5, 2, 1)
+    assert row["n_retry_pending"] == 2
+    # the distribution has the same scope: its pending counts add up to the summary's
+    dist = m.retry_distribution(df, as_of=AS_OF)
+    assert dist.select("retry_count", "n_retry_pending").rows() == [(0, 0), (1, 1), (2, 0), (3, 1)]
+    s = m.summary(df, as_of=AS_OF)
+    assert s.retry["n_retry_pending"].item() == s.retry_distribution["n_retry_pending"].sum() == 2
+    # the per-event flag itself does not look at the count
+    flags = df.select(m.retry_pending(AS_OF)).to_series().to_list()
+    assert flags == [True, True, True, True, False, False, False, True]
 
 
 def test_retry_pending_depends_on_as_of_and_outcome() -> None:
@@ -651,15 +752,52 @@ def test_every_summary_row_splits_events_into_used_and_excluded() -> None:
     assert s.delivery["n_events"].sum() == n
 
 
-def test_summary_of_an_empty_frame() -> None:
+SUMMARY_FRAMES = ("outcomes", "delivery", "latency", "retry", "retry_distribution", "billing",
+                  "billing_total", "counts")  # fmt: skip
+METRICS = ["outcome", "delivery", *[f"latency.{x}" for x in m.STAGES], "retry", "billing"]
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{}, {"by": "campaign_id"}, {"every": "day", "by": ("campaign_id", "billing_status")}],
+)
+def test_summary_of_an_empty_frame_has_the_shape_of_a_full_one(kw: dict[str, Any]) -> None:
+    s = m.summary(frame(), as_of=AS_OF, **kw)
+    full = m.summary(mixed(), as_of=AS_OF, **kw)
+    for name in SUMMARY_FRAMES:
+        assert getattr(s, name).schema == getattr(full, name).schema, name
+    # one row per metric, grouped or not: every latency stage too
+    zeros = pl.Series([0] * len(METRICS), dtype=pl.Int64)
+    expected = pl.DataFrame(
+        {"metric": METRICS, "n_events": zeros, "n_used": zeros, "n_excluded": zeros}
+    )
+    assert_frame_equal(s.counts, expected)
+    total = s.billing_total.row(0, named=True)
+    assert s.billing_total.height == 1
+    assert total["total_amount"] == Decimal("0") and total["cost_per_delivered"] is None
+    assert total["n_events"] == total["n_used"] == total["n_delivered"] == 0
+    assert s.outcomes.height == 0 and s.retry_distribution.height == 0 and s.billing.height == 0
+    if kw:  # no events, no groups
+        assert s.delivery.height == s.latency.height == s.retry.height == 0
+
+
+def test_summary_of_an_empty_frame_without_grouping_has_zero_counts_and_null_stats() -> None:
     s = m.summary(frame(), as_of=AS_OF)
-    assert s.delivery.row(0, named=True)["n_events"] == 0
-    assert s.delivery["delivery_rate"].item() is None
-    assert s.billing_total["total_amount"].item() == Decimal("0")
-    assert s.latency.height == len(m.STAGES)
-    assert s.outcomes.height == 0 and s.billing.height == 0
-    grouped = m.summary(frame(), every="day", as_of=AS_OF)
-    assert grouped.delivery.height == 0 and grouped.latency.height == 0
+    delivery = s.delivery.row(0, named=True)
+    assert s.delivery.height == 1 and delivery.pop("delivery_rate") is None
+    assert set(delivery.values()) == {0}
+    assert s.latency["stage"].to_list() == list(m.STAGES)
+    for row in s.latency.iter_rows(named=True):
+        assert [row[c] for c in ("n_events", "n_used", "n_excluded", "n_out_of_scope",
+                                 "n_missing", "n_negative")] == [0] * 6  # fmt: skip
+        assert [row[c] for c in ("mean_ms", "min_ms", "p50_ms", "p99_ms", "max_ms")] == [None] * 5
+    retry = s.retry.row(0, named=True)
+    stats = ("share_retried", "mean_retries", "max_retries", "delivery_rate",
+             "extra_attempts_per_delivered")  # fmt: skip
+    assert [retry.pop(c) for c in stats] == [None] * 5
+    assert set(retry.values()) == {0}
+    billing = m.summary(frame(), as_of=AS_OF, billing_by=()).billing
+    assert_frame_equal(billing, s.billing_total)
 
 
 @pytest.mark.parametrize(("every", "by"), [(None, ()), ("month", "campaign_id")])

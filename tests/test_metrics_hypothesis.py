@@ -79,12 +79,22 @@ def ref_outcome(e: Event) -> str | None:
     return "in_flight"
 
 
-def ref_latency(e: Event, stage: str) -> float | None:
+def ref_latency_us(e: Event, stage: str) -> int | None:
     start, end = (e[c] for c in STAGES[stage])
     if start is None or end is None:
         return None
     micros: int = (end - start) // timedelta(microseconds=1)
-    return micros / 1000
+    return micros
+
+
+def ref_latency(e: Event, stage: str) -> float | None:
+    micros = ref_latency_us(e, stage)
+    return None if micros is None else micros / 1000
+
+
+def ref_mean_ms(micros: list[int]) -> float | None:
+    """The Float64 nearest to the exact mean in ms (``float(Fraction)`` rounds correctly)."""
+    return float(Fraction(sum(micros), 1000 * len(micros))) if micros else None
 
 
 def is_warm(e: Event) -> bool:
@@ -231,6 +241,8 @@ def ref_latency_summary(events: list[Event], p: Params) -> dict[Any, dict[str, A
         for stage in STAGES:
             lats = [ref_latency(e, stage) for e in scoped]
             used = sorted(x for x in lats if x is not None and x >= 0)
+            used_us = [x for x in (ref_latency_us(e, stage) for e in scoped) if x is not None]
+            used_us = [x for x in used_us if x >= 0]
             row: dict[str, Any] = {
                 "n_events": len(es),
                 "n_used": len(used),
@@ -238,7 +250,7 @@ def ref_latency_summary(events: list[Event], p: Params) -> dict[Any, dict[str, A
                 "n_out_of_scope": len(es) - len(scoped),
                 "n_missing": lats.count(None),
                 "n_negative": sum(1 for x in lats if x is not None and x < 0),
-                "mean_ms": math.fsum(used) / len(used) if used else None,
+                "mean_ms": ref_mean_ms(used_us),
                 "min_ms": used[0] if used else None,
                 "max_ms": used[-1] if used else None,
             }
@@ -277,7 +289,7 @@ def ref_retry(events: list[Event], p: Params) -> dict[Any, dict[str, Any]]:
             "n_terminal": n_terminal,
             "delivery_rate": ratio(n_delivered, n_terminal),
             "extra_attempts_per_delivered": ratio(total, n_delivered),
-            "n_retry_pending": sum(1 for e in es if p.scope(e) and ref_pending(e, p.as_of)),
+            "n_retry_pending": sum(1 for e in used if ref_pending(e, p.as_of)),
         }
     return result
 
@@ -322,6 +334,23 @@ def ref_billing(events: list[Event], p: Params, by: Sequence[str]) -> dict[Any, 
     return result
 
 
+def ref_counts(events: list[Event], p: Params) -> list[tuple[str, int, int, int]]:
+    """``summary().counts``: one row per metric, always all of them, each over every event."""
+    n = len(events)
+    latency = ref_latency_summary(events, p)
+    used = {
+        "outcome": sum(r["n_used"] for r in ref_outcomes(events, p).values()),
+        "delivery": sum(r["n_used"] for r in ref_delivery(events, p).values()),
+        **{
+            f"latency.{stage}": sum(r["n_used"] for k, r in latency.items() if k[-1] == stage)
+            for stage in STAGES
+        },
+        "retry": sum(r["n_used"] for r in ref_retry(events, p).values()),
+        "billing": sum(r["n_used"] for r in ref_billing(events, p, ()).values()),
+    }
+    return [(metric, n, u, n - u) for metric, u in used.items()]
+
+
 # ----------------------------------------------------------------------------------------
 # comparison helpers
 
@@ -343,11 +372,8 @@ def assert_same(got: dict[Any, dict[str, Any]], want: dict[Any, dict[str, Any]],
         row = got[k]
         for col, value in expected.items():
             actual = row[col]
-            if col == "mean_ms" and value is not None:
-                assert math.isclose(actual, value, rel_tol=1e-12, abs_tol=1e-9), (what, k, col)
-            else:
-                assert actual == value, f"{what} {k} {col}: got {actual!r}, want {value!r}"
-                assert type(actual) is type(value), f"{what} {k} {col}: {type(actual)}"
+            assert actual == value, f"{what} {k} {col}: got {actual!r}, want {value!r}"
+            assert type(actual) is type(value), f"{what} {k} {col}: {type(actual)}"
 
 
 # ----------------------------------------------------------------------------------------
@@ -386,15 +412,24 @@ def event(draw: st.DrawFn) -> Event:
             e[c] = base + timedelta(microseconds=draw(st.integers(-(10**7), 10**8)))
         elif choice == 2:
             e[c] = draw(timestamps)
+    lifecycle = draw(st.booleans())
+    if lifecycle:  # a whole outbound lifecycle in order: every stage is used
+        t = base
+        for c in ("scheduled_for", "queued_at", "sending_started_at", "sent_at", "delivered_at"):
+            t += timedelta(microseconds=draw(st.integers(0, 10**7)))
+            e[c] = t
+    if draw(st.booleans()):  # no final verdict: a retry may be open (retry_pending)
+        for c in ("delivered_at", "undeliverable_at", "blocked_at", "canceled_at"):
+            e[c] = None
     e["created_at"] = draw(st.one_of(st.just(base), maybe_ts))
-    e["direction"] = draw(st.sampled_from(DIRECTIONS))
+    e["direction"] = draw(st.sampled_from(DIRECTIONS[:4] if lifecycle else DIRECTIONS))
     e["event_type"] = draw(st.sampled_from([None, "Sms", "SMS", "mms", "Call", "Note", "Message"]))
     e["timeline_type"] = draw(st.sampled_from([None, "Sms", "Warmup", "Call", "Note"]))
     e["traffic_type"] = draw(st.sampled_from(
         [None, "RealLead", "Warmup", "warmup", "Test", "TEST", "FailedAttempt"]
     ))  # fmt: skip
     e["is_warmup"] = draw(st.sampled_from([None, True, False]))
-    e["retry_count"] = draw(st.one_of(st.none(), st.integers(-2, 6)))
+    e["retry_count"] = draw(st.one_of(st.none(), st.integers(-2, 6)))  # null, negative: invalid
     e["billable_amount"] = draw(st.one_of(
         st.none(),
         st.decimals(min_value=-5, max_value=10**6, places=6, allow_nan=False, allow_infinity=False),
@@ -479,6 +514,7 @@ def test_summary_matches_the_reference(events: list[Event], kw: dict[str, Any]) 
     assert_same(keyed(s.billing, [*(["period"] if p.every else []), *billing_keys]), want, "bill")
     total = ref_billing(events, Params(**{**kw, "every": None}), ())
     assert_same(keyed(s.billing_total, []), total, "billing total")
+    assert s.counts.rows() == ref_counts(events, Params(**{**kw, "every": None}))
 
     # exact footing: every grouping of the money adds up to the Decimal sum of the inputs
     exact = sum((e["billable_amount"] for e in events if e["billable_amount"] is not None),
@@ -487,6 +523,38 @@ def test_summary_matches_the_reference(events: list[Event], kw: dict[str, Any]) 
     assert sum(s.billing["total_amount"].to_list(), Decimal(0)) == exact
     for frame in (s.delivery, s.retry, s.billing, s.billing_total, s.latency, s.outcomes):
         assert (frame["n_used"] + frame["n_excluded"] == frame["n_events"]).all()
+
+
+FRAMES = ("outcomes", "delivery", "latency", "retry", "retry_distribution", "billing",
+          "billing_total", "counts")  # fmt: skip
+
+
+@SETTINGS
+@given(st.lists(event(), min_size=1, max_size=30), params)
+def test_summary_shape_does_not_depend_on_rows(events: list[Event], kw: dict[str, Any]) -> None:
+    """The summary of no events has the columns of any other, and the rows of every frame
+    that does not group (one row, or one per stage, or per metric): zero counts, null
+    statistics."""
+    df = build(events)
+    full, empty = m.summary(df, **kw), m.summary(df.clear(), **kw)
+    for name in FRAMES:
+        assert getattr(empty, name).schema == getattr(full, name).schema, name
+    assert empty.counts["metric"].to_list() == full.counts["metric"].to_list()
+    assert empty.counts.drop("metric").sum_horizontal().sum() == 0
+    grouped = bool(kw["by"] or kw["every"])
+    one_group = ["billing_total"]
+    one_group += [] if grouped else ["delivery", "latency", "retry"]
+    one_group += [] if grouped or kw["billing_by"] else ["billing"]
+    for name in FRAMES[:-1]:
+        frame = getattr(empty, name)
+        if name not in one_group:
+            assert frame.height == 0, name  # no events, no groups
+            continue
+        assert frame.height == getattr(full, name).height, name
+        zeros = [c for c in frame.columns if c.startswith(("n_", "total_"))]
+        nulls = [c for c in frame.columns if c not in zeros and c != "stage"]
+        assert all((frame[c] == 0).all() for c in zeros), (name, frame)
+        assert all(frame[c].null_count() == frame.height for c in nulls), (name, frame)
 
 
 @SETTINGS
@@ -505,6 +573,32 @@ def test_frame_functions_lazy_equals_eager(events: list[Event], kw: dict[str, An
     assert bill.equals(
         m.billing_summary(df.lazy(), **grouping, cost_scale=kw["cost_scale"]).collect()
     )
+
+
+@SETTINGS
+@given(
+    st.lists(st.integers(0, 10**12), min_size=1, max_size=60),
+    st.sampled_from(["auto", "streaming"]),
+    st.booleans(),
+)
+def test_latency_mean_is_the_float_nearest_the_exact_mean(
+    micros: list[int], engine: Any, grouped: bool
+) -> None:
+    t = BASES[0]
+    events = [
+        {**dict.fromkeys(EVENT_SCHEMA.names()), "direction": "Outbound", "created_at": t,
+         "sent_at": t, "delivered_at": t + timedelta(microseconds=x), "campaign_id": f"c{i % 2}"}
+        for i, x in enumerate(micros)
+    ]  # fmt: skip
+    by = ("campaign_id",) if grouped else ()
+    s = m.summary(build(events).lazy(), by=by, as_of=t, engine=engine)
+    frame = m.latency_summary(build(events), by=by, stages=["carrier"])
+    for latency in (s.latency.filter(pl.col("stage") == "carrier"), frame):
+        for row in latency.iter_rows(named=True):
+            group = [
+                x for i, x in enumerate(micros) if not grouped or f"c{i % 2}" == row["campaign_id"]
+            ]
+            assert row["mean_ms"] == ref_mean_ms(group)
 
 
 @SETTINGS
