@@ -3,7 +3,7 @@
 ``AsyncClient`` does the work on the caller's event loop (top-level ``await`` in Jupyter).
 ``Client`` has the same method names and runs an ``AsyncClient`` on a private event-loop
 thread it owns, so it works in a plain script and inside a running Jupyter kernel alike:
-no ``asyncio.run``, no loop patching (pitfalls §3.4). Ctrl-C / a kernel interrupt cancels
+no ``asyncio.run``, no loop patching (notebook-traps §3.4). Ctrl-C / a kernel interrupt cancels
 the work on that thread and re-raises ``KeyboardInterrupt`` once it has stopped, within
 milliseconds (the caller waits in short slices, :func:`_wait`). A closed client raises
 :class:`LeadpingError` (:data:`CLOSED_MESSAGE`) from every method.

@@ -192,7 +192,7 @@ def _date_nums(values: Sequence[datetime]) -> list[float]:
 
 
 def _time_axis(ax: Axes, starts: Sequence[datetime], every: m.Every, time_zone: str) -> None:
-    """Date ticks in ``time_zone`` (values are UTC instants, pitfalls §5.1) and the x label."""
+    """Date ticks in ``time_zone`` (UTC instants, notebook-traps §5.1) and the x label."""
     zone = _check_tz(time_zone)
     fmt = "%Y-%m" if every == "month" else "%Y-%m-%d"
     if len(starts) <= 12:

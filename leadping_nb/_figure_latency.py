@@ -185,7 +185,7 @@ def latency_histogram(
     """Histogram of one stage's latency with logarithmic bins, p50/p90/p99 as lines.
 
     Zero latencies cannot be placed in a log bin and negative gaps are excluded by the
-    metrics: both are counted in a note (pitfalls §5.3).
+    metrics: both are counted in a note (notebook-traps §5.3).
 
     Examples
     --------

@@ -2,7 +2,7 @@
 
 Threads: a fetch runs on the client's private loop thread (:meth:`Client.start_fetch`);
 its progress and done callbacks arrive on that thread and only set widget traits
-(ipykernel 7 sends those; pitfalls §3.6), never print. Figures are drawn on one worker
+(ipykernel 7 sends those; notebook-traps §3.6), never print. Figures are drawn on one worker
 thread of the explorer, newest request first: a filter change computes the row mask,
 starts the visible figure, then computes KPIs and table (both from the cache), so the
 figure is drawn while the KPIs are. The default figures are drawn from the cache's

@@ -5,18 +5,18 @@ computes what it plots with :mod:`leadping_nb.metrics` (so a figure shows exactl
 numbers of the tables), and returns a :class:`matplotlib.figure.Figure`. Pass ``ax=`` to
 draw into an existing axes (the function then returns that axes' figure). No function
 touches pyplot state: figures are plain ``Figure`` objects, safe in scripts, notebooks,
-widgets and reports (pitfalls §4.4, §5.4).
+widgets and reports (notebook-traps §4.4, §5.4).
 
 Conventions
 
 * Time axes are plotted in UTC and labelled in ``time_zone`` through
   ``DateFormatter(tz=...)``; calendar periods (day, week, month) are local to
-  ``time_zone`` (pitfalls §5.1). ``every="auto"`` picks days for up to 92 days of data,
+  ``time_zone`` (notebook-traps §5.1). ``every="auto"`` picks days for up to 92 days of data,
   weeks for up to two years, months beyond.
 * Money is exact Decimal in the frame and in every table; it is converted to Float64
   only to be drawn, and labels that print an amount print the exact Decimal.
 * Latency axes are logarithmic: zero values cannot be drawn on a log axis and negative
-  gaps are excluded by the metrics, so both are counted in an annotation (pitfalls §5.3).
+  gaps are excluded by the metrics, so both are counted in an annotation (notebook-traps §5.3).
 * Empty input gives a figure that says "No data", never an exception. Large input is
   aggregated before plotting: the ECDF draws at most ``max_points`` exact ECDF points per
   stage, bars are per period or category, so the number of artists stays bounded.

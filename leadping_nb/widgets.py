@@ -31,7 +31,7 @@ The state behind them is plain Python, testable without widgets: :class:`FilterS
 :class:`Kpis`), :class:`Debouncer`.
 
 Callbacks never print: results go to HTML widgets and ``Output.outputs``; errors are
-shown inline (pitfalls §4.2-4.4). The API key is never put into widget state.
+shown inline (notebook-traps §4.2-4.4). The API key is never put into widget state.
 
 Examples
 --------
