@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -50,6 +51,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_listening(port: int, proc: subprocess.Popen[Any], seconds: float) -> None:
+    """Wait until a server subprocess accepts connections on 127.0.0.1:``port``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("server did not start") from None
+            time.sleep(0.05)
+
+
 class Server:
     def __init__(self, leads: int, latency_ms: float, rate_limit: str) -> None:
         self.port = free_port()
@@ -58,15 +72,7 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("server did not start") from None
-                time.sleep(0.05)
+        wait_listening(self.port, self.proc, 30)
         self.url = f"http://127.0.0.1:{self.port}"
 
     def close(self) -> None:

@@ -30,7 +30,6 @@ import argparse
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from paging import free_port, wait_listening
 
 from leadping_nb import Client, EventQuery, RateLimit
 from leadping_nb._query import HISTORY_START, WHOLE_HISTORY
@@ -70,12 +71,6 @@ serve("127.0.0.1", port, emulator=emu, banner=False)
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Server:
     """The emulator over HTTP in a subprocess, with its clock driven over stdin."""
 
@@ -90,15 +85,7 @@ class Server:
             text=True,
             env=env,
         )
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("server did not start") from None
-                time.sleep(0.1)
+        wait_listening(self.port, self.proc, 300)  # 1,000 leads are generated first
         self.url = f"http://127.0.0.1:{self.port}"
 
     def command(self, line: str) -> dict[str, Any]:
