@@ -280,3 +280,81 @@ def test_ranking_worst_first_by_wilson_upper_bound_with_a_volume_floor() -> None
         m.delivery_ranking(df, by="campaign_id", min_volume=0)
     with pytest.raises(ValueError, match="by"):
         m.delivery_ranking(df, by=())
+
+
+# --------------------------------------------------------------------------------------
+# the delivery report and the CLI
+
+
+@pytest.fixture(scope="module")
+def emulated() -> pl.DataFrame:
+    from leadping_nb.emulator import events_frame
+
+    return events_frame(0, 4000)
+
+
+def test_delivery_report_shows_engagement_equal_to_the_metric_functions(
+    emulated: pl.DataFrame,
+) -> None:
+    from leadping_nb.reports import DeliveryReport
+
+    report = DeliveryReport.from_frame(emulated, as_of=T)
+    reply, opt = m.reply_summary(emulated), m.opt_out_summary(emulated)
+    speed = m.speed_to_lead_summary(emulated)
+    assert report.kpis["reply_rate"].value == reply["reply_rate"].item()
+    assert report.kpis["opt_out_rate"].value == opt["opt_out_rate"].item()
+    assert report.kpis["speed_to_lead_p50_ms"].value == speed["p50_ms"].item()
+    assert report.kpis["speed_to_lead_p90_ms"].value == speed["p90_ms"].item()
+    assert report.kpis["speed_to_lead_share_within"].value == speed["share_within"].item()
+    table = report.table("engagement_by_source_id")  # foots: verified when built
+    per = m.reply_summary(emulated, by="source_id").sort("source_id", nulls_last=True)
+    assert table["n_replied"].to_list()[:-1] == per["n_replied"].to_list()
+    assert table["label"].to_list()[-1] == "Total"
+    assert not any(t.key.startswith("ranking_") for t in report.tables)  # only with by=
+    html = report.to_html()
+    assert 'data-table="engagement_by_source_id"' in html
+    assert 'data-kpi="reply_rate"' in html
+
+
+@pytest.mark.parametrize("by", ["campaign_id", "from_phone_number", "source_id"])
+def test_delivery_report_ranks_worst_first_and_lists_small_groups_apart(
+    emulated: pl.DataFrame, by: str
+) -> None:
+    from leadping_nb.reports import DeliveryReport
+
+    report = DeliveryReport.from_frame(emulated, by=by, min_volume=50, as_of=T)  # type: ignore[arg-type]
+    ranking = m.delivery_ranking(emulated, by=by, min_volume=50)
+    ranked = report.table(f"ranking_by_{by}")
+    few = report.table(f"too_few_to_rank_by_{by}")
+    want = ranking.filter(pl.col("rankable"))
+    assert ranked["rank"].to_list() == list(range(1, want.height + 1))
+    assert ranked["wilson_high"].to_list() == want["wilson_high"].to_list()
+    assert ranked["wilson_high"].is_sorted()
+    assert (ranked["n_used"] >= 50).all() and (few["n_used"] < 50).all()
+    assert ranked.height + few.height == ranking.height
+    assert few["rank"].null_count() == few.height
+    engagement = "campaign_id" if by == "campaign_id" else "source_id"
+    assert any(t.key == f"engagement_by_{engagement}" for t in report.tables)
+    html = report.to_html()
+    assert f'data-table="ranking_by_{by}"' in html
+    assert f'data-table="too_few_to_rank_by_{by}"' in html
+    assert "Wilson interval" in html
+
+
+def test_delivery_report_refuses_an_unknown_ranking_column(emulated: pl.DataFrame) -> None:
+    from leadping_nb.reports import DeliveryReport
+
+    with pytest.raises(ValueError, match="by must be one of"):
+        DeliveryReport.from_frame(emulated, by="lead_id")  # type: ignore[arg-type]
+
+
+def test_cli_report_by_campaign(tmp_path: Any) -> None:
+    from leadping_nb.cli import main
+
+    args = ["report", "--emulator", "--emulator-leads", "8", "--kind", "delivery", "--no-progress"]
+    args += ["--by", "campaign_id", "--min-volume", "20", "-o", str(tmp_path)]
+    assert main(args) == 0
+    html = (tmp_path / "delivery_report.html").read_text(encoding="utf-8")
+    assert 'data-table="ranking_by_campaign_id"' in html
+    assert "fewer than 20 final outcomes" in html
+    assert main([*args[:-2], "--min-volume", "0", "-o", str(tmp_path)]) == 2
