@@ -394,8 +394,8 @@ def _engagement_table(frame: pl.DataFrame, by: str, kw: _Traffic) -> ReportTable
         cols,
         rows,
         total.with_columns(counts),
-        note=f"Traffic in the report's scope. Replied: the lead answered a delivered message within "
-        f"{window_h}. Opt-out: contacted leads with an opt-out signal (a lead contacted in "
+        note="Traffic in the report's scope. Replied: the lead answered a delivered message "
+        f"within {window_h}. Opt-out: contacted leads with an opt-out signal (a lead contacted in "
         "two groups counts in both, so those columns do not add up). Speed to lead: lead "
         "created → first outbound message. Definitions: docs/metrics.md, Engagement.",
     )
