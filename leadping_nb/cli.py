@@ -310,6 +310,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="count test traffic in the delivery metrics (billing always includes it)",
     )
     r.add_argument(
+        "--by",
+        choices=("campaign_id", "from_phone_number", "source_id"),
+        default=None,
+        help="delivery report: rank these groups worst first (Wilson 95%% upper bound of the "
+        "delivery rate; groups under --min-volume final outcomes listed apart)",
+    )
+    r.add_argument(
+        "--min-volume",
+        type=int,
+        default=30,
+        metavar="N",
+        help="with --by: final outcomes a group needs to be ranked",
+    )
+    r.add_argument(
         "--cost-scale",
         type=int,
         default=4,
@@ -833,6 +847,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     query = _query(args, with_window=True)
     if not 0 <= args.cost_scale <= 18:
         raise UsageError("--cost-scale must be within 0-18")
+    if args.min_volume < 1:
+        raise UsageError("--min-volume must be at least 1")
     failed: FetchResult | None = None
     empty_leads: list[str] = []
     if args.store_version is not None and not args.store:
@@ -879,7 +895,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     lines: list[str] = []
     if args.kind in ("delivery", "both"):
         d = DeliveryReport.from_frame(
-            frame, include_warmup=args.include_warmup, include_test=args.include_test, **common
+            frame,
+            include_warmup=args.include_warmup,
+            include_test=args.include_test,
+            by=args.by,
+            min_volume=args.min_volume,
+            **common,
         )
         written.append(d.save(out / DELIVERY_FILE))
         lines.append(f"  Delivery rate {d.kpis['delivery_rate'].text}")

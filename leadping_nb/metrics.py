@@ -13,6 +13,9 @@ Two layers, both documented with formulas in ``docs/metrics.md``:
   ``LazyFrame`` and return the same kind, grouped by any columns (``by``) and optionally
   by calendar period (``every`` in ``time_zone``; the ``period`` column comes first),
   plus :func:`summary`, which computes all of them in one query plan.
+* **Engagement** (:func:`reply_summary`, :func:`opt_out_summary`,
+  :func:`speed_to_lead_summary`) and **rankings** (:func:`delivery_ranking`, with
+  :func:`wilson_bounds`), with the same grouping and traffic-scope conventions.
 
 Every summary row carries ``n_events`` (events in the group) split into ``n_used``
 (events the metric used) and ``n_excluded`` (``n_events - n_used``), with the reasons
@@ -29,6 +32,23 @@ from typing import Literal, TypeVar
 
 import polars as pl
 
+from leadping_nb._metrics_engagement import (
+    LEAD_CREATED_TYPES,
+    MIN_VOLUME,
+    OPT_OUT_CANCEL_REASONS,
+    OPT_OUT_COMPLIANCE_ACTIONS,
+    OPT_OUT_STATUSES,
+    REPLY_WINDOW,
+    SPEED_TO_LEAD_WITHIN,
+    WILSON_Z,
+    delivery_ranking,
+    is_lead_created,
+    is_opt_out_signal,
+    opt_out_summary,
+    reply_summary,
+    speed_to_lead_summary,
+    wilson_bounds,
+)
 from leadping_nb._metrics_exprs import (
     INTERPOLATION,
     MESSAGE_TYPES,
@@ -79,25 +99,36 @@ from leadping_nb._metrics_plans import (
 
 __all__ = [
     "INTERPOLATION",
+    "LEAD_CREATED_TYPES",
     "MESSAGE_TYPES",
+    "MIN_VOLUME",
+    "OPT_OUT_CANCEL_REASONS",
+    "OPT_OUT_COMPLIANCE_ACTIONS",
+    "OPT_OUT_STATUSES",
     "OUTBOUND_TIMESTAMPS",
     "OUTCOMES",
     "OUTCOME_DTYPE",
     "PERCENTILES",
+    "REPLY_WINDOW",
     "RETRYABLE_OUTCOMES",
+    "SPEED_TO_LEAD_WITHIN",
     "STAGES",
     "STAGE_COLUMNS",
     "STAGE_DTYPE",
+    "WILSON_Z",
     "Every",
     "MetricsSummary",
     "Outcome",
     "Stage",
     "billing_summary",
     "decimal_ratio",
+    "delivery_ranking",
     "delivery_summary",
     "is_countable_traffic",
     "is_inbound",
+    "is_lead_created",
     "is_message",
+    "is_opt_out_signal",
     "is_outbound",
     "is_retried",
     "is_test_traffic",
@@ -105,14 +136,18 @@ __all__ = [
     "latency_ms",
     "latency_summary",
     "negative_gap",
+    "opt_out_summary",
     "outcome",
     "outcome_counts",
     "percentile",
     "period",
+    "reply_summary",
     "retry_distribution",
     "retry_pending",
     "retry_summary",
+    "speed_to_lead_summary",
     "summary",
+    "wilson_bounds",
     "with_metrics",
 ]
 

@@ -72,6 +72,7 @@ __all__ = [
     "ColumnKind",
     "DeliveryReport",
     "FootingError",
+    "RankBy",
     "ReportMeta",
     "ReportTable",
     "describe_filters",
@@ -295,9 +296,160 @@ def _failure_table(
     )
 
 
+# ---------------------------------------------------------------------------------------
+# engagement and rankings (delivery report)
+
+#: The columns :meth:`DeliveryReport.from_frame` can rank by (``by=...``).
+RankBy = Literal["campaign_id", "from_phone_number", "source_id"]
+_RANK_BY: tuple[str, ...] = ("campaign_id", "from_phone_number", "source_id")
+_NONE_LABEL = "(none)"
+
+
+def _engagement_kpis(reply: pl.DataFrame, opt: pl.DataFrame, speed: pl.DataFrame) -> list[KPI]:
+    r, o, sp = _first(reply), _first(opt), _first(speed)
+    within = m.SPEED_TO_LEAD_WITHIN
+    minutes = f"{within.total_seconds() / 60:g} min"
+    window_h = f"{m.REPLY_WINDOW.total_seconds() / 3600:g} h"
+    return [
+        _kpi(
+            "reply_rate",
+            "Reply rate",
+            r.get("reply_rate"),
+            _fmt_rate,
+            f"delivered messages answered within {window_h}",
+        ),
+        _kpi(
+            "opt_out_rate",
+            "Opt-out rate",
+            o.get("opt_out_rate"),
+            _fmt_rate,
+            "contacted leads that opted out",
+        ),
+        _kpi("speed_to_lead_p50_ms", "Speed to lead p50", sp.get("p50_ms"), _fmt_ms),
+        _kpi("speed_to_lead_p90_ms", "Speed to lead p90", sp.get("p90_ms"), _fmt_ms),
+        _kpi(
+            "speed_to_lead_share_within",
+            f"Leads messaged within {minutes}",
+            sp.get("share_within"),
+            _fmt_rate,
+            "of leads created and messaged",
+        ),
+    ]
+
+
+def _engagement_frame(frame: pl.DataFrame, by: Sequence[str], kw: _Traffic) -> pl.DataFrame:
+    """Reply, opt-out and speed-to-lead columns side by side, one row per group."""
+    reply = m.reply_summary(frame, by=by, **kw).select(
+        *by,
+        pl.col("n_used").alias("n_delivered_with_lead"),
+        "n_replied",
+        "reply_rate",
+    )
+    opt = m.opt_out_summary(frame, by=by, **kw).select(
+        *by, pl.col("n_used").alias("n_contacted"), "n_opted_out", "opt_out_rate"
+    )
+    speed = m.speed_to_lead_summary(frame, by=by, **kw).select(
+        *by,
+        "n_leads",
+        (pl.col("p50_ms") / 1000).alias("p50_s"),
+        (pl.col("p90_ms") / 1000).alias("p90_s"),
+        "share_within",
+    )
+    if not by:
+        return pl.concat([reply, opt, speed], how="horizontal")
+    out = reply.join(opt, on=list(by), how="full", coalesce=True, nulls_equal=True)
+    out = out.join(speed, on=list(by), how="full", coalesce=True, nulls_equal=True)
+    return out.sort(list(by), nulls_last=True)
+
+
+_ENGAGEMENT_COUNTS = ("n_delivered_with_lead", "n_replied", "n_contacted", "n_opted_out", "n_leads")
+
+
+def _engagement_table(frame: pl.DataFrame, by: str, kw: _Traffic) -> ReportTable:
+    minutes = f"{m.SPEED_TO_LEAD_WITHIN.total_seconds() / 60:g} min"
+    cols = (
+        Column("label", by.replace("_", " ").capitalize(), "label"),
+        Column("n_delivered_with_lead", "Delivered", "count", foots=True),
+        Column("n_replied", "Replied", "count", foots=True),
+        Column("reply_rate", "Reply rate", "rate"),
+        Column("n_contacted", "Leads contacted", "count"),
+        Column("n_opted_out", "Opted out", "count"),
+        Column("opt_out_rate", "Opt-out rate", "rate"),
+        Column("n_leads", "Leads created", "count", foots=True),
+        Column("p50_s", "Speed to lead p50 (s)", "number"),
+        Column("p90_s", "Speed to lead p90 (s)", "number"),
+        Column("share_within", f"Within {minutes}", "rate"),
+    )
+    names = [c.name for c in cols[1:]]
+    counts = [pl.col(c).cast(pl.Int64) for c in _ENGAGEMENT_COUNTS]
+    per = _engagement_frame(frame, [by], kw)
+    rows = per.select(
+        pl.col(by).cast(pl.String).fill_null(_NONE_LABEL).alias("label"), *names
+    ).with_columns(counts)
+    total = _engagement_frame(frame, [], kw).select(pl.lit(_TOTAL).alias("label"), *names)
+    window_h = f"{m.REPLY_WINDOW.total_seconds() / 3600:g} h"
+    return ReportTable(
+        f"engagement_by_{by}",
+        f"Engagement by {by.replace('_', ' ')}",
+        cols,
+        rows,
+        total.with_columns(counts),
+        note="Traffic in the report's scope. Replied: the lead answered a delivered message "
+        f"within {window_h}. Opt-out: contacted leads with an opt-out signal (a lead contacted in "
+        "two groups counts in both, so those columns do not add up). Speed to lead: lead "
+        "created → first outbound message. Definitions: docs/metrics.md, Engagement.",
+    )
+
+
+def _ranking_tables(
+    frame: pl.DataFrame, by: str, min_volume: int, kw: _Traffic
+) -> tuple[ReportTable, ReportTable]:
+    ranking = m.delivery_ranking(frame, by=by, min_volume=min_volume, **kw)
+    reply = m.reply_summary(frame, by=by, **kw).select(by, "reply_rate")
+    ranked = ranking.join(reply, on=by, how="left", nulls_equal=True, maintain_order="left")
+    label = by.replace("_", " ").capitalize()
+    cols = (
+        Column("label", label, "label"),
+        Column("rank", "Rank (worst first)", "count"),
+        Column("n_used", "Final outcomes", "count"),
+        Column("n_delivered", "Delivered", "count"),
+        Column("n_failures", "Failed + undeliverable", "count"),
+        Column("delivery_rate", "Delivery rate", "rate"),
+        Column("wilson_low", "95% low", "rate"),
+        Column("wilson_high", "95% high", "rate"),
+        Column("reply_rate", "Reply rate", "rate"),
+    )
+    names = [c.name for c in cols[1:]]
+    rows = ranked.select(
+        pl.col(by).cast(pl.String).fill_null(_NONE_LABEL).alias("label"),
+        *[pl.col(n).cast(pl.Int64) if n.startswith("n_") or n == "rank" else n for n in names],
+    )
+    rule = (
+        f"Ranked by the upper end of the 95% Wilson interval of the delivery rate, lowest "
+        f"first (a group ranks low only when even its best plausible rate is low); groups "
+        f"with fewer than {min_volume} final outcomes are listed apart. docs/metrics.md, "
+        "Rankings."
+    )
+    top = ReportTable(
+        f"ranking_by_{by}",
+        f"Worst {label.lower()} first",
+        cols,
+        rows.filter(pl.col("rank").is_not_null()),
+        note=rule,
+    )
+    few = ReportTable(
+        f"too_few_to_rank_by_{by}",
+        f"Too few to rank (under {min_volume} final outcomes)",
+        cols,
+        rows.filter(pl.col("rank").is_null()),
+        note="Largest first. Their intervals are too wide to place them in the ranking.",
+    )
+    return top, few
+
+
 @dataclass(frozen=True, repr=False)
 class DeliveryReport(_ReportBase):
-    """Delivery report: outcomes, delivery rate, latency, failures and retries.
+    """Delivery report: outcomes, delivery rate, latency, failures, retries and engagement.
 
     Build it with :meth:`from_frame`. Attributes: :attr:`meta` (:class:`ReportMeta`),
     :attr:`kpis` (key -> :class:`KPI`), :attr:`tables` (:class:`ReportTable`),
@@ -336,6 +488,8 @@ class DeliveryReport(_ReportBase):
         as_of: datetime | None = None,
         title: str = "Delivery report",
         source: str = "events frame",
+        by: RankBy | None = None,
+        min_volume: int = m.MIN_VOLUME,
     ) -> DeliveryReport:
         """Compute a delivery report from an events frame.
 
@@ -360,23 +514,46 @@ class DeliveryReport(_ReportBase):
             Instant for pending retries (default: now).
         title, source
             Shown in the header.
+        by
+            Rank the groups of this column worst first (``"campaign_id"``,
+            ``"from_phone_number"`` or ``"source_id"``): adds a ranking table and a "too
+            few to rank" table (:func:`~leadping_nb.metrics.delivery_ranking`). The
+            engagement table is grouped by ``by`` when it is ``campaign_id`` or
+            ``source_id``, else by ``source_id``.
+        min_volume
+            Final outcomes (delivered + failed + undeliverable) a group needs to be
+            ranked (default :data:`~leadping_nb.metrics.MIN_VOLUME`, 30).
         """
         from leadping_nb.figures import choose_period
 
         _check_meta_inputs(time_zone, every)
+        if by is not None and by not in _RANK_BY:
+            raise ValueError(f"by must be one of {_RANK_BY} or None, got {by!r}")
         events, win, n_outside = _apply_window(frame, window)
         period = choose_period(events, every)
         produced_at, when = _now_pair(as_of)
         kw = _Traffic(include_warmup=include_warmup, include_test=include_test)
         s = m.summary(events, as_of=when, **kw)
-        tables = (
+        tables: tuple[ReportTable, ...] = (
             _outcome_table(s),
             _delivery_period_table(events, s, period, time_zone, kw),
             _latency_table(s),
             _failure_table(events, s, "status_reason", "Failures by status reason", kw),
             _failure_table(events, s, "error_code", "Failures by error code", kw),
             _retry_table(s),
+            _engagement_table(
+                events, by if by in ("campaign_id", "source_id") else "source_id", kw
+            ),
         )
+        if by is not None:
+            tables += _ranking_tables(events, by, min_volume, kw)
+        kpis = dict(_delivery_kpis(s, events))
+        engagement = _engagement_kpis(
+            m.reply_summary(events, **kw),
+            m.opt_out_summary(events, **kw),
+            m.speed_to_lead_summary(events, **kw),
+        )
+        kpis.update({k.key: k for k in engagement})
         meta = _make_meta(
             title=title,
             frame=events,
@@ -392,7 +569,7 @@ class DeliveryReport(_ReportBase):
             source=source,
             **kw,
         )
-        return cls(meta, _delivery_kpis(s, events), tables, s, events)
+        return cls(meta, kpis, tables, s, events)
 
     def _figure_specs(self) -> list[tuple[str, str, Callable[[], Figure]]]:
         from leadping_nb import figures as f

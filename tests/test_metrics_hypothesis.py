@@ -351,6 +351,168 @@ def ref_counts(events: list[Event], p: Params) -> list[tuple[str, int, int, int]
     return [(metric, n, u, n - u) for metric, u in used.items()]
 
 
+# engagement (docs/metrics.md, "Engagement" and "Rankings")
+
+OPT_OUT_ACTIONS = ("OptOutRecorded", "OptOutSuppressed")
+
+
+def ref_delivered_with_lead(e: Event, p: Params) -> bool:
+    return p.scope(e) and ref_outcome(e) == "delivered" and e["lead_id"] is not None
+
+
+def ref_reply(events: list[Event], p: Params, window: timedelta) -> dict[Any, dict[str, Any]]:
+    used = [e for e in events if ref_delivered_with_lead(e, p)]
+    answered: set[tuple[str, datetime]] = set()
+    for i in events:
+        if ref_outcome(i) != "inbound" or not p.countable(i) or i["lead_id"] is None:
+            continue
+        t = i["received_at"] if i["received_at"] is not None else i["created_at"]
+        if t is None:
+            continue
+        before = [d["delivered_at"] for d in used if d["lead_id"] == i["lead_id"]]
+        before = [x for x in before if x < t]
+        if before and t - max(before) <= window:
+            answered.add((i["lead_id"], max(before)))
+    result = {}
+    for k, es in groups(events, p.key, whole=p.whole).items():
+        outbound = [e for e in es if p.scope(e)]
+        delivered = [e for e in outbound if ref_outcome(e) == "delivered"]
+        mine = [e for e in delivered if e["lead_id"] is not None]
+        n_replied = sum(1 for e in mine if (e["lead_id"], e["delivered_at"]) in answered)
+        result[k] = {
+            "n_events": len(es),
+            "n_used": len(mine),
+            "n_excluded": len(es) - len(mine),
+            "n_outbound": len(outbound),
+            "n_not_delivered": len(outbound) - len(delivered),
+            "n_missing_lead": len(delivered) - len(mine),
+            "n_replied": n_replied,
+            "reply_rate": ratio(n_replied, len(mine)),
+        }
+    return result
+
+
+def ref_opt_out_signal(e: Event) -> bool:
+    return (
+        low(e["status"]) == "opted out"
+        or e["compliance_action"] in OPT_OUT_ACTIONS
+        or e["cancel_reason"] == "LeadOptedOut"
+    )
+
+
+def ref_opt_out(events: list[Event], p: Params) -> dict[Any, dict[str, Any]]:
+    opted = {
+        e["lead_id"]
+        for e in events
+        if p.countable(e) and e["lead_id"] is not None and ref_opt_out_signal(e)
+    }
+    result = {}
+    for k, es in groups(events, p.key, whole=p.whole).items():
+        contacted = {e["lead_id"] for e in es if ref_delivered_with_lead(e, p)}
+        n_opted = len(contacted & opted)
+        result[k] = {
+            "n_events": len(es),
+            "n_used": len(contacted),
+            "n_excluded": len(es) - len(contacted),
+            "n_opt_out_events": sum(1 for e in es if p.countable(e) and ref_opt_out_signal(e)),
+            "n_opted_out": n_opted,
+            "opt_out_rate": ratio(n_opted, len(contacted)),
+        }
+    return result
+
+
+def ref_lead_created(e: Event) -> bool:
+    return "leadcreated" in (low(e["timeline_type"]), low(e["event_type"]))
+
+
+def ref_first_per_lead(
+    events: list[Event], p: Params, cond: Callable[[Event], bool]
+) -> dict[str, Event]:
+    """Per lead, its earliest event (by created_at, then frame order) meeting ``cond``."""
+    first: dict[str, tuple[datetime, int, Event]] = {}
+    for i, e in enumerate(events):
+        if not (cond(e) and p.countable(e) and e["lead_id"] is not None):
+            continue
+        if e["created_at"] is None:
+            continue
+        best = first.get(e["lead_id"])
+        if best is None or (e["created_at"], i) < best[:2]:
+            first[e["lead_id"]] = (e["created_at"], i, e)
+    return {lead: v[2] for lead, v in first.items()}
+
+
+def ref_speed(events: list[Event], p: Params, within: timedelta) -> dict[Any, dict[str, Any]]:
+    created = ref_first_per_lead(events, p, ref_lead_created)
+    firsts = ref_first_per_lead(events, p, lambda e: ref_outcome(e) not in (None, "inbound"))
+    units: dict[Any, list[int | None]] = defaultdict(list)
+    for lead, c in created.items():
+        f = firsts.get(lead)
+        gap = (
+            None if f is None else (f["created_at"] - c["created_at"]) // timedelta(microseconds=1)
+        )
+        units[() if p.whole else p.key(c if f is None else f)].append(gap)
+    limit = within // timedelta(microseconds=1)
+    result = {}
+    for k, es in groups(events, p.key, whole=p.whole).items():
+        gaps = units.get(k, [])
+        used = sorted(g for g in gaps if g is not None and g >= 0)
+        ms = [g / 1000 for g in used]
+        n_within = sum(1 for g in used if g <= limit)
+        result[k] = {
+            "n_events": len(es),
+            "n_used": len(used),
+            "n_excluded": len(es) - len(used),
+            "n_leads": len(gaps),
+            "n_not_contacted": gaps.count(None),
+            "n_negative": sum(1 for g in gaps if g is not None and g < 0),
+            "n_within": n_within,
+            "share_within": ratio(n_within, len(used)),
+            "p50_ms": ref_percentile(ms, 0.5),
+            "p90_ms": ref_percentile(ms, 0.9),
+        }
+    return result
+
+
+def ref_wilson(k: int, n: int, z: float) -> tuple[float | None, float | None]:
+    if n == 0:
+        return None, None
+    p = k / n
+    d = 1.0 + z * z / n
+    c = (p + z * z / (2.0 * n)) / d
+    h = (z / d) * math.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n))
+    return max(c - h, 0.0), min(c + h, 1.0)
+
+
+def ref_ranking(
+    events: list[Event], p: Params, min_volume: int
+) -> list[tuple[Any, dict[str, Any]]]:
+    """Rows of delivery_ranking in order: the delivery summary plus the ranking columns."""
+    rows = []
+    for k, row in ref_delivery(events, p).items():
+        low_b, high_b = ref_wilson(row["n_delivered"], row["n_used"], m.WILSON_Z)
+        extra = {"n_failures": row["n_failed"] + row["n_undeliverable"], "wilson_low": low_b,
+                 "wilson_high": high_b, "rankable": row["n_used"] >= min_volume}  # fmt: skip
+        row = {**row, **extra}
+        rows.append((k, row))
+
+    def nulls_last(key: tuple[Any, ...]) -> tuple[tuple[bool, Any], ...]:
+        return tuple((v is None, "" if v is None else v) for v in key)
+
+    def order(item: tuple[Any, dict[str, Any]]) -> tuple[Any, ...]:
+        k, r = item
+        if r["rankable"]:
+            return (0, r["wilson_high"], r["delivery_rate"], -r["n_used"], nulls_last(k))
+        return (1, 0.0, 0.0, -r["n_used"], nulls_last(k))
+
+    rows.sort(key=order)
+    rank = 0
+    for _, r in rows:
+        if r["rankable"]:
+            rank += 1
+        r["rank"] = rank if r["rankable"] else None
+    return rows
+
+
 # ----------------------------------------------------------------------------------------
 # comparison helpers
 
@@ -424,7 +586,8 @@ def event(draw: st.DrawFn) -> Event:
     e["created_at"] = draw(st.one_of(st.just(base), maybe_ts))
     e["direction"] = draw(st.sampled_from(DIRECTIONS[:4] if lifecycle else DIRECTIONS))
     e["event_type"] = draw(st.sampled_from([None, "Sms", "SMS", "mms", "Call", "Note", "Message"]))
-    e["timeline_type"] = draw(st.sampled_from([None, "Sms", "Warmup", "Call", "Note"]))
+    e["timeline_type"] = draw(st.sampled_from([None, "Sms", "Warmup", "Call", "Note",
+                                               "LeadCreated", "leadcreated"]))  # fmt: skip
     e["traffic_type"] = draw(st.sampled_from(
         [None, "RealLead", "Warmup", "warmup", "Test", "TEST", "FailedAttempt"]
     ))  # fmt: skip
@@ -437,6 +600,15 @@ def event(draw: st.DrawFn) -> Event:
     e["billing_status"] = draw(st.sampled_from([None, "Billed", "NotBilled", "Pending"]))
     e["campaign_id"] = draw(st.sampled_from([None, "c1", "c2"]))
     e["source_id"] = draw(st.sampled_from([None, "s1", "s2"]))
+    # engagement: a few leads, opt-out signals (and near misses), lead creations
+    e["lead_id"] = draw(st.sampled_from([None, "l1", "l2", "l3"]))
+    e["status"] = draw(st.sampled_from([None, "Opted out", "OPTED OUT", "Opted  out", "Delivered"]))
+    e["compliance_action"] = draw(st.sampled_from(
+        [None, "OptOutRecorded", "OptOutSuppressed", "OptOutFooterAppended", "optoutrecorded"]
+    ))  # fmt: skip
+    e["cancel_reason"] = draw(st.sampled_from([None, "LeadOptedOut", "CampaignPaused"]))
+    if draw(st.booleans()):  # replies and first messages close to a delivery
+        e["created_at"] = base + timedelta(microseconds=draw(st.integers(-(10**7), 10**8)))
     return e
 
 
@@ -622,3 +794,70 @@ def test_decimal_ratio_matches_exact_half_even(amount: Decimal, n: int, scale: i
     df = pl.DataFrame({"a": [amount], "n": [n]}, schema={"a": pl.Decimal(38, 6), "n": pl.Int64})
     got = df.select(m.decimal_ratio(pl.col("a"), pl.col("n"), scale=scale)).item()
     assert got == (half_even(Fraction(amount) / n, scale) if n else None)
+
+
+engagement_params = st.fixed_dictionaries(
+    {
+        "by": st.sampled_from(
+            [(), ("campaign_id",), ("billing_status", "campaign_id"), ("source_id",)]
+        ),
+        "every": st.sampled_from([None, "day", "week", "month"]),
+        "time_zone": st.sampled_from(ZONES),
+        "include_warmup": st.booleans(),
+        "include_test": st.booleans(),
+    }
+)
+
+
+def engagement_p(kw: dict[str, Any]) -> Params:
+    return Params(**kw, billing_by=(), cost_scale=4, as_of=BASES[0])
+
+
+@SETTINGS
+@given(
+    st.lists(event(), max_size=40),
+    engagement_params,
+    st.integers(1, 10**8).map(lambda us: timedelta(microseconds=us)),
+    st.integers(0, 10**8).map(lambda us: timedelta(microseconds=us)),
+    st.booleans(),
+)
+def test_engagement_matches_the_reference(
+    events: list[Event], kw: dict[str, Any], window: timedelta, within: timedelta, lazy: bool
+) -> None:
+    df = build(events)
+    src: pl.DataFrame | pl.LazyFrame = df.lazy() if lazy else df
+    p = engagement_p(kw)
+    keys = (["period"] if p.every else []) + list(p.by)
+
+    def run(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+        return frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+
+    reply = run(m.reply_summary(src, **kw, window=window))
+    assert_same(keyed(reply, keys), ref_reply(events, p, window), "reply")
+    opt = run(m.opt_out_summary(src, **kw))
+    assert_same(keyed(opt, keys), ref_opt_out(events, p), "opt-out")
+    speed = run(m.speed_to_lead_summary(src, **kw, within=within))
+    assert_same(keyed(speed, keys), ref_speed(events, p, within), "speed to lead")
+    for frame in (reply, opt, speed):
+        assert (frame["n_used"] + frame["n_excluded"] == frame["n_events"]).all()
+
+
+@SETTINGS
+@given(
+    st.lists(event(), max_size=40),
+    st.sampled_from([("campaign_id",), ("billing_status", "campaign_id"), ("source_id",)]),
+    st.booleans(),
+    st.booleans(),
+    st.integers(1, 4),
+)
+def test_ranking_matches_the_reference(
+    events: list[Event], by: tuple[str, ...], warm: bool, test: bool, min_volume: int
+) -> None:
+    kw = {"by": by, "every": None, "time_zone": "UTC", "include_warmup": warm,
+          "include_test": test}  # fmt: skip
+    p = engagement_p(kw)
+    got = m.delivery_ranking(build(events), by=by, min_volume=min_volume,
+                             include_warmup=warm, include_test=test)  # fmt: skip
+    want = ref_ranking(events, p, min_volume)
+    assert [tuple(r[c] for c in by) for r in got.iter_rows(named=True)] == [k for k, _ in want]
+    assert_same(keyed(got, list(by)), dict(want), "ranking")
