@@ -650,6 +650,9 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
 
     def close(self) -> None:
         """Cancel a running fetch, stop the figure thread and close every child widget."""
+        if "_panels" not in self.__dict__:  # __init__ refused its arguments: nothing to stop
+            super().close()
+            return
         job = self.job
         if job is not None and not job.done():
             job.cancel(wait=5.0)

@@ -906,9 +906,12 @@ def test_billing_breakdown_states_and_totals_hand_computed() -> None:
     assert (whole["billed_amount"], whole["pending_amount"]) == (d("0.0946"), d("0.0110"))
     # the plain sum counts the status-refunded charge: net + 0.0250
     assert whole["total_amount"] == d("0.1186")
-    assert whole["total_amount"] == m.billing_summary(
-        df, by=(), include_warmup=False, include_test=False
-    )["total_amount"].item()
+    assert (
+        whole["total_amount"]
+        == m.billing_summary(df, by=(), include_warmup=False, include_test=False)[
+            "total_amount"
+        ].item()
+    )
     assert "cost_per_unit" not in whole
     states = m.billing_breakdown(df, split="billing_state")
     assert states["billing_state"].to_list() == ["billed", "pending", "refunded", "other"]

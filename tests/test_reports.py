@@ -151,7 +151,10 @@ def test_billing_kpis_in_html_equal_metric_functions(
     assert Decimal(k["total_amount"]) == t["total_amount"]
     assert k["total_amount"] == format(t["total_amount"], "f")  # exact text, never a float
     assert "cost_per_delivered" not in k  # all money over all deliveries: replaced, below
-    scope = {"include_warmup": billing.meta.include_warmup, "include_test": billing.meta.include_test}
+    scope = {
+        "include_warmup": billing.meta.include_warmup,
+        "include_test": billing.meta.include_test,
+    }
     whole = m.billing_breakdown(events, split=None, **scope).row(0, named=True)
     for key in ("gross_amount", "refunded_amount", "net_amount", "billed_amount", "pending_amount"):
         assert Decimal(k[key]) == whole[key], key
