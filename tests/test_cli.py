@@ -24,11 +24,11 @@ from polars.testing import assert_frame_equal
 import leadping_nb.emulator as emulator_pkg
 from leadping_nb import EventQuery
 from leadping_nb import metrics as m
+from leadping_nb._format import money_text
 from leadping_nb._http import RetryPolicy
 from leadping_nb._schema import EVENT_SCHEMA
 from leadping_nb.cli import main
 from leadping_nb.emulator import EMULATOR_API_KEY, Emulator, FaultConfig
-from leadping_nb._format import money_text
 from leadping_nb.store import EventStore
 
 BIN = Path(sys.executable).parent

@@ -1051,8 +1051,8 @@ def test_explorer_draws_every_tab_when_some_events_lack_created_at(
 
 def test_explorer_shows_money_in_its_currency(emu: Emulator, frame: pl.DataFrame) -> None:
     k = compute_kpis(frame)
-    assert dict((key, text) for key, _, text in k.items())["billed"].startswith("USD ")
-    assert f'data-kpi="billed" style="font-size:1.5em;font-weight:600">EUR ' in k.to_html(
+    assert {key: text for key, _, text in k.items()}["billed"].startswith("USD ")
+    assert 'data-kpi="billed" style="font-size:1.5em;font-weight:600">EUR ' in k.to_html(
         currency="EUR"
     )
     with emu.client() as client:
