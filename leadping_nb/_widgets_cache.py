@@ -32,7 +32,7 @@ import numpy as np
 import polars as pl
 
 from . import metrics
-from ._format import DEFAULT_CURRENCY, check_currency, money_text
+from ._format import DEFAULT_CURRENCY, check_currency, fmt_count, fmt_rate, money_text
 from ._metrics_exprs import Every, Stage, period_key
 from ._metrics_plans import (
     AMOUNT_N,
@@ -101,10 +101,6 @@ def _ms_text(ms: float | None) -> str:
     return f"{ms / 60_000:.1f} min"
 
 
-def _share_text(share: float | None) -> str:
-    return "—" if share is None else f"{share:.1%}"
-
-
 @dataclass(frozen=True)
 class Kpis:
     """The headline numbers of a set of events (definitions: ``docs/metrics.md``).
@@ -145,11 +141,11 @@ class Kpis:
         """``(key, label, text)`` of each KPI card, in display order; the amount is shown
         in ``currency`` (the API states none: ``"USD"`` by default)."""
         return [
-            ("events", "Events", f"{self.events:,}"),
-            ("leads", "Leads", f"{self.leads:,}"),
-            ("delivery_rate", "Delivery rate", _share_text(self.delivery_rate)),
+            ("events", "Events", fmt_count(self.events)),
+            ("leads", "Leads", fmt_count(self.leads)),
+            ("delivery_rate", "Delivery rate", fmt_rate(self.delivery_rate)),
             ("latency_p50", "Median latency (end to end)", _ms_text(self.latency_p50_ms)),
-            ("retried", "Messages retried", _share_text(self.retried_share)),
+            ("retried", "Messages retried", fmt_rate(self.retried_share)),
             ("billed", "Billed", money_text(self.billed, currency)),
         ]
 
