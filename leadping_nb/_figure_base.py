@@ -1,9 +1,9 @@
 """Shared drawing machinery of :mod:`leadping_nb.figures` (private).
 
 Axes and figure creation, the "No data" and note texts, time axes and bars, the reusable
-fixed-layout ``_Panel``, tick formatters, exact money text, and the colour and label
-constants. :mod:`leadping_nb.figures` re-exports its public names (``OUTCOME_COLORS``,
-``PeriodChoice``, ``choose_period``, ``money_texts``).
+fixed-layout ``_Panel``, tick formatters, and the colour and label constants.
+:mod:`leadping_nb.figures` re-exports its public names (``OUTCOME_COLORS``,
+``PeriodChoice``, ``choose_period``). Money text is :mod:`leadping_nb._format`'s.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import io
 import weakref
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Literal, TypeVar, get_args
 from zoneinfo import ZoneInfo
 
@@ -372,30 +371,3 @@ def _fmt_ms(ms: float) -> str:
 
 def _shorten(text: str, width: int = 30) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def money_texts(values: Sequence[Decimal | None], *, min_digits: int = 2) -> list[str]:
-    """Exact text of Decimal amounts, all with the same number of decimals.
-
-    The number of decimals is the smallest that shows every value exactly (at least
-    ``min_digits``): trailing zeros of the column's scale are dropped, no digit is ever
-    rounded away, and nothing goes through float. ``None`` becomes ``"—"``.
-
-    Examples
-    --------
-    >>> money_texts([Decimal("1234.500000"), Decimal("0.007900"), None])
-    ['1,234.5000', '0.0079', '—']
-    """
-    digits = min_digits
-    for v in values:
-        if v is not None and v.is_finite():
-            exponent = v.normalize().as_tuple().exponent
-            if isinstance(exponent, int):
-                digits = max(digits, -exponent)
-    quantum = Decimal(1).scaleb(-digits)
-    return ["—" if v is None else format(v.quantize(quantum), ",f") for v in values]
-
-
-def _decimal_text(value: Decimal | None) -> str:
-    """One exact Decimal amount as text (never through float)."""
-    return money_texts([value])[0]

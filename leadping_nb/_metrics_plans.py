@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import polars as pl
 
@@ -33,6 +33,7 @@ from leadping_nb._metrics_exprs import (
     STAGES,
     Every,
     Stage,
+    _ci_in,
     any_outbound_timestamp,
     check_every,
     check_time_zone,
@@ -60,11 +61,29 @@ OUT = f"{_P}outcome"
 WARM = f"{_P}warmup"
 TEST = f"{_P}test"
 PENDING = f"{_P}pending"
+CHANNEL = f"{_P}channel"
+BSTATUS = f"{_P}bstatus"
+NEG = f"{_P}negative"
 N = f"{_P}n"
 AMOUNT_SUM = f"{_P}amount_sum"
 AMOUNT_N = f"{_P}amount_n"
 
 F = TypeVar("F", pl.DataFrame, pl.LazyFrame)
+
+#: Billing channels (docs/metrics.md, "Billing"), in display order.
+CHANNELS = ("sms", "mms", "message", "inbound", "call", "other")
+CHANNEL_DTYPE = pl.Enum(CHANNELS)
+#: Billing states (docs/metrics.md, "Billing"), in display order.
+BILLING_STATES = ("billed", "pending", "refunded", "other")
+BILLING_STATE_DTYPE = pl.Enum(BILLING_STATES)
+#: The unit a channel's cost is per (no unit: no cost).
+CHANNEL_UNITS = {
+    "sms": "delivered message",
+    "mms": "delivered message",
+    "message": "delivered message",
+    "inbound": "received message",
+    "call": "charged call",
+}
 
 
 def _lat(s: Stage) -> str:
@@ -145,15 +164,73 @@ def prepare(lf: pl.LazyFrame, g: Grouping, *, as_of: datetime | None) -> pl.Lazy
     return (
         lf.with_columns(flags)
         .with_columns(outcome_from(*kinds).alias(OUT))
-        .with_columns(pending.alias(PENDING))
+        .with_columns(
+            pending.alias(PENDING),
+            channel_from(pl.col(OUT)).alias(CHANNEL),
+            billing_status_class().alias(BSTATUS),
+            (pl.col(MONEY) < 0).fill_null(False).alias(NEG),
+        )
         .drop(dir_in, dir_out, typed, any_ts)
     )
 
 
+def channel_from(out: pl.Expr) -> pl.Expr:
+    """The billing channel of an event from its outcome (``CHANNEL_DTYPE``, never null).
+
+    An outbound message is ``mms`` when ``event_type`` or ``timeline_type`` is ``mms``
+    (any case), else ``sms`` when either is ``sms`` or ``warmup``, else ``message``; an
+    inbound message is ``inbound``; any other event is ``call`` when ``event_type`` or
+    ``timeline_type`` is ``call`` or ``voicemail``, else ``other``.
+    """
+
+    def typed(*words: str) -> pl.Expr:
+        return _ci_in("event_type", *words) | _ci_in("timeline_type", *words)
+
+    def lit(value: str) -> pl.Expr:
+        return pl.lit(value, dtype=CHANNEL_DTYPE)
+
+    return (
+        pl.when(out == "inbound")
+        .then(lit("inbound"))
+        .when(out.is_not_null())
+        .then(
+            pl.when(typed("mms"))
+            .then(lit("mms"))
+            .when(typed("sms", "warmup"))
+            .then(lit("sms"))
+            .otherwise(lit("message"))
+        )
+        .when(typed("call", "voicemail"))
+        .then(lit("call"))
+        .otherwise(lit("other"))
+    )
+
+
+def billing_status_class() -> pl.Expr:
+    """``billing_status`` as ``billed``, ``pending``, ``refunded`` (``refunded`` or
+    ``refund``) or ``other`` (anything else, null included), ignoring ASCII case."""
+
+    def lit(value: str) -> pl.Expr:
+        return pl.lit(value, dtype=BILLING_STATE_DTYPE)
+
+    col = "billing_status"
+    return (
+        pl.when(_ci_in(col, "billed"))
+        .then(lit("billed"))
+        .when(_ci_in(col, "pending"))
+        .then(lit("pending"))
+        .when(_ci_in(col, "refunded", "refund"))
+        .then(lit("refunded"))
+        .otherwise(lit("other"))
+    )
+
+
 def cube_plan(base: pl.LazyFrame, g: Grouping, dims: Sequence[str] = ()) -> pl.LazyFrame:
-    """Event counts per group key, ``dims``, outcome, traffic flags, retry count and
-    pending flag, with the exact amount sum and the number of amounts."""
-    keys = list(dict.fromkeys([*g.keys, *dims, OUT, WARM, TEST, "retry_count", PENDING]))
+    """Event counts per group key, ``dims``, outcome, traffic flags, retry count,
+    pending flag and the billing dimensions (channel, status class, negative amount),
+    with the exact amount sum and the number of amounts."""
+    small = [OUT, WARM, TEST, "retry_count", PENDING, CHANNEL, BSTATUS, NEG]
+    keys = list(dict.fromkeys([*g.keys, *dims, *small]))
     aggs = [
         pl.len().cast(COUNT).alias(N),
         pl.col(MONEY).sum().alias(AMOUNT_SUM),
@@ -435,6 +512,109 @@ def billing_from_cube(
         ),
         g,
     )
+
+
+def billing_state() -> pl.Expr:
+    """The billing state of a cube row: ``refunded`` for a negative amount, whatever its
+    status, else the status class (``BSTATUS``)."""
+    return (
+        pl.when(pl.col(NEG))
+        .then(pl.lit("refunded", dtype=BILLING_STATE_DTYPE))
+        .otherwise(pl.col(BSTATUS))
+    )
+
+
+BillingSplit = Literal["channel", "billing_state"]
+
+
+def billing_breakdown_from_cube(
+    cube: F,
+    g: Grouping,
+    *,
+    split: BillingSplit | None,
+    include_warmup: bool,
+    include_test: bool,
+    cost_scale: int,
+    scale: int,
+) -> F:
+    """See :func:`leadping_nb.metrics.billing_breakdown`."""
+    ok = countable(include_warmup, include_test)
+    neg = pl.col(NEG)
+    status = pl.col(BSTATUS)
+    charge = ok & ~neg  # the cube's NEG cells hold exactly the negative amounts
+    aggs = [
+        pl.col(N).sum().cast(COUNT).alias("n_events"),
+        sum_if(ok, pl.col(AMOUNT_N)).cast(COUNT).alias("n_used"),
+        count_if(~ok).alias("n_traffic_excluded"),
+        sum_if(ok, pl.col(N) - pl.col(AMOUNT_N)).cast(COUNT).alias("n_missing_amount"),
+        sum_if(charge & (status == "billed"), pl.col(AMOUNT_SUM)).alias("billed_amount"),
+        sum_if(charge & (status == "pending"), pl.col(AMOUNT_SUM)).alias("pending_amount"),
+        sum_if(charge, pl.col(AMOUNT_SUM)).alias("gross_amount"),
+        # a refund's size: minus a negative amount, or a charge whose status is refunded
+        (
+            sum_if(charge & (status == "refunded"), pl.col(AMOUNT_SUM))
+            - sum_if(ok & neg, pl.col(AMOUNT_SUM))
+        ).alias("refunded_amount"),
+        sum_if(ok, pl.col(AMOUNT_SUM)).alias("total_amount"),
+    ]
+    if split == "channel":
+        aggs += [
+            count_if(ok & (pl.col(OUT) == "delivered")).alias(f"{_P}units_message"),
+            count_if(ok).alias(f"{_P}units_inbound"),
+            sum_if(charge, pl.col(AMOUNT_N)).cast(COUNT).alias(f"{_P}units_call"),
+        ]
+        inner = g.with_by([CHANNEL])
+        along: list[pl.Expr] = [pl.col(CHANNEL).alias("channel")]
+    elif split == "billing_state":
+        cube = cube.with_columns(billing_state().alias(BSTATUS + "_state"))
+        inner = g.with_by([BSTATUS + "_state"])
+        along = [pl.col(BSTATUS + "_state").alias("billing_state")]
+    else:
+        inner = g
+        along = []
+    net = (pl.col("gross_amount") - pl.col("refunded_amount")).alias("net_amount")
+    tail: list[pl.Expr] = []
+    cost = pl.lit(None)
+    if split == "channel":
+        channel = pl.col(CHANNEL)
+        units = (
+            pl.when(channel.is_in(["sms", "mms", "message"]))
+            .then(pl.col(f"{_P}units_message"))
+            .when(channel == "inbound")
+            .then(pl.col(f"{_P}units_inbound"))
+            .when(channel == "call")
+            .then(pl.col(f"{_P}units_call"))
+        )
+        unit = channel.cast(pl.String).replace_strict(
+            CHANNEL_UNITS, default=None, return_dtype=pl.String
+        )
+        cost = decimal_ratio(
+            pl.col("net_amount"), pl.col("n_units"), scale=cost_scale, numerator_scale=scale
+        )
+        tail = [unit.alias("unit"), units.alias("n_units")]
+    out = (
+        aggregate(cube, inner, aggs)
+        .with_columns(net)
+        .select(
+            *g.keys,
+            *along,
+            "n_events",
+            "n_used",
+            (pl.col("n_events") - pl.col("n_used")).alias("n_excluded"),
+            "n_traffic_excluded",
+            "n_missing_amount",
+            "billed_amount",
+            "pending_amount",
+            "gross_amount",
+            "refunded_amount",
+            "net_amount",
+            "total_amount",
+            *tail,
+        )
+    )
+    if split == "channel":
+        out = out.with_columns(cost.alias("cost_per_unit"))
+    return finish_period(out, g)
 
 
 #: Statistic columns of the latency summary, in order.

@@ -26,6 +26,10 @@ import polars as pl
 
 from leadping_nb import metrics as m
 from leadping_nb._errors import LeadpingError
+from leadping_nb._format import fmt_count as _fmt_count
+from leadping_nb._format import fmt_number as _fmt_number
+from leadping_nb._format import fmt_rate as _fmt_rate
+from leadping_nb._format import money_texts as _money_texts
 from leadping_nb._query import EventQuery
 
 if TYPE_CHECKING:
@@ -170,6 +174,9 @@ class ReportMeta:
         When the report was built (UTC), and the instant used for pending retries.
     source
         Where the data came from (API base URL, store path, emulator seed).
+    currency
+        The currency of every amount (a report that shows money; the API states none,
+        so it is a setting, ``"USD"`` by default), or ``None`` when no money is shown.
     """
 
     title: str
@@ -190,6 +197,7 @@ class ReportMeta:
     produced_at: datetime
     as_of: datetime
     source: str
+    currency: str | None = None
 
 
 # ---------------------------------------------------------------------------------------
@@ -277,15 +285,7 @@ def _first(frame: pl.DataFrame) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------
-# helpers: formatting (exact; money never goes through float)
-
-
-def _fmt_count(v: Any) -> str:
-    return "—" if v is None else f"{int(v):,}"
-
-
-def _fmt_rate(v: Any) -> str:
-    return "—" if v is None else f"{float(v):.2%}"
+# helpers: formatting (money, counts and rates are in leadping_nb._format)
 
 
 def _fmt_ms(v: Any) -> str:
@@ -299,12 +299,6 @@ def _fmt_ms(v: Any) -> str:
     return f"{ms / 60_000:,.1f} min"
 
 
-def _fmt_number(v: Any) -> str:
-    if v is None:
-        return "—"
-    return f"{v:,.1f}" if isinstance(v, float) else f"{v:,}"
-
-
 def _value_attr(v: Any) -> str:
     """The exact value for a ``data-value`` attribute (repr of a float round-trips)."""
     if v is None:
@@ -316,12 +310,6 @@ def _value_attr(v: Any) -> str:
     if isinstance(v, datetime):
         return v.isoformat()
     return str(v)
-
-
-def _money_texts(values: Sequence[Decimal | None]) -> list[str]:
-    from leadping_nb.figures import money_texts
-
-    return money_texts(values)
 
 
 def _format_column(kind: ColumnKind, values: list[Any]) -> list[str]:
@@ -438,6 +426,17 @@ def _meta_rows(meta: ReportMeta, exclusions_text: str) -> list[dict[str, Any]]:
         {"key": "time_zone", "label": "Time zone", "text": f"{tz} (periods: {meta.every})"},
         {"key": "exclusions", "label": "Exclusions", "text": exclusions_text},
         {"key": "source", "label": "Source", "text": meta.source},
+        *(
+            []
+            if meta.currency is None
+            else [
+                {
+                    "key": "currency",
+                    "label": "Currency",
+                    "text": f"{meta.currency} (a setting: the API states no currency)",
+                }
+            ]
+        ),
         {
             "key": "produced_at",
             "label": "Produced at",
@@ -574,6 +573,7 @@ def _make_meta(
     produced_at: datetime,
     as_of: datetime,
     source: str,
+    currency: str | None = None,
 ) -> ReportMeta:
     stats = frame.select(
         pl.col("created_at").min().alias("first"),
@@ -604,6 +604,7 @@ def _make_meta(
         produced_at=produced_at,
         as_of=as_of,
         source=source,
+        currency=currency,
     )
 
 

@@ -32,6 +32,7 @@ import numpy as np
 import polars as pl
 
 from . import metrics
+from ._format import DEFAULT_CURRENCY, check_currency, fmt_count, fmt_rate, money_text
 from ._metrics_exprs import Every, Stage, period_key
 from ._metrics_plans import (
     AMOUNT_N,
@@ -69,7 +70,6 @@ __all__ = [
     "compute_kpis",
     "default_figures",
     "figure_output",
-    "money_text",
     "png_output",
     "rows_html",
 ]
@@ -91,21 +91,6 @@ _LEAD = "__lp_lead"  # lead id as an integer code: n_unique and filtering stay c
 _TERMINAL = ("delivered", "failed", "undeliverable")
 
 
-def money_text(value: Decimal | None) -> str:
-    """Exact text of a Decimal amount with at least two decimals (``—`` for ``None``).
-
-    Examples
-    --------
-    >>> money_text(Decimal("5509.447000")), money_text(Decimal("0E-6")), money_text(None)
-    ('5,509.447', '0.00', '—')
-    """
-    if value is None:
-        return "—"
-    exponent = value.normalize().as_tuple().exponent
-    digits = max(2, -exponent) if isinstance(exponent, int) else 2
-    return format(value.quantize(Decimal(1).scaleb(-digits)), ",f")
-
-
 def _ms_text(ms: float | None) -> str:
     if ms is None:
         return "—"
@@ -114,10 +99,6 @@ def _ms_text(ms: float | None) -> str:
     if ms < 60_000:
         return f"{ms / 1000:.2f} s"
     return f"{ms / 60_000:.1f} min"
-
-
-def _share_text(share: float | None) -> str:
-    return "—" if share is None else f"{share:.1%}"
 
 
 @dataclass(frozen=True)
@@ -156,25 +137,26 @@ class Kpis:
     retried_share: float | None
     billed: Decimal
 
-    def items(self) -> list[tuple[str, str, str]]:
-        """``(key, label, text)`` of each KPI card, in display order."""
+    def items(self, *, currency: str = DEFAULT_CURRENCY) -> list[tuple[str, str, str]]:
+        """``(key, label, text)`` of each KPI card, in display order; the amount is shown
+        in ``currency`` (the API states none: ``"USD"`` by default)."""
         return [
-            ("events", "Events", f"{self.events:,}"),
-            ("leads", "Leads", f"{self.leads:,}"),
-            ("delivery_rate", "Delivery rate", _share_text(self.delivery_rate)),
+            ("events", "Events", fmt_count(self.events)),
+            ("leads", "Leads", fmt_count(self.leads)),
+            ("delivery_rate", "Delivery rate", fmt_rate(self.delivery_rate)),
             ("latency_p50", "Median latency (end to end)", _ms_text(self.latency_p50_ms)),
-            ("retried", "Messages retried", _share_text(self.retried_share)),
-            ("billed", "Billed", money_text(self.billed)),
+            ("retried", "Messages retried", fmt_rate(self.retried_share)),
+            ("billed", "Billed", money_text(self.billed, currency)),
         ]
 
-    def to_html(self) -> str:
+    def to_html(self, *, currency: str = DEFAULT_CURRENCY) -> str:
         """KPI cards; each value carries ``data-kpi="<key>"`` for tests and styling."""
         cards = "".join(
             f'<div class="lp-kpi" style="display:inline-block;min-width:9em;margin:0 1.2em '
             f'.4em 0"><div style="font-size:.8em;color:#555">{escape(label)}</div>'
             f'<div data-kpi="{key}" style="font-size:1.5em;font-weight:600">{escape(text)}'
             "</div></div>"
-            for key, label, text in self.items()
+            for key, label, text in self.items(currency=currency)
         )
         detail = (
             f"{self.outbound_messages:,} outbound messages, {self.delivered:,} delivered of "
@@ -311,7 +293,8 @@ class _MetricFigure:
         if self.name == "volume_by_outcome":
             return f._draw_volume(ax, *data, compact=compact)
         if self.name == "billed_over_time":
-            return f._draw_billed(ax, *data, compact=compact)
+            currency = self.fixed.get("currency", DEFAULT_CURRENCY)
+            return f._draw_billed(ax, *data, compact=compact, currency=currency)
         if self.name == "latency_histogram":
             return fl._draw_latency_histogram(ax, *data, compact=compact)
         if self.name == "failure_pareto":
@@ -319,15 +302,17 @@ class _MetricFigure:
         return fl._draw_retries(ax, *data)
 
 
-def default_figures() -> list[FigureSpec]:
-    """The explorer's figure tabs, drawn by :mod:`leadping_nb.figures`."""
+def default_figures(*, currency: str = DEFAULT_CURRENCY) -> list[FigureSpec]:
+    """The explorer's figure tabs, drawn by :mod:`leadping_nb.figures` (amounts in
+    ``currency``)."""
+    check_currency(currency)
     return [
         FigureSpec("delivery", "Delivery rate", _MetricFigure("delivery_rate_over_time")),
         FigureSpec("volume", "Volume", _MetricFigure("volume_by_outcome")),
         FigureSpec("latency", "Latency", _MetricFigure("latency_histogram", stage="end_to_end")),
         FigureSpec("failures", "Failures", _MetricFigure("failure_pareto")),
         FigureSpec("retries", "Retries", _MetricFigure("retries_by_count")),
-        FigureSpec("billing", "Billing", _MetricFigure("billed_over_time")),
+        FigureSpec("billing", "Billing", _MetricFigure("billed_over_time", currency=currency)),
     ]
 
 
@@ -671,7 +656,7 @@ _FAILURE_SCOPE = "__lp_failure_scope"
 _FAST_FIGURES: dict[str, frozenset[str]] = {
     "delivery_rate_over_time": frozenset(),
     "volume_by_outcome": frozenset(),
-    "billed_over_time": frozenset(),
+    "billed_over_time": frozenset({"currency"}),
     "retries_by_count": frozenset(),
     "latency_histogram": frozenset({"stage", "bins"}),
     "failure_pareto": frozenset({"by", "top"}),

@@ -26,6 +26,7 @@ import ipywidgets as widgets
 import polars as pl
 
 from ._client import FetchJob, FetchProgress, FetchResult, ProgressCallback
+from ._format import DEFAULT_CURRENCY, check_currency
 from ._query import EventQuery
 from ._widgets_cache import (
     EventCache,
@@ -117,6 +118,9 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
     fetch_options
         Extra keyword arguments of :meth:`leadping_nb.Client.start_fetch`
         (``concurrency``, ``max_pages``, ...).
+    currency
+        Currency of the amounts shown (three upper-case letters; the API states none,
+        so ``"USD"`` by default): the Billed card and the billing figure's axis.
 
     Examples
     --------
@@ -145,8 +149,10 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         background_figures: bool = True,
         progress_interval: float = 0.1,
         fetch_options: dict[str, Any] | None = None,
+        currency: str = DEFAULT_CURRENCY,
         **kwargs: Any,
     ) -> None:
+        self.currency = check_currency(currency)
         self.client = client
         self.table_rows = table_rows
         self.figure_dpi = figure_dpi
@@ -154,7 +160,7 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self.progress_interval = progress_interval
         self.fetch_options = dict(fetch_options or {})
         self.figure_specs: list[FigureSpec] = (
-            list(figures) if figures is not None else default_figures()
+            list(figures) if figures is not None else default_figures(currency=currency)
         )
 
         self.picker = LeadPicker(
@@ -530,7 +536,7 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
                 self._draw_figure(index, selection)
             view = cache.view_of(selection, rows=self.table_rows)
             self.view = view
-            self.kpis.value = view.kpis.to_html()
+            self.kpis.value = view.kpis.to_html(currency=self.currency)
             self.table.value = view.table_html()
             if view.not_covered:
                 items = "".join(f"<li>{escape(r)}</li>" for r in view.not_covered)
@@ -644,6 +650,9 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
 
     def close(self) -> None:
         """Cancel a running fetch, stop the figure thread and close every child widget."""
+        if "_panels" not in self.__dict__:  # __init__ refused its arguments: nothing to stop
+            super().close()
+            return
         job = self.job
         if job is not None and not job.done():
             job.cancel(wait=5.0)

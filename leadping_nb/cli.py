@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from leadping_nb._errors import KEY_HINT, AuthError, LeadpingError, QueryError
+from leadping_nb._format import DEFAULT_CURRENCY, check_currency
 from leadping_nb._query import (
     HISTORY_START,
     MAX_PAGE_SIZE,
@@ -234,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="emulator data seed")
     demo.add_argument("--leads", type=int, default=120, metavar="N", help="number of leads")
     demo.add_argument("--tz", default="UTC", metavar="ZONE", help="time zone of report dates")
+    demo.add_argument(
+        "--currency",
+        default=DEFAULT_CURRENCY,
+        metavar="CODE",
+        help="currency of the amounts: three upper-case letters, ISO 4217 (the API states none)",
+    )
     demo.set_defaults(func=_cmd_demo)
 
     fetch = sub.add_parser(
@@ -328,7 +335,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=4,
         metavar="N",
-        help="decimals of per-message amounts (half-to-even; totals are exact)",
+        help="decimals of per-unit amounts (half-to-even; totals are exact)",
+    )
+    r.add_argument(
+        "--currency",
+        default=DEFAULT_CURRENCY,
+        metavar="CODE",
+        help="currency of the amounts: three upper-case letters, ISO 4217 (the API states none)",
     )
     report.set_defaults(func=_cmd_report)
 
@@ -692,6 +705,14 @@ def _fmt_s(seconds: float) -> str:
 # commands
 
 
+def _currency(code: str) -> str:
+    """``--currency``, checked before anything runs."""
+    try:
+        return check_currency(code)
+    except ValueError as exc:
+        raise UsageError(f"--currency: {exc}") from None
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from leadping_nb.emulator import Emulator
     from leadping_nb.reports import BillingReport, DeliveryReport
@@ -699,6 +720,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     zone = args.tz
     _zone(zone)
+    currency = _currency(args.currency)
     if args.leads < 1:
         raise UsageError("--leads must be >= 1")
     emu = Emulator(seed=args.seed, n_leads=args.leads)
@@ -729,7 +751,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         "source": source,
     }
     delivery = DeliveryReport.from_frame(frame, **common)
-    billing = BillingReport.from_frame(frame, **common)
+    billing = BillingReport.from_frame(frame, currency=currency, **common)
     d_path = delivery.save(out / DELIVERY_FILE)
     b_path = billing.save(out / BILLING_FILE)
     k, b = delivery.kpis, billing.kpis
@@ -741,7 +763,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         f"  Delivery rate           {k['delivery_rate'].text}  "
         f"({d_row['n_delivered']:,} delivered of {d_row['n_used']:,} with a final outcome)",
         f"  End-to-end latency p50  {k['latency_end_to_end_p50_ms'].text}",
-        f"  Total billed            {b['total_amount'].text}",
+        f"  Net amount              {b['net_amount'].text}",
         "Files:",
         f"  {d_path.resolve()}",
         f"  {b_path.resolve()}",
@@ -849,6 +871,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise UsageError("--cost-scale must be within 0-18")
     if args.min_volume < 1:
         raise UsageError("--min-volume must be at least 1")
+    currency = _currency(args.currency)
     failed: FetchResult | None = None
     empty_leads: list[str] = []
     if args.store_version is not None and not args.store:
@@ -905,9 +928,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         written.append(d.save(out / DELIVERY_FILE))
         lines.append(f"  Delivery rate {d.kpis['delivery_rate'].text}")
     if args.kind in ("billing", "both"):
-        b = BillingReport.from_frame(frame, cost_scale=args.cost_scale, **common)
+        b = BillingReport.from_frame(frame, cost_scale=args.cost_scale, currency=currency, **common)
         written.append(b.save(out / BILLING_FILE))
-        lines.append(f"  Total billed  {b.kpis['total_amount'].text}")
+        lines.append(f"  Net amount    {b.kpis['net_amount'].text}")
     _say(
         f"Report of {frame.height:,} events from {source} "
         f"in {_fmt_s(time.perf_counter() - started)}:",

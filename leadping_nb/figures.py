@@ -55,7 +55,6 @@ from ._figure_base import (
     _bars,
     _check_tz,
     _count_formatter,
-    _decimal_text,
     _figure,
     _lazy,
     _no_data,
@@ -67,12 +66,13 @@ from ._figure_base import (
 from ._figure_base import OUTCOME_COLORS as OUTCOME_COLORS
 from ._figure_base import PeriodChoice as PeriodChoice
 from ._figure_base import choose_period as choose_period
-from ._figure_base import money_texts as money_texts
 from ._figure_latency import failure_counts as failure_counts
 from ._figure_latency import failure_pareto as failure_pareto
 from ._figure_latency import latency_ecdf as latency_ecdf
 from ._figure_latency import latency_histogram as latency_histogram
 from ._figure_latency import retries_by_count as retries_by_count
+from ._format import DEFAULT_CURRENCY, check_currency, money_label, money_text
+from ._format import money_texts as money_texts
 
 __all__ = [
     "OUTCOME_COLORS",
@@ -304,14 +304,17 @@ def billed_over_time(
     time_zone: str = "UTC",
     include_warmup: bool = True,
     include_test: bool = True,
+    currency: str = DEFAULT_CURRENCY,
     ax: Axes | None = None,
 ) -> Figure:
     """Billed amount per period (local to ``time_zone``), with the exact total.
 
     Values are :func:`leadping_nb.metrics.billing_summary` ``total_amount`` per period.
     They are exact Decimals, converted to floats only to draw the bars; the total in the
-    title is the exact Decimal (of every billed event). Billed events without
-    ``created_at`` are left out of the bars and counted in a note.
+    title is the exact Decimal (of every billed event), with ``currency`` (three
+    upper-case letters; the API states none, so ``"USD"`` by default), which also labels
+    the axis. Billed events without ``created_at`` are left out of the bars and counted
+    in a note.
 
     Examples
     --------
@@ -320,8 +323,9 @@ def billed_over_time(
     >>> with emu.client() as client:
     ...     frame = client.fetch_events(emu.lead_ids()).frame
     >>> billed_over_time(frame, every="month").axes[0].get_ylabel()
-    'Billed amount'
+    'Billed amount (USD)'
     """
+    check_currency(currency)
     ax = _axes(ax)
     lf = _lazy(df)
     period = choose_period(lf, every)
@@ -330,7 +334,7 @@ def billed_over_time(
         m.billing_summary(lf, by=(), every=period, time_zone=time_zone, **kw)
     ).collect()
     total = m.billing_summary(lf, by=(), **kw).collect()["total_amount"].item()
-    return _draw_billed(ax, per, total, period, time_zone)
+    return _draw_billed(ax, per, total, period, time_zone, currency=currency)
 
 
 def _billed_periods(frame: FrameT) -> FrameT:
@@ -346,9 +350,10 @@ def _draw_billed(
     time_zone: str,
     *,
     compact: bool = False,
+    currency: str = DEFAULT_CURRENCY,
 ) -> Figure:
-    ylabel = "Billed amount"
-    title = f"Billed amount per {period} (total {_decimal_text(total)})"
+    ylabel = money_label("Billed amount", currency)
+    title = f"Billed amount per {period} (total {money_text(total, currency)})"
     per, undated = _split_undated(per, "n_used")
     if per.height == 0:
         _check_tz(time_zone)
@@ -372,12 +377,14 @@ def billed_by_campaign(
     top: int = 12,
     include_warmup: bool = True,
     include_test: bool = True,
+    currency: str = DEFAULT_CURRENCY,
     ax: Axes | None = None,
 ) -> Figure:
     """Billed amount per campaign (horizontal bars, largest first, exact labels).
 
     Values are :func:`leadping_nb.metrics.billing_summary` ``by="campaign_id"``; the
     campaigns beyond ``top`` are folded into one "other" bar (an exact Decimal sum).
+    The axis names ``currency`` (default ``"USD"``); the bar labels are the exact amounts.
 
     Examples
     --------
@@ -386,12 +393,13 @@ def billed_by_campaign(
     >>> with emu.client() as client:
     ...     frame = client.fetch_events(emu.lead_ids()).frame
     >>> billed_by_campaign(frame).axes[0].get_xlabel()
-    'Billed amount'
+    'Billed amount (USD)'
     """
     if top < 1:
         raise ValueError(f"top must be >= 1, got {top}")
+    xlabel = money_label("Billed amount", currency)
     ax = _axes(ax)
-    title, xlabel, ylabel = "Billed amount by campaign", "Billed amount", "Campaign"
+    title, ylabel = "Billed amount by campaign", "Campaign"
     per = (
         m.billing_summary(
             _lazy(df), by="campaign_id", include_warmup=include_warmup, include_test=include_test

@@ -9,7 +9,8 @@ Two layers, both documented with formulas in ``docs/metrics.md``:
   ``with_columns`` / ``filter`` / ``group_by().agg``.
 * **Frame functions** (:func:`with_metrics`, :func:`outcome_counts`,
   :func:`delivery_summary`, :func:`latency_summary`, :func:`retry_summary`,
-  :func:`retry_distribution`, :func:`billing_summary`) that take a ``DataFrame`` or a
+  :func:`retry_distribution`, :func:`billing_summary`, :func:`billing_breakdown`) that
+  take a ``DataFrame`` or a
   ``LazyFrame`` and return the same kind, grouped by any columns (``by``) and optionally
   by calendar period (``every`` in ``time_zone``; the ``period`` column comes first),
   plus :func:`summary`, which computes all of them in one query plan.
@@ -80,8 +81,15 @@ from leadping_nb._metrics_exprs import (
     retry_pending,
 )
 from leadping_nb._metrics_plans import (
+    BILLING_STATE_DTYPE,
+    BILLING_STATES,
+    CHANNEL_DTYPE,
+    CHANNEL_UNITS,
+    CHANNELS,
     COUNT,
+    BillingSplit,
     Grouping,
+    billing_breakdown_from_cube,
     billing_from_cube,
     cube_plan,
     delivery_from_cube,
@@ -98,6 +106,11 @@ from leadping_nb._metrics_plans import (
 )
 
 __all__ = [
+    "BILLING_STATES",
+    "BILLING_STATE_DTYPE",
+    "CHANNELS",
+    "CHANNEL_DTYPE",
+    "CHANNEL_UNITS",
     "INTERPOLATION",
     "LEAD_CREATED_TYPES",
     "MESSAGE_TYPES",
@@ -120,6 +133,7 @@ __all__ = [
     "MetricsSummary",
     "Outcome",
     "Stage",
+    "billing_breakdown",
     "billing_summary",
     "decimal_ratio",
     "delivery_ranking",
@@ -544,6 +558,93 @@ def billing_summary(
     result = billing_from_cube(
         _cube(lf, g),
         g,
+        include_warmup=include_warmup,
+        include_test=include_test,
+        cost_scale=cost_scale,
+        scale=scale,
+    )
+    return _like(df, result)
+
+
+def billing_breakdown(
+    df: FrameT,
+    *,
+    split: BillingSplit | None = "channel",
+    by: str | Sequence[str] = (),
+    every: Every | None = None,
+    time_zone: str = "UTC",
+    period_column: str = "created_at",
+    cost_scale: int = 4,
+    include_warmup: bool = False,
+    include_test: bool = False,
+) -> FrameT:
+    """Billing that finance can use: gross, refunded and net amounts, billed vs pending,
+    and the cost per unit of each channel.
+
+    Scope: events of countable traffic (warm-up and test excluded unless
+    ``include_warmup`` / ``include_test``). Definitions (``docs/metrics.md``,
+    "Billing"): a **charge** is a non-negative amount; a **refund** is a negative amount
+    (its size is minus the amount) or a charge whose ``billing_status`` is ``Refunded``
+    (any case; its size is the amount). ``gross_amount`` sums the charges,
+    ``refunded_amount`` the refunds' sizes, ``net_amount = gross_amount -
+    refunded_amount``; ``billed_amount`` / ``pending_amount`` are the charges whose status
+    is ``Billed`` / ``Pending``; ``total_amount`` is the plain sum of the amounts, as
+    :func:`billing_summary`. Every amount is an exact Decimal sum, and the split rows add
+    up exactly to the unsplit ones.
+
+    Parameters
+    ----------
+    split
+        ``"channel"``: one row per group and :data:`CHANNELS` value (``sms``, ``mms``,
+        ``message`` — outbound messages by type —, ``inbound`` messages, ``call``,
+        ``other``), with ``unit`` (:data:`CHANNEL_UNITS`), ``n_units`` (delivered
+        messages; received messages for ``inbound``; calls with a charge for ``call``;
+        null for ``other``) and ``cost_per_unit`` (``net_amount / n_units`` exactly,
+        rounded half-to-even to ``cost_scale`` decimals; null without units).
+        ``"billing_state"``: one row per group and :data:`BILLING_STATES` value
+        (``refunded`` for a negative amount, else the status: ``billed``, ``pending``,
+        ``refunded``, ``other``). ``None``: one row per group.
+    by, every, time_zone, period_column
+        Grouping, as in :func:`billing_summary`.
+    cost_scale
+        Decimals of ``cost_per_unit`` (0 to 18).
+    include_warmup, include_test
+        Traffic scope.
+
+    Examples
+    --------
+    >>> from leadping_nb._schema import EVENT_SCHEMA
+    >>> from decimal import Decimal
+    >>> from datetime import datetime, UTC
+    >>> t = datetime(2024, 1, 1, tzinfo=UTC)
+    >>> df = pl.DataFrame(
+    ...     [{"event_type": "Sms", "direction": "Outbound", "delivered_at": t,
+    ...       "billing_status": "Billed", "billable_amount": Decimal("0.0079")},
+    ...      {"event_type": "Sms", "direction": "Outbound", "sent_at": t,
+    ...       "billing_status": "Pending", "billable_amount": Decimal("0.0079")},
+    ...      {"event_type": "Sms", "direction": "Outbound", "delivered_at": t,
+    ...       "billing_status": "Billed", "billable_amount": Decimal("-0.0079")}],
+    ...     schema=EVENT_SCHEMA,
+    ... )
+    >>> row = billing_breakdown(df).row(0, named=True)
+    >>> row["channel"], row["gross_amount"], row["refunded_amount"], row["net_amount"]
+    ('sms', Decimal('0.015800'), Decimal('0.007900'), Decimal('0.007900'))
+    >>> row["n_units"], row["cost_per_unit"]
+    (2, Decimal('0.0040'))
+    >>> billing_breakdown(df, split="billing_state")["billing_state"].to_list()
+    ['billed', 'pending', 'refunded']
+    """
+    if split not in ("channel", "billing_state", None):
+        raise ValueError(f"split must be 'channel', 'billing_state' or None, got {split!r}")
+    if not 0 <= cost_scale <= 18:
+        raise ValueError(f"cost_scale must be within [0, 18], got {cost_scale}")
+    g = grouping(by, every, time_zone, period_column)
+    lf = _lazy(df)
+    scale = money_scale(lf)
+    result = billing_breakdown_from_cube(
+        _cube(lf, g),
+        g,
+        split=split,
         include_warmup=include_warmup,
         include_test=include_test,
         cost_scale=cost_scale,

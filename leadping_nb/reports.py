@@ -36,6 +36,14 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 import polars as pl
 
 from leadping_nb import metrics as m
+from leadping_nb._format import (
+    DEFAULT_CURRENCY,
+    check_currency,
+    fmt_count,
+    fmt_rate,
+    money_label,
+    money_text,
+)
 from leadping_nb._query import EventQuery
 from leadping_nb._report_base import KPI as KPI
 from leadping_nb._report_base import Column as Column
@@ -47,12 +55,9 @@ from leadping_nb._report_base import (
     _apply_window,
     _check_meta_inputs,
     _first,
-    _fmt_count,
     _fmt_ms,
-    _fmt_rate,
     _kpi,
     _make_meta,
-    _money_texts,
     _now_pair,
     _period_label,
     _ReportBase,
@@ -96,27 +101,27 @@ def _delivery_kpis(s: m.MetricsSummary, frame: pl.DataFrame) -> dict[str, KPI]:
     e2e, carrier = lat.get("end_to_end", {}), lat.get("carrier", {})
     inbound = s.outcomes.filter(pl.col("outcome") == "inbound")["n"].sum()
     kpis = [
-        _kpi("n_events", "Events", frame.height, _fmt_count),
-        _kpi("n_leads", "Leads with events", frame["lead_id"].n_unique(), _fmt_count),
-        _kpi("n_outbound", "Outbound messages", d.get("n_outbound", 0), _fmt_count),
-        _kpi("n_delivered", "Delivered", d.get("n_delivered", 0), _fmt_count),
-        _kpi("n_failed", "Failed", d.get("n_failed", 0), _fmt_count),
-        _kpi("n_undeliverable", "Undeliverable", d.get("n_undeliverable", 0), _fmt_count),
-        _kpi("n_blocked", "Blocked", d.get("n_blocked", 0), _fmt_count),
+        _kpi("n_events", "Events", frame.height, fmt_count),
+        _kpi("n_leads", "Leads with events", frame["lead_id"].n_unique(), fmt_count),
+        _kpi("n_outbound", "Outbound messages", d.get("n_outbound", 0), fmt_count),
+        _kpi("n_delivered", "Delivered", d.get("n_delivered", 0), fmt_count),
+        _kpi("n_failed", "Failed", d.get("n_failed", 0), fmt_count),
+        _kpi("n_undeliverable", "Undeliverable", d.get("n_undeliverable", 0), fmt_count),
+        _kpi("n_blocked", "Blocked", d.get("n_blocked", 0), fmt_count),
         _kpi(
             "delivery_rate",
             "Delivery rate",
             d.get("delivery_rate"),
-            _fmt_rate,
+            fmt_rate,
             "delivered ÷ (delivered + failed + undeliverable)",
         ),
         _kpi("latency_end_to_end_p50_ms", "End-to-end p50", e2e.get("p50_ms"), _fmt_ms),
         _kpi("latency_end_to_end_p90_ms", "End-to-end p90", e2e.get("p90_ms"), _fmt_ms),
         _kpi("latency_end_to_end_p99_ms", "End-to-end p99", e2e.get("p99_ms"), _fmt_ms),
         _kpi("latency_carrier_p50_ms", "Carrier p50", carrier.get("p50_ms"), _fmt_ms),
-        _kpi("share_retried", "Messages retried", r.get("share_retried"), _fmt_rate),
-        _kpi("n_retry_pending", "Retries pending", r.get("n_retry_pending", 0), _fmt_count),
-        _kpi("n_inbound", "Inbound messages", int(inbound), _fmt_count),
+        _kpi("share_retried", "Messages retried", r.get("share_retried"), fmt_rate),
+        _kpi("n_retry_pending", "Retries pending", r.get("n_retry_pending", 0), fmt_count),
+        _kpi("n_inbound", "Inbound messages", int(inbound), fmt_count),
     ]
     return {k.key: k for k in kpis}
 
@@ -315,14 +320,14 @@ def _engagement_kpis(reply: pl.DataFrame, opt: pl.DataFrame, speed: pl.DataFrame
             "reply_rate",
             "Reply rate",
             r.get("reply_rate"),
-            _fmt_rate,
+            fmt_rate,
             f"delivered messages answered within {window_h}",
         ),
         _kpi(
             "opt_out_rate",
             "Opt-out rate",
             o.get("opt_out_rate"),
-            _fmt_rate,
+            fmt_rate,
             "contacted leads that opted out",
         ),
         _kpi("speed_to_lead_p50_ms", "Speed to lead p50", sp.get("p50_ms"), _fmt_ms),
@@ -331,7 +336,7 @@ def _engagement_kpis(reply: pl.DataFrame, opt: pl.DataFrame, speed: pl.DataFrame
             "speed_to_lead_share_within",
             f"Leads messaged within {minutes}",
             sp.get("share_within"),
-            _fmt_rate,
+            fmt_rate,
             "of leads created and messaged",
         ),
     ]
@@ -618,14 +623,14 @@ class DeliveryReport(_ReportBase):
 # billing report
 
 
-_BILLING_COLS = (
-    ("n_events", "Events", "count", True),
-    ("n_used", "Billed events (with amount)", "count", True),
-    ("n_missing_amount", "Events without amount", "count", True),
-    ("total_amount", "Amount", "money", True),
-    ("n_delivered", "Delivered messages", "count", True),
-    ("cost_per_delivered", "Amount per delivered message", "money", False),
-)
+def _billing_cols(currency: str) -> tuple[tuple[str, str, ColumnKind, bool], ...]:
+    return (
+        ("n_events", "Events", "count", True),
+        ("n_used", "Events with amount", "count", True),
+        ("n_missing_amount", "Events without amount", "count", True),
+        ("total_amount", money_label("Amount", currency), "money", True),
+        ("n_delivered", "Delivered messages", "count", True),
+    )
 
 
 def _billing_table(
@@ -638,13 +643,15 @@ def _billing_table(
     tz: str,
     total: pl.DataFrame,
     kw: dict[str, Any],
+    currency: str,
     note: str = "",
 ) -> ReportTable:
+    spec = _billing_cols(currency)
     cols = (
         Column("label", label, "label"),
-        *[Column(n, lbl, kind, foots=f) for n, lbl, kind, f in _BILLING_COLS],  # type: ignore[arg-type]
+        *[Column(n, lbl, kind, foots=f) for n, lbl, kind, f in spec],
     )
-    names = [n for n, *_ in _BILLING_COLS]
+    names = [n for n, *_ in spec]
     per = m.billing_summary(frame, by=(by,) if by else (), every=every, time_zone=tz, **kw)
     if every is not None:
         key_expr = _period_label(every)
@@ -658,10 +665,93 @@ def _billing_table(
     return ReportTable(key, title, cols, rows, tot, note=note)
 
 
+#: How the channel and state tables name their rows.
+_CHANNEL_LABELS = {
+    "sms": "SMS (outbound)",
+    "mms": "MMS (outbound)",
+    "message": "Other outbound messages",
+    "inbound": "Inbound messages",
+    "call": "Calls",
+    "other": "Other events",
+}
+_STATE_LABELS = {"billed": "Billed", "pending": "Pending", "refunded": "Refunded", "other": "Other"}
+_AMOUNTS = ("gross_amount", "refunded_amount", "net_amount")
+
+
+def _amount_cols(currency: str) -> list[Column]:
+    return [
+        Column("gross_amount", money_label("Gross", currency), "money", foots=True),
+        Column("refunded_amount", money_label("Refunded", currency), "money", foots=True),
+        Column("net_amount", money_label("Net", currency), "money", foots=True),
+    ]
+
+
+def _billing_channel_table(
+    channels: pl.DataFrame, whole: pl.DataFrame, currency: str
+) -> ReportTable:
+    cols = (
+        Column("label", "Channel", "label"),
+        Column("n_used", "Events with amount", "count", foots=True),
+        *_amount_cols(currency),
+        Column("n_units", "Units", "count"),
+        Column("unit", "Unit", "label"),
+        Column("cost_per_unit", money_label("Net per unit", currency), "money"),
+    )
+    label = pl.col("channel").cast(pl.String).replace_strict(_CHANNEL_LABELS).alias("label")
+    rows = channels.filter((pl.col("n_used") > 0) | (pl.col("n_units") > 0)).select(
+        label, "n_used", *_AMOUNTS, "n_units", "unit", "cost_per_unit"
+    )
+    tot = whole.select(
+        pl.lit(_TOTAL).alias("label"),
+        "n_used",
+        *_AMOUNTS,
+        pl.lit(None, dtype=pl.Int64).alias("n_units"),
+        pl.lit(None, dtype=pl.String).alias("unit"),
+        pl.lit(None, dtype=channels.schema["cost_per_unit"]).alias("cost_per_unit"),
+    )
+    note = (
+        "Net per unit = net amount ÷ units, rounded half-to-even: per delivered message "
+        "for outbound SMS and MMS, per received message for inbound messages (never "
+        "divided into outbound deliveries), per charged call for calls (the events carry "
+        "no call duration, so no per-minute price can be computed). See docs/metrics.md."
+    )
+    return ReportTable("billing_by_channel", "By channel", cols, rows, tot, note=note)
+
+
+def _billing_state_table(states: pl.DataFrame, whole: pl.DataFrame, currency: str) -> ReportTable:
+    cols = (
+        Column("label", "Billing state", "label"),
+        Column("n_used", "Events with amount", "count", foots=True),
+        *_amount_cols(currency),
+    )
+    # every state is shown, a missing one with zeros: "no refunds" is an answer too
+    all_states = pl.DataFrame(
+        {"billing_state": list(m.BILLING_STATES)}, schema={"billing_state": m.BILLING_STATE_DTYPE}
+    )
+    zero = pl.lit(0, dtype=whole.schema["net_amount"])
+    filled = all_states.join(states, on="billing_state", how="left").with_columns(
+        pl.col("n_used").fill_null(0), *[pl.col(c).fill_null(zero) for c in _AMOUNTS]
+    )
+    label = pl.col("billing_state").cast(pl.String).replace_strict(_STATE_LABELS).alias("label")
+    rows = filled.select(label, "n_used", *_AMOUNTS)
+    tot = whole.select(pl.lit(_TOTAL).alias("label"), "n_used", *_AMOUNTS)
+    note = (
+        "A negative amount, or a charge whose billingStatus is Refunded, is a refund. "
+        "Gross sums the charges (amounts ≥ 0, whatever their status), Refunded the "
+        "refunds' sizes, Net = Gross − Refunded. Pending charges are not yet billed."
+    )
+    return ReportTable("billing_by_state", "Billed, pending, refunded", cols, rows, tot, note=note)
+
+
 def _billing_kpis(
-    total: pl.DataFrame, by_campaign: pl.DataFrame, cost_scale: int
+    total: pl.DataFrame,
+    whole: pl.DataFrame,
+    channels: pl.DataFrame,
+    by_campaign: pl.DataFrame,
+    cost_scale: int,
+    currency: str,
 ) -> dict[str, KPI]:
-    t = _first(total)
+    t, w = _first(total), _first(whole)
     amount: Decimal = t.get("total_amount") or Decimal(0)
     n_used = int(t.get("n_used", 0))
     mean = (
@@ -679,43 +769,64 @@ def _billing_kpis(
     campaigns = by_campaign.filter(
         (pl.col("label") != "(not set)") & (pl.col("total_amount") > 0)
     ).height
-    money: Callable[[Any], str] = lambda v: _money_texts([v])[0]  # noqa: E731
+    cost = {row["channel"]: row["cost_per_unit"] for row in channels.iter_rows(named=True)}
+    money: Callable[[Any], str] = lambda v: money_text(v, currency)  # noqa: E731
+    rounded = f"net amount ÷ units, rounded half-to-even to {cost_scale} decimals"
+
+    def amount_of(key: str) -> Decimal:
+        value = w.get(key)
+        return value if isinstance(value, Decimal) else Decimal(0)
+
     kpis = [
-        _kpi("total_amount", "Total billed", amount, money, "exact decimal sum"),
-        _kpi("n_billed_events", "Billed events", n_used, _fmt_count),
-        _kpi("n_events", "Events", int(t.get("n_events", 0)), _fmt_count),
+        _kpi("net_amount", "Net amount", amount_of("net_amount"), money, "gross − refunded"),
+        _kpi("gross_amount", "Gross amount", amount_of("gross_amount"), money, "every charge"),
+        _kpi("refunded_amount", "Refunded", amount_of("refunded_amount"), money),
+        _kpi("billed_amount", "Billed", amount_of("billed_amount"), money, "status Billed"),
+        _kpi("pending_amount", "Pending", amount_of("pending_amount"), money, "not yet billed"),
+        _kpi(
+            "total_amount",
+            "Sum of amounts",
+            amount,
+            money,
+            "exact decimal sum of billableAmount, every status",
+        ),
+        _kpi("cost_per_sms", "SMS per delivered message", cost.get("sms"), money, rounded),
+        _kpi("cost_per_mms", "MMS per delivered message", cost.get("mms"), money, rounded),
+        _kpi("cost_per_call", "Per charged call", cost.get("call"), money, rounded),
+        _kpi(
+            "cost_per_inbound", "Inbound per received message", cost.get("inbound"), money, rounded
+        ),
+        _kpi("n_billed_events", "Events with amount", n_used, fmt_count),
+        _kpi("n_events", "Events", int(t.get("n_events", 0)), fmt_count),
         _kpi(
             "n_missing_amount",
             "Events without amount",
             int(t.get("n_missing_amount", 0)),
-            _fmt_count,
+            fmt_count,
         ),
-        _kpi("n_delivered", "Delivered messages", int(t.get("n_delivered", 0)), _fmt_count),
-        _kpi(
-            "cost_per_delivered",
-            "Amount per delivered message",
-            t.get("cost_per_delivered"),
-            money,
-            f"rounded half-to-even to {cost_scale} decimals",
-        ),
+        _kpi("n_delivered", "Delivered messages", int(t.get("n_delivered", 0)), fmt_count),
         _kpi(
             "mean_amount_per_billed_event",
-            "Mean amount per billed event",
+            "Mean amount per event with amount",
             mean,
             money,
             f"rounded half-to-even to {cost_scale} decimals",
         ),
-        _kpi("n_campaigns_billed", "Campaigns billed", campaigns, _fmt_count),
+        _kpi("n_campaigns_billed", "Campaigns billed", campaigns, fmt_count),
     ]
     return {k.key: k for k in kpis}
 
 
 @dataclass(frozen=True, repr=False)
 class BillingReport(_ReportBase):
-    """Billing report: exact Decimal totals by status, period, campaign and event type.
+    """Billing report: gross, refunded and net amounts, billed vs pending, the net cost
+    per unit of each channel, and exact Decimal totals by status, period, campaign and
+    event type, every amount in :attr:`currency`.
 
-    Every table foots exactly to :attr:`total` (one ungrouped
-    :func:`~leadping_nb.metrics.billing_summary` row). Build it with :meth:`from_frame`.
+    The channel and state tables foot exactly to one ungrouped
+    :func:`~leadping_nb.metrics.billing_breakdown` row, the others to :attr:`total` (one
+    ungrouped :func:`~leadping_nb.metrics.billing_summary` row). Build it with
+    :meth:`from_frame`.
 
     Examples
     --------
@@ -732,6 +843,7 @@ class BillingReport(_ReportBase):
     frame: pl.DataFrame = field(repr=False)
     cost_scale: int = 4
     kind: str = "billing"
+    currency: str = DEFAULT_CURRENCY
 
     @classmethod
     def from_frame(
@@ -746,6 +858,7 @@ class BillingReport(_ReportBase):
         include_warmup: bool = True,
         include_test: bool = True,
         cost_scale: int = 4,
+        currency: str = DEFAULT_CURRENCY,
         as_of: datetime | None = None,
         title: str = "Billing report",
         source: str = "events frame",
@@ -753,12 +866,15 @@ class BillingReport(_ReportBase):
         """Compute a billing report from an events frame.
 
         Parameters are those of :meth:`DeliveryReport.from_frame`, except that warm-up
-        and test traffic are included by default (billing counts what was billed), and
-        ``cost_scale`` sets the decimals of the per-message amounts (rounded
-        half-to-even; totals are never rounded).
+        and test traffic are included by default (billing counts what was billed),
+        ``cost_scale`` sets the decimals of the per-unit amounts (rounded half-to-even;
+        totals are never rounded), and ``currency`` (three upper-case letters, ISO 4217;
+        default ``"USD"``: the API states no currency) labels every amount, header and
+        axis. An invalid currency raises ``ValueError`` before anything is computed.
         """
         from leadping_nb.figures import choose_period
 
+        check_currency(currency)
         _check_meta_inputs(time_zone, every)
         if not 0 <= cost_scale <= 18:
             raise ValueError(f"cost_scale must be within [0, 18], got {cost_scale}")
@@ -772,7 +888,7 @@ class BillingReport(_ReportBase):
         }
         total = m.billing_summary(events, by=(), **kw)
         tz = time_zone
-        tables = (
+        by_dimension = (
             _billing_table(
                 events,
                 "billing_by_status",
@@ -783,6 +899,7 @@ class BillingReport(_ReportBase):
                 tz,
                 total,
                 kw,
+                currency,
             ),
             _billing_table(
                 events,
@@ -794,6 +911,7 @@ class BillingReport(_ReportBase):
                 tz,
                 total,
                 kw,
+                currency,
             ),
             _billing_table(
                 events,
@@ -805,6 +923,7 @@ class BillingReport(_ReportBase):
                 tz,
                 total,
                 kw,
+                currency,
             ),
             _billing_table(
                 events,
@@ -816,8 +935,18 @@ class BillingReport(_ReportBase):
                 tz,
                 total,
                 kw,
+                currency,
                 note="Amounts are summed exactly as Decimal; every table foots to the total.",
             ),
+        )
+        scope = _Traffic(include_warmup=include_warmup, include_test=include_test)
+        whole = m.billing_breakdown(events, split=None, cost_scale=cost_scale, **scope)
+        channels = m.billing_breakdown(events, split="channel", cost_scale=cost_scale, **scope)
+        states = m.billing_breakdown(events, split="billing_state", **scope)
+        tables = (
+            _billing_channel_table(channels, whole, currency),
+            _billing_state_table(states, whole, currency),
+            *by_dimension,
         )
         flags = _Traffic(include_warmup=include_warmup, include_test=include_test)
         counts = m.summary(events, as_of=when, **flags).counts
@@ -834,26 +963,29 @@ class BillingReport(_ReportBase):
             produced_at=produced_at,
             as_of=when,
             source=source,
+            currency=currency,
             **flags,
         )
-        kpis = _billing_kpis(total, tables[2].rows, cost_scale)
-        return cls(meta, kpis, tables, total, events, cost_scale)
+        by_campaign = next(t for t in tables if t.key == "billing_by_campaign").rows
+        kpis = _billing_kpis(total, whole, channels, by_campaign, cost_scale, currency)
+        return cls(meta, kpis, tables, total, events, cost_scale, currency=currency)
 
     def _figure_specs(self) -> list[tuple[str, str, Callable[[], Figure]]]:
         from leadping_nb import figures as f
 
         ev, tz, every = self.frame, self.meta.time_zone, self.meta.every
         kw = _Traffic(include_warmup=self.meta.include_warmup, include_test=self.meta.include_test)
+        cur = self.currency
         return [
             (
                 "billed_over_time",
-                "Billed amount over time",
-                lambda: f.billed_over_time(ev, every=every, time_zone=tz, **kw),
+                money_label("Billed amount over time", cur),
+                lambda: f.billed_over_time(ev, every=every, time_zone=tz, currency=cur, **kw),
             ),
             (
                 "billed_by_campaign",
-                "Billed amount by campaign",
-                lambda: f.billed_by_campaign(ev, **kw),
+                money_label("Billed amount by campaign", cur),
+                lambda: f.billed_by_campaign(ev, currency=cur, **kw),
             ),
         ]
 

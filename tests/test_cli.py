@@ -24,11 +24,11 @@ from polars.testing import assert_frame_equal
 import leadping_nb.emulator as emulator_pkg
 from leadping_nb import EventQuery
 from leadping_nb import metrics as m
+from leadping_nb._format import money_text
 from leadping_nb._http import RetryPolicy
 from leadping_nb._schema import EVENT_SCHEMA
 from leadping_nb.cli import main
 from leadping_nb.emulator import EMULATOR_API_KEY, Emulator, FaultConfig
-from leadping_nb.figures import money_texts
 from leadping_nb.store import EventStore
 
 BIN = Path(sys.executable).parent
@@ -58,6 +58,16 @@ class Kpis(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._meta is not None:
             self.meta[self._meta] += data
+
+
+def billing_scope() -> dict[str, bool]:
+    """The traffic scope the CLI's billing report uses: BillingReport's defaults."""
+    import inspect
+
+    from leadping_nb.reports import BillingReport
+
+    params = inspect.signature(BillingReport.from_frame).parameters
+    return {k: params[k].default for k in ("include_warmup", "include_test")}
 
 
 def kpis(path: Path) -> Kpis:
@@ -114,7 +124,9 @@ def test_demo_writes_both_reports_and_parquet(
     assert int(delivery.values["n_events"]) == events.height
     assert Decimal(billing.values["total_amount"]) == total
     assert f"{d['delivery_rate']:.2%}" in out
-    assert re.search(rf"Total billed\s+{re.escape(money_texts([total])[0])}\n", out)
+    net = m.billing_breakdown(events, split=None, **billing_scope())
+    assert Decimal(billing.values["net_amount"]) == net["net_amount"].item()
+    assert re.search(rf"Net amount\s+{re.escape(money_text(net['net_amount'].item()))}\n", out)
     assert f"{events.height:,} events" in out
     assert delivery.meta["leads"].strip().startswith("40")
     assert "2026-11-01 12:00:00 UTC" in delivery.meta["produced_at"]  # as of the data's end
@@ -138,7 +150,7 @@ def test_demo_entry_point_in_a_fresh_directory_under_a_minute(tmp_path: Path) ->
     assert elapsed < 60
     for name in ("delivery_report.html", "billing_report.html", "events.parquet"):
         assert (tmp_path / "leadping-demo" / name).is_file()
-    assert "Delivery rate" in done.stdout and "Total billed" in done.stdout
+    assert "Delivery rate" in done.stdout and "Net amount              USD " in done.stdout
     assert "window" in done.stderr and "from the account stream" in done.stdout
 
 
@@ -289,7 +301,7 @@ def test_fetch_account_stream_to_a_file_and_a_store(
 def test_report_from_the_emulator_for_a_window(tmp_path: Path) -> None:
     args = ["report", "--emulator", "--emulator-leads", "15", "--kind", "billing"]
     args += ["--since", "2026-06-01", "--until", "2026-09-01", "-o", str(tmp_path)]
-    args += ["--every", "month", "--cost-scale", "6", "--no-progress"]
+    args += ["--every", "month", "--cost-scale", "6", "--currency", "EUR", "--no-progress"]
     assert main(args) == 0
     start, end = datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 9, 1, tzinfo=UTC)
     q = EventQuery(page_size=1000, range_filters={"createdAt": {"ge": start, "lt": end}})
@@ -297,7 +309,11 @@ def test_report_from_the_emulator_for_a_window(tmp_path: Path) -> None:
     page = kpis(tmp_path / "billing_report.html")
     t = m.billing_summary(frame, by=(), cost_scale=6).row(0, named=True)
     assert Decimal(page.values["total_amount"]) == t["total_amount"]
-    assert Decimal(page.values["cost_per_delivered"]) == t["cost_per_delivered"]
+    per = m.billing_breakdown(frame, cost_scale=6, **billing_scope())
+    sms = per.filter(pl.col("channel") == "sms")["cost_per_unit"].item()
+    assert Decimal(page.values["cost_per_sms"]) == sms  # at the stated scale: 6 decimals
+    assert page.values["cost_per_sms"] == format(sms, "f") and len(format(sms, "f")) == 8
+    assert page.meta["currency"].startswith("EUR")
     assert "createdAt ≥ 2026-06-01T00:00:00Z" in page.meta["filters"]
     assert "periods: month" in page.meta["time_zone"]
     assert not (tmp_path / "delivery_report.html").exists()
@@ -332,6 +348,8 @@ def test_report_from_the_emulator_for_a_window(tmp_path: Path) -> None:
         ),
         (["fetch", "lead_1", "--emulator"], "one of the arguments -o/--output --store"),
         (["report", "--kind", "weekly", "--emulator"], "invalid choice"),
+        (["report", "--emulator", "--currency", "usd"], "--currency: currency must be three"),
+        (["demo", "--currency", "EURO"], "--currency: currency must be three"),
         ([], "COMMAND"),
     ],
 )

@@ -328,8 +328,8 @@ def test_billed_over_time_bars_and_exact_total(events: pl.DataFrame) -> None:
     )
     assert [b.get_height() for b in ax.patches] == [float(a) for a in per["total_amount"]]
     total = m.billing_summary(events, by=())["total_amount"].item()
-    assert f.money_texts([total])[0] in ax.get_title()
-    assert ax.get_ylabel() == "Billed amount"
+    assert f"(total USD {f.money_texts([total])[0]})" in ax.get_title()
+    assert ax.get_ylabel() == "Billed amount (USD)"
     assert ax.get_xlabel() == f"Month ({NY})"
     assert ax.xaxis.get_major_formatter().tz == ZoneInfo(NY)
 
@@ -350,7 +350,7 @@ def test_billed_by_campaign_labels_are_exact_decimals() -> None:
         "cmp_b",
     ]
     assert labels == ["0.0240", "0.9999", "3.3000"]
-    assert ax.get_xlabel() == "Billed amount"
+    assert ax.get_xlabel() == "Billed amount (USD)"
     assert ax.get_ylabel() == "Campaign"
 
 
@@ -366,6 +366,19 @@ def test_money_texts_are_exact(values: list[Decimal]) -> None:
     texts = f.money_texts(values)
     assert [Decimal(t.replace(",", "")) for t in texts] == values
     assert len({len(t.split(".")[1]) for t in texts}) == 1  # one scale per column
+    assert all(len(t.split(".")[1]) >= 4 for t in texts)  # 4 places at least
+
+
+def test_money_figures_name_the_currency() -> None:
+    rows = [delivered(T0, campaign_id="c", billable_amount=Decimal("0.0079"))]
+    over = f.billed_over_time(frame(*rows), currency="EUR").axes[0]
+    assert over.get_ylabel() == "Billed amount (EUR)"
+    assert "(total EUR 0.0079)" in over.get_title()
+    by = f.billed_by_campaign(frame(*rows), currency="GBP").axes[0]
+    assert by.get_xlabel() == "Billed amount (GBP)"
+    for fn in (f.billed_over_time, f.billed_by_campaign):
+        with pytest.raises(ValueError, match="currency"):
+            fn(frame(*rows), currency="eur")
 
 
 # ---------------------------------------------------------------------------------------

@@ -829,3 +829,131 @@ def test_grouping_by_a_column_the_metrics_also_use() -> None:
     dist = m.retry_distribution(retry_fixture(), by="retry_count", as_of=AS_OF)
     assert dist.columns[:2] == ["retry_count", "n_messages"]
     assert dist["n_messages"].to_list() == [2, 2, 1, 1]
+
+
+# --------------------------------------------------------------------------------------
+# billing breakdown: channels, billed / pending / refunded, gross and net
+
+
+def finance_fixture() -> pl.DataFrame:
+    """Both refund forms, a pending charge, every channel, warm-up and test traffic.
+
+    The hand computation is in the tests below; tests/test_reports.py reuses it.
+    """
+    d = Decimal
+    call = {"event_type": "Call", "timeline_type": "Call", "created_at": T0}
+    inbound = {"event_type": "Sms", "direction": "Inbound", "created_at": T0, "received_at": T0}
+    return frame(
+        delivered(billing_status="Billed", billable_amount=d("0.0100")),  # 1
+        delivered(billing_status="Billed", billable_amount=d("0.0120")),  # 2
+        sms(sent_at=T0, billing_status="Billed", billable_amount=d("0.0100")),  # 3 no receipt
+        sms(failed_at=T0, billing_status="NotBilled"),  # 4
+        delivered(billing_status="Pending", billable_amount=d("0.0110")),  # 5
+        delivered(event_type="Mms", billing_status="Refunded", billable_amount=d("0.0250")),  # 6
+        delivered(event_type="MMS", billing_status="Billed", billable_amount=d("0.0266")),  # 7
+        sms(billing_status="Billed", billable_amount=d("-0.0120")),  # 8 a credit for 2
+        {**inbound, "billing_status": "Billed", "billable_amount": d("0.0040")},  # 9
+        {**inbound, "billing_status": "Billed", "billable_amount": d("0.0040")},  # 10
+        {**call, "direction": "Outbound", "billing_status": "Billed",
+         "billable_amount": d("0.0280")},  # 11
+        {**call, "direction": "Inbound", "billing_status": "NotBilled"},  # 12 missed
+        delivered(traffic_type="Warmup", billing_status="NotBillable"),  # 13
+        delivered(traffic_type="Test", billing_status="billed", billable_amount=d("0.0079")),  # 14
+        {"event_type": "Note", "created_at": T0},  # 15
+    )  # fmt: skip
+
+
+def test_billing_breakdown_by_channel_hand_computed() -> None:
+    d = Decimal
+    out = m.billing_breakdown(finance_fixture())
+    assert out.schema["channel"] == m.CHANNEL_DTYPE
+    assert out.schema["cost_per_unit"] == pl.Decimal(38, 4)
+    rows = {r["channel"]: r for r in out.iter_rows(named=True)}
+    assert list(rows) == ["sms", "mms", "inbound", "call", "other"]
+    sms_ = rows["sms"]  # events 1-5, 8; 13 and 14 are warm-up / test traffic
+    assert (sms_["n_events"], sms_["n_used"], sms_["n_traffic_excluded"]) == (8, 5, 2)
+    assert sms_["n_missing_amount"] == 1 and sms_["n_excluded"] == 3
+    assert sms_["billed_amount"] == d("0.0320")  # 1 + 2 + 3
+    assert sms_["pending_amount"] == d("0.0110")  # 5
+    assert sms_["gross_amount"] == d("0.0430")
+    assert sms_["refunded_amount"] == d("0.0120")  # 8: minus its negative amount
+    assert sms_["net_amount"] == sms_["total_amount"] == d("0.0310")
+    # 3 delivered (1, 2, 5): 0.0310 / 3 = 0.010333... -> 0.0103
+    assert (sms_["unit"], sms_["n_units"], sms_["cost_per_unit"]) == (
+        "delivered message", 3, d("0.0103"))  # fmt: skip
+    mms = rows["mms"]  # 6 refunded by its status: charged (gross) and refunded
+    assert (mms["gross_amount"], mms["refunded_amount"]) == (d("0.0516"), d("0.0250"))
+    assert (mms["net_amount"], mms["total_amount"]) == (d("0.0266"), d("0.0516"))
+    assert (mms["n_units"], mms["cost_per_unit"]) == (2, d("0.0133"))  # 0.0266 / 2
+    inbound = rows["inbound"]  # shown apart: per received message, not per delivery
+    assert (inbound["unit"], inbound["n_units"]) == ("received message", 2)
+    assert (inbound["net_amount"], inbound["cost_per_unit"]) == (d("0.0080"), d("0.0040"))
+    call = rows["call"]  # no duration field: per charged call (12 was missed, no amount)
+    assert (call["n_events"], call["n_used"], call["n_units"]) == (2, 1, 1)
+    assert (call["unit"], call["cost_per_unit"]) == ("charged call", d("0.0280"))
+    other = rows["other"]
+    assert (other["n_used"], other["unit"], other["n_units"], other["cost_per_unit"]) == (
+        0, None, None, None)  # fmt: skip
+
+
+def test_billing_breakdown_states_and_totals_hand_computed() -> None:
+    d = Decimal
+    df = finance_fixture()
+    whole = m.billing_breakdown(df, split=None).row(0, named=True)
+    assert whole["gross_amount"] == d("0.1306")
+    assert whole["refunded_amount"] == d("0.0370")  # 0.0120 (negative) + 0.0250 (status)
+    assert whole["net_amount"] == d("0.0936")
+    assert (whole["billed_amount"], whole["pending_amount"]) == (d("0.0946"), d("0.0110"))
+    # the plain sum counts the status-refunded charge: net + 0.0250
+    assert whole["total_amount"] == d("0.1186")
+    assert (
+        whole["total_amount"]
+        == m.billing_summary(df, by=(), include_warmup=False, include_test=False)[
+            "total_amount"
+        ].item()
+    )
+    assert "cost_per_unit" not in whole
+    states = m.billing_breakdown(df, split="billing_state")
+    assert states["billing_state"].to_list() == ["billed", "pending", "refunded", "other"]
+    got = {r["billing_state"]: r for r in states.iter_rows(named=True)}
+    assert [got["billed"][k] for k in ("n_used", "gross_amount", "refunded_amount")] == [
+        7, d("0.0946"), d("0")]  # fmt: skip
+    assert (got["pending"]["n_used"], got["pending"]["net_amount"]) == (1, d("0.0110"))
+    refunded = got["refunded"]  # 6 (status) and 8 (negative amount, status Billed)
+    assert (refunded["n_used"], refunded["gross_amount"]) == (2, d("0.0250"))
+    assert (refunded["refunded_amount"], refunded["net_amount"]) == (d("0.0370"), d("-0.0120"))
+    assert got["other"]["n_used"] == 0  # 4, 12, 15: no amount
+
+
+@pytest.mark.parametrize("split", ["channel", "billing_state", None])
+@pytest.mark.parametrize("by", [(), "campaign_id"])
+def test_billing_breakdown_groups_foot_to_the_total(split: Any, by: Any) -> None:
+    df = finance_fixture().with_columns(
+        pl.Series("campaign_id", ["c1", "c2", None] * 5, dtype=pl.String)
+    )
+    whole = m.billing_breakdown(df, split=None, include_warmup=True, include_test=True)
+    out = m.billing_breakdown(df, split=split, by=by, include_warmup=True, include_test=True)
+    for col in ("gross_amount", "refunded_amount", "net_amount", "total_amount",
+                "billed_amount", "pending_amount"):  # fmt: skip
+        assert sum(out[col].to_list(), Decimal(0)) == whole[col].item(), col
+    for col in ("n_events", "n_used", "n_excluded", "n_missing_amount"):
+        assert out[col].sum() == whole[col].item(), col
+    assert (out["net_amount"] == out["gross_amount"] - out["refunded_amount"]).all()
+    assert whole["n_events"].item() == df.height
+
+
+def test_billing_breakdown_traffic_scope_and_lazy() -> None:
+    d = Decimal
+    df = finance_fixture()
+    out = m.billing_breakdown(df, include_warmup=True, include_test=True)
+    sms_ = out.filter(pl.col("channel") == "sms").row(0, named=True)
+    # 14 adds a billed 0.0079 ('billed': any case); 13 and 14 add two deliveries
+    assert (sms_["billed_amount"], sms_["net_amount"]) == (d("0.0399"), d("0.0389"))
+    assert (sms_["n_units"], sms_["cost_per_unit"]) == (5, d("0.0078"))  # 0.00778
+    assert m.billing_breakdown(df.lazy()).collect().equals(m.billing_breakdown(df))
+    with pytest.raises(ValueError, match="split"):
+        m.billing_breakdown(df, split="status")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="cost_scale"):
+        m.billing_breakdown(df, cost_scale=19)
+    with pytest.raises(TypeError, match="Decimal"):
+        m.billing_breakdown(df.with_columns(pl.col("billable_amount").cast(pl.Float64)))

@@ -334,6 +334,86 @@ def ref_billing(events: list[Event], p: Params, by: Sequence[str]) -> dict[Any, 
     return result
 
 
+def ref_channel(e: Event) -> str:
+    o = ref_outcome(e)
+    types = {low(e["event_type"]), low(e["timeline_type"])}
+    if o == "inbound":
+        return "inbound"
+    if o is not None:
+        return "mms" if "mms" in types else "sms" if types & {"sms", "warmup"} else "message"
+    return "call" if types & {"call", "voicemail"} else "other"
+
+
+def ref_status(e: Event) -> str:
+    status = low(e["billing_status"])
+    if status in ("billed", "pending"):
+        return status
+    return "refunded" if status in ("refunded", "refund") else "other"
+
+
+def ref_state(e: Event) -> str:
+    amount = e["billable_amount"]
+    return "refunded" if amount is not None and amount < 0 else ref_status(e)
+
+
+UNITS = {"sms": "delivered message", "mms": "delivered message", "message": "delivered message",
+         "inbound": "received message", "call": "charged call"}  # fmt: skip
+
+
+def ref_billing_breakdown(
+    events: list[Event], p: Params, split: str | None, by: Sequence[str]
+) -> dict[Any, dict[str, Any]]:
+    """docs/metrics.md "Billing": charges, refunds (both forms), gross, net, cost per unit."""
+    along: dict[str | None, Callable[[Event], tuple[Hashable, ...]]] = {
+        "channel": lambda e: (ref_channel(e),),
+        "billing_state": lambda e: (ref_state(e),),
+        None: lambda e: (),
+    }
+    key = along[split]
+    whole = not by and not p.every and split is None
+    result = {}
+    for k, es in groups(events, lambda e: (*p.key(e, by), *key(e)), whole=whole).items():
+        ok = [e for e in es if p.countable(e)]
+        used = [e for e in ok if e["billable_amount"] is not None]
+        charges = [e for e in used if e["billable_amount"] >= 0]
+
+        def total(rows: list[Event]) -> Decimal:
+            return sum((e["billable_amount"] for e in rows), Decimal(0))
+
+        gross = total(charges)
+        refunded = -total([e for e in used if e["billable_amount"] < 0])
+        refunded += total([e for e in charges if ref_status(e) == "refunded"])
+        row = {
+            "n_events": len(es),
+            "n_used": len(used),
+            "n_excluded": len(es) - len(used),
+            "n_traffic_excluded": len(es) - len(ok),
+            "n_missing_amount": len(ok) - len(used),
+            "billed_amount": total([e for e in charges if ref_status(e) == "billed"]),
+            "pending_amount": total([e for e in charges if ref_status(e) == "pending"]),
+            "gross_amount": gross,
+            "refunded_amount": refunded,
+            "net_amount": gross - refunded,
+            "total_amount": total(used),
+        }
+        if split == "channel":
+            channel = k[-1]
+            units: int | None = None
+            if channel in ("sms", "mms", "message"):
+                units = sum(1 for e in ok if ref_outcome(e) == "delivered")
+            elif channel == "inbound":
+                units = len(ok)
+            elif channel == "call":
+                units = len(charges)
+            row["unit"] = UNITS.get(channel)
+            row["n_units"] = units
+            row["cost_per_unit"] = (
+                half_even(Fraction(gross - refunded) / units, p.cost_scale) if units else None
+            )
+        result[k] = row
+    return result
+
+
 def ref_counts(events: list[Event], p: Params) -> list[tuple[str, int, int, int]]:
     """``summary().counts``: one row per metric, always all of them, each over every event."""
     n = len(events)
@@ -586,8 +666,8 @@ def event(draw: st.DrawFn) -> Event:
     e["created_at"] = draw(st.one_of(st.just(base), maybe_ts))
     e["direction"] = draw(st.sampled_from(DIRECTIONS[:4] if lifecycle else DIRECTIONS))
     e["event_type"] = draw(st.sampled_from([None, "Sms", "SMS", "mms", "Call", "Note", "Message"]))
-    e["timeline_type"] = draw(st.sampled_from([None, "Sms", "Warmup", "Call", "Note",
-                                               "LeadCreated", "leadcreated"]))  # fmt: skip
+    e["timeline_type"] = draw(st.sampled_from([None, "Sms", "Warmup", "Call", "Note", "MMS",
+                                               "Voicemail", "LeadCreated", "leadcreated"]))  # fmt: skip
     e["traffic_type"] = draw(st.sampled_from(
         [None, "RealLead", "Warmup", "warmup", "Test", "TEST", "FailedAttempt"]
     ))  # fmt: skip
@@ -597,7 +677,9 @@ def event(draw: st.DrawFn) -> Event:
         st.none(),
         st.decimals(min_value=-5, max_value=10**6, places=6, allow_nan=False, allow_infinity=False),
     ))  # fmt: skip
-    e["billing_status"] = draw(st.sampled_from([None, "Billed", "NotBilled", "Pending"]))
+    e["billing_status"] = draw(st.sampled_from(
+        [None, "Billed", "NotBilled", "Pending", "BILLED", "pending", "Refunded", "refund", "Void"]
+    ))  # fmt: skip
     e["campaign_id"] = draw(st.sampled_from([None, "c1", "c2"]))
     e["source_id"] = draw(st.sampled_from([None, "s1", "s2"]))
     # engagement: a few leads, opt-out signals (and near misses), lead creations
@@ -695,6 +777,36 @@ def test_summary_matches_the_reference(events: list[Event], kw: dict[str, Any]) 
     assert sum(s.billing["total_amount"].to_list(), Decimal(0)) == exact
     for frame in (s.delivery, s.retry, s.billing, s.billing_total, s.latency, s.outcomes):
         assert (frame["n_used"] + frame["n_excluded"] == frame["n_events"]).all()
+
+
+@SETTINGS
+@given(
+    st.lists(event(), max_size=40),
+    params,
+    st.sampled_from(["channel", "billing_state", None]),
+)
+def test_billing_breakdown_matches_the_reference(
+    events: list[Event], kw: dict[str, Any], split: Any
+) -> None:
+    df = build(events)
+    p = Params(**kw)
+    grouping = {k: kw[k] for k in ("by", "every", "time_zone")}
+    traffic = {k: kw[k] for k in ("include_warmup", "include_test")}
+    out = m.billing_breakdown(df, split=split, cost_scale=kw["cost_scale"], **grouping, **traffic)
+    keys = [*(["period"] if p.every else []), *p.by, *([split] if split else [])]
+    assert_same(keyed(out, keys), ref_billing_breakdown(events, p, split, p.by), "breakdown")
+    lazy = m.billing_breakdown(
+        df.lazy(), split=split, cost_scale=kw["cost_scale"], **grouping, **traffic
+    )
+    assert lazy.collect().equals(out)
+    # the groups foot to the total, exactly, and the total to the inputs
+    whole = m.billing_breakdown(df, split=None, **traffic).row(0, named=True)
+    for col in ("gross_amount", "refunded_amount", "net_amount", "total_amount"):
+        assert sum(out[col].to_list(), Decimal(0)) == whole[col], col
+    scoped = [e["billable_amount"] for e in events
+              if p.countable(e) and e["billable_amount"] is not None]  # fmt: skip
+    assert whole["total_amount"] == sum(scoped, Decimal(0))
+    assert whole["gross_amount"] == sum((a for a in scoped if a >= 0), Decimal(0))
 
 
 FRAMES = ("outcomes", "delivery", "latency", "retry", "retry_distribution", "billing",

@@ -144,13 +144,25 @@ def test_delivery_kpis_in_html_equal_metric_functions(
 
 
 def test_billing_kpis_in_html_equal_metric_functions(
-    events: pl.DataFrame, billing_html: Page
+    events: pl.DataFrame, billing: BillingReport, billing_html: Page
 ) -> None:
     t = m.billing_summary(events, by=()).row(0, named=True)
     k = billing_html.kpis
     assert Decimal(k["total_amount"]) == t["total_amount"]
     assert k["total_amount"] == format(t["total_amount"], "f")  # exact text, never a float
-    assert Decimal(k["cost_per_delivered"]) == t["cost_per_delivered"]
+    assert "cost_per_delivered" not in k  # all money over all deliveries: replaced, below
+    scope = {
+        "include_warmup": billing.meta.include_warmup,
+        "include_test": billing.meta.include_test,
+    }
+    whole = m.billing_breakdown(events, split=None, **scope).row(0, named=True)
+    for key in ("gross_amount", "refunded_amount", "net_amount", "billed_amount", "pending_amount"):
+        assert Decimal(k[key]) == whole[key], key
+    per = {r["channel"]: r for r in m.billing_breakdown(events, **scope).iter_rows(named=True)}
+    for key, channel in (("cost_per_sms", "sms"), ("cost_per_mms", "mms"),
+                         ("cost_per_call", "call"), ("cost_per_inbound", "inbound")):  # fmt: skip
+        assert Decimal(k[key]) == per[channel]["cost_per_unit"], key
+        assert billing.kpis[key].text.startswith("USD ")
     assert int(k["n_billed_events"]) == t["n_used"]
     assert int(k["n_missing_amount"]) == t["n_missing_amount"]
     assert int(k["n_delivered"]) == t["n_delivered"]
@@ -174,6 +186,8 @@ def test_billing_tables_foot_exactly_in_data_and_html(
     total = m.billing_summary(events, by=()).row(0, named=True)["total_amount"]
     assert isinstance(total, Decimal)
     for t in billing.tables:
+        if t.key in ("billing_by_channel", "billing_by_state"):
+            continue  # gross, refunded and net: test_billing_breakdown_tables_foot
         full = t.frame()
         assert full.schema["total_amount"] == pl.Decimal(38, 6)
         parts, last = full.head(-1), full.row(-1, named=True)
@@ -188,11 +202,93 @@ def test_billing_tables_foot_exactly_in_data_and_html(
         assert sum(html_parts, Decimal(0)) == Decimal(foot[amount_idx]) == total
     keys = {t.key for t in billing.tables}
     assert keys == {
+        "billing_by_channel",
+        "billing_by_state",
         "billing_by_status",
         "billing_by_period",
         "billing_by_campaign",
         "billing_by_event_type",
     }
+
+
+def test_billing_breakdown_tables_foot(billing: BillingReport, billing_html: Page) -> None:
+    for key in ("billing_by_channel", "billing_by_state"):
+        t = next(t for t in billing.tables if t.key == key)
+        full = t.frame()
+        parts, last = full.head(-1), full.row(-1, named=True)
+        for col in ("gross_amount", "refunded_amount", "net_amount"):
+            assert full.schema[col] == pl.Decimal(38, 6)
+            assert sum(parts[col].to_list(), Decimal(0)) == last[col], (key, col)
+        assert last["net_amount"] == last["gross_amount"] - last["refunded_amount"]
+        assert parts["n_used"].sum() == last["n_used"]
+        assert last["n_used"] == billing.kpis["n_billed_events"].value
+        html = billing_html.tables[key]
+        net = [c.name for c in t.columns[1:]].index("net_amount")
+        (foot,) = html["tfoot"]
+        assert Decimal(foot[net]) == billing.kpis["net_amount"].value
+    states = billing.table("billing_by_state")["label"].to_list()
+    assert states == ["Billed", "Pending", "Refunded", "Other", "Total"]  # all, even if zero
+
+
+def test_billing_report_finance_hand_computed() -> None:
+    from tests.test_metrics import finance_fixture
+
+    d = Decimal
+    b = BillingReport.from_frame(
+        finance_fixture(), include_warmup=False, include_test=False, currency="EUR", as_of=AS_OF
+    )
+    k = {key: kpi.value for key, kpi in b.kpis.items()}
+    assert (k["gross_amount"], k["refunded_amount"], k["net_amount"]) == (
+        d("0.1306"), d("0.0370"), d("0.0936"))  # fmt: skip
+    assert (k["billed_amount"], k["pending_amount"], k["total_amount"]) == (
+        d("0.0946"), d("0.0110"), d("0.1186"))  # fmt: skip
+    assert (k["cost_per_sms"], k["cost_per_mms"]) == (d("0.0103"), d("0.0133"))
+    assert (k["cost_per_call"], k["cost_per_inbound"]) == (d("0.0280"), d("0.0040"))
+    assert b.kpis["net_amount"].text == "EUR 0.0936"
+    assert b.kpis["cost_per_sms"].text == "EUR 0.0103"
+    assert b.table("billing_by_channel").rows() == [
+        ("SMS (outbound)", 5, d("0.0430"), d("0.0120"), d("0.0310"), 3, "delivered message",
+         d("0.0103")),
+        ("MMS (outbound)", 2, d("0.0516"), d("0.0250"), d("0.0266"), 2, "delivered message",
+         d("0.0133")),
+        ("Inbound messages", 2, d("0.0080"), d("0"), d("0.0080"), 2, "received message",
+         d("0.0040")),
+        ("Calls", 1, d("0.0280"), d("0"), d("0.0280"), 1, "charged call", d("0.0280")),
+        ("Total", 10, d("0.1306"), d("0.0370"), d("0.0936"), None, None, None),
+    ]  # fmt: skip
+    assert b.table("billing_by_state").rows() == [
+        ("Billed", 7, d("0.0946"), d("0"), d("0.0946")),
+        ("Pending", 1, d("0.0110"), d("0"), d("0.0110")),
+        ("Refunded", 2, d("0.0250"), d("0.0370"), d("-0.0120")),
+        ("Other", 0, d("0"), d("0"), d("0")),
+        ("Total", 10, d("0.1306"), d("0.0370"), d("0.0936")),
+    ]
+    html = b.to_html()
+    page = Page(html)
+    assert "Net (EUR)" in html and "Net per unit (EUR)" in html and "Amount (EUR)" in html
+    assert page.meta["currency"].startswith("EUR")
+    assert "USD" not in html
+    assert "Amount per delivered message" not in html
+    figs = b.figures()
+    assert figs["billed_over_time"].axes[0].get_ylabel() == "Billed amount (EUR)"
+    assert figs["billed_by_campaign"].axes[0].get_xlabel() == "Billed amount (EUR)"
+    assert "EUR 0.1186" in figs["billed_over_time"].axes[0].get_title()
+
+
+@pytest.mark.parametrize("bad", ["usd", "US", "US$", "EURO", "", " USD"])
+def test_billing_report_refuses_a_bad_currency_before_computing(bad: str) -> None:
+    with pytest.raises(ValueError, match="currency"):
+        BillingReport.from_frame(pl.DataFrame(schema={"x": pl.Int8}), currency=bad)
+
+
+def test_billing_report_defaults_to_usd(billing: BillingReport, billing_html: Page) -> None:
+    assert billing.currency == "USD" == billing.meta.currency
+    assert billing_html.meta["currency"].startswith("USD (a setting")
+    assert all(
+        k.text.startswith("USD ") or k.value is None
+        for k in billing.kpis.values()
+        if isinstance(k.value, Decimal)
+    )
 
 
 def test_delivery_tables_foot(events: pl.DataFrame, delivery: DeliveryReport) -> None:
@@ -344,7 +440,9 @@ def test_money_cells_are_exact_decimal_text(billing: BillingReport) -> None:
     total = billing.kpis["total_amount"].value
     assert isinstance(total, Decimal)
     shown = billing.kpis["total_amount"].text
-    assert Decimal(shown.replace(",", "")) == total
+    code, number = shown.split(" ")
+    assert code == "USD" and Decimal(number.replace(",", "")) == total
+    assert re.fullmatch(r"USD -?[\d,]+\.\d{4,}", shown)  # one form: code, 4+ places
     assert f'data-value="{format(total, "f")}"' in text
 
 
@@ -386,10 +484,11 @@ def test_one_event_report() -> None:
     assert d.kpis["latency_end_to_end_p50_ms"].value == 2000.0
     assert d.table("delivery_by_period")["label"].to_list() == ["2026-03-08", "Total"]
     b = BillingReport.from_frame(one, time_zone=NY, as_of=AS_OF)
-    assert b.kpis["total_amount"].text == "0.0079"
+    assert b.kpis["total_amount"].text == "USD 0.0079"
+    assert b.kpis["cost_per_sms"].text == "USD 0.0079"
     assert b.table("billing_by_campaign").rows() == [
-        ("cmp_1", 1, 1, 0, Decimal("0.0079"), 1, Decimal("0.0079")),
-        ("Total", 1, 1, 0, Decimal("0.0079"), 1, Decimal("0.0079")),
+        ("cmp_1", 1, 1, 0, Decimal("0.0079"), 1),
+        ("Total", 1, 1, 0, Decimal("0.0079"), 1),
     ]
 
 

@@ -1047,3 +1047,26 @@ def test_explorer_draws_every_tab_when_some_events_lack_created_at(
             assert "could not be drawn" not in ex.figure_status.value, ex.figure_status.value
             assert ex.figure_outputs[index].outputs, ex.figure_specs[index].key
         ex.close()
+
+
+def test_explorer_shows_money_in_its_currency(emu: Emulator, frame: pl.DataFrame) -> None:
+    k = compute_kpis(frame)
+    assert {key: text for key, _, text in k.items()}["billed"].startswith("USD ")
+    assert 'data-kpi="billed" style="font-size:1.5em;font-weight:600">EUR ' in k.to_html(
+        currency="EUR"
+    )
+    with emu.client() as client:
+        ex = make_explorer(client, currency="EUR")
+        ex.load_frame(frame)
+        assert "EUR " in ex.kpis.value and "USD" not in ex.kpis.value
+        billing = next(s for s in ex.figure_specs if s.key == "billing")
+        assert billing.build.fixed == {"currency": "EUR"}  # type: ignore[attr-defined]
+        assert ex.view is not None and ex.view._selection is not None
+        panel = fb._Panel(margins=fb._PANEL_MARGINS["billed_over_time"])
+        fig = billing.build.draw_view(ex.view._selection, panel.clear())  # type: ignore[attr-defined]
+        assert fig.axes[0].get_ylabel() == "Billed amount (EUR)"
+        ex.close()
+        with pytest.raises(ValueError, match="currency"):
+            make_explorer(client, currency="eur")
+    with pytest.raises(ValueError, match="currency"):
+        default_figures(currency="E")
