@@ -37,9 +37,11 @@ from ._metrics_plans import (
     AMOUNT_N,
     AMOUNT_SUM,
     COUNT,
+    DEMO,
     MONEY,
     OUT,
     PENDING,
+    SENT,
     TEST,
     WARM,
     N,
@@ -662,7 +664,7 @@ class EventCache:
 
 _CODE = "__lp_code"
 #: The cube's per-event dimensions besides the period (``_metrics_plans.cube_plan``).
-_DIMS: tuple[str, ...] = (OUT, WARM, TEST, "retry_count", PENDING)
+_DIMS: tuple[str, ...] = (OUT, WARM, TEST, DEMO, SENT, "retry_count", PENDING)
 #: ``figures.failure_pareto``'s default outcomes.
 _FAILURE_OUTCOMES = ("failed", "undeliverable", "blocked")
 _LATENCY_SCOPE = "__lp_latency_scope"
@@ -862,9 +864,10 @@ class _FigureFrame:
         g = grouping((), every, time_zone, "created_at")
         if name == "billed_over_time":
             cube = self.cube(mask, every, time_zone, money=True).lazy()
-            kw: dict[str, Any] = {
-                "include_warmup": True,
-                "include_test": True,
+            kw: dict[str, Any] = {  # the customer scope of every metric, billing included
+                "include_warmup": False,
+                "include_test": False,
+                "include_demo": False,
                 "cost_scale": 4,
                 "scale": self._scale,
             }

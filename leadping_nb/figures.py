@@ -102,6 +102,7 @@ def volume_by_outcome(
     time_zone: str = "UTC",
     include_warmup: bool = False,
     include_test: bool = False,
+    include_demo: bool = False,
     ax: Axes | None = None,
 ) -> Figure:
     """Messages per period (local to ``time_zone``), stacked by outcome.
@@ -131,6 +132,7 @@ def volume_by_outcome(
             time_zone=time_zone,
             include_warmup=include_warmup,
             include_test=include_test,
+            include_demo=include_demo,
         )
     ).collect()
     return _draw_volume(ax, counts, period, time_zone)
@@ -189,15 +191,16 @@ def delivery_rate_over_time(
     time_zone: str = "UTC",
     include_warmup: bool = False,
     include_test: bool = False,
+    include_demo: bool = False,
     ax: Axes | None = None,
 ) -> Figure:
     """Delivery rate per period (line, right axis) over the messages it counts (bars).
 
     Values are :func:`leadping_nb.metrics.delivery_summary` per period: the line is
     ``delivery_rate`` (a gap where nothing reached a final outcome), the bars ``n_used``
-    (delivered + failed + undeliverable); the dashed line is the overall rate (of every
-    message, dated or not). Messages without ``created_at`` are left out of the bars and
-    counted in a note.
+    (delivered + undeliverable + failed + blocked + no receipt); the dashed line is the
+    overall rate (of every message, dated or not). Messages without ``created_at`` are
+    left out of the bars and counted in a note.
 
     Examples
     --------
@@ -212,7 +215,11 @@ def delivery_rate_over_time(
     ax = _axes(ax)
     lf = _lazy(df)
     period = choose_period(lf, every)
-    kw: dict[str, Any] = {"include_warmup": include_warmup, "include_test": include_test}
+    kw: dict[str, Any] = {
+        "include_warmup": include_warmup,
+        "include_test": include_test,
+        "include_demo": include_demo,
+    }
     per = _delivery_periods(
         m.delivery_summary(lf, every=period, time_zone=time_zone, **kw)
     ).collect()
@@ -302,8 +309,9 @@ def billed_over_time(
     *,
     every: PeriodChoice = "auto",
     time_zone: str = "UTC",
-    include_warmup: bool = True,
-    include_test: bool = True,
+    include_warmup: bool = False,
+    include_test: bool = False,
+    include_demo: bool = False,
     ax: Axes | None = None,
 ) -> Figure:
     """Billed amount per period (local to ``time_zone``), with the exact total.
@@ -325,7 +333,11 @@ def billed_over_time(
     ax = _axes(ax)
     lf = _lazy(df)
     period = choose_period(lf, every)
-    kw: dict[str, Any] = {"include_warmup": include_warmup, "include_test": include_test}
+    kw: dict[str, Any] = {
+        "include_warmup": include_warmup,
+        "include_test": include_test,
+        "include_demo": include_demo,
+    }
     per = _billed_periods(
         m.billing_summary(lf, by=(), every=period, time_zone=time_zone, **kw)
     ).collect()
@@ -370,8 +382,9 @@ def billed_by_campaign(
     df: FrameLike,
     *,
     top: int = 12,
-    include_warmup: bool = True,
-    include_test: bool = True,
+    include_warmup: bool = False,
+    include_test: bool = False,
+    include_demo: bool = False,
     ax: Axes | None = None,
 ) -> Figure:
     """Billed amount per campaign (horizontal bars, largest first, exact labels).
@@ -394,7 +407,11 @@ def billed_by_campaign(
     title, xlabel, ylabel = "Billed amount by campaign", "Billed amount", "Campaign"
     per = (
         m.billing_summary(
-            _lazy(df), by="campaign_id", include_warmup=include_warmup, include_test=include_test
+            _lazy(df),
+            by="campaign_id",
+            include_warmup=include_warmup,
+            include_test=include_test,
+            include_demo=include_demo,
         )
         .filter(pl.col("n_used") > 0)
         .with_columns(pl.col("campaign_id").fill_null("(no campaign)"))
