@@ -45,7 +45,7 @@ def _latency_values(
     stage: m.Stage,
     include_warmup: bool,
     include_test: bool,
-    include_demo: bool,
+    include_demo: bool = False,
 ) -> pl.Series:
     """The used latencies of ``stage`` (the metrics' scope: outbound, countable, both ends
     set, not negative), sorted ascending."""

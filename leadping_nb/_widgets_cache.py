@@ -90,7 +90,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
 )
 _SCOPE = "__lp_scope"
 _LEAD = "__lp_lead"  # lead id as an integer code: n_unique and filtering stay cheap
-_TERMINAL = ("delivered", "failed", "undeliverable")
+_TERMINAL = metrics.FINAL_OUTCOMES
 
 
 def money_text(value: Decimal | None) -> str:
@@ -133,7 +133,9 @@ class Kpis:
     outbound_messages
         Outbound messages of countable traffic (the delivery and latency scope).
     delivered, final_outcomes
-        Delivered messages, and delivered + failed + undeliverable in that scope.
+        Delivered messages, and the messages with a final outcome (delivered +
+        undeliverable + failed + blocked + no receipt,
+        :data:`leadping_nb.metrics.FINAL_OUTCOMES`) in that scope.
     delivery_rate
         ``delivered / final_outcomes`` (``None`` when there are none), as
         :func:`leadping_nb.metrics.delivery_summary`.
@@ -144,8 +146,8 @@ class Kpis:
         Share of messages with ``retry_count > 0``, as
         :func:`leadping_nb.metrics.retry_summary` ``share_retried``.
     billed
-        Exact total ``billable_amount`` of every event, as
-        :func:`leadping_nb.metrics.billing_summary` ``total_amount``.
+        Exact total ``billable_amount`` of the events in the traffic scope (customer
+        traffic), as :func:`leadping_nb.metrics.billing_summary` ``total_amount``.
     """
 
     events: int
@@ -194,7 +196,9 @@ def _with_scope(frame: pl.DataFrame) -> pl.DataFrame:
     return wm.select(
         pl.col("lead_id").cast(pl.Categorical).to_physical().alias(_LEAD),
         "retry_count",
-        "billable_amount",
+        pl.when(pl.col("is_countable_traffic"))
+        .then(pl.col("billable_amount"))
+        .alias("billable_amount"),
         "outcome",
         "latency_end_to_end_ms",
         (pl.col("is_outbound") & pl.col("is_countable_traffic")).fill_null(False).alias(_SCOPE),
