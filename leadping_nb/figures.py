@@ -34,7 +34,7 @@ volume, delivery and billing figures and re-exports every public name.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -103,11 +103,14 @@ def volume_by_outcome(
     include_warmup: bool = False,
     include_test: bool = False,
     include_demo: bool = False,
+    as_of: datetime | None = None,
+    receipt_timeout: timedelta = m.RECEIPT_TIMEOUT,
     ax: Axes | None = None,
 ) -> Figure:
     """Messages per period (local to ``time_zone``), stacked by outcome.
 
-    Counts are :func:`leadping_nb.metrics.outcome_counts` ``n`` (countable traffic);
+    Counts are :func:`leadping_nb.metrics.outcome_counts` ``n`` (countable traffic;
+    ``as_of`` and ``receipt_timeout`` judge the ``no_receipt`` outcome, as there);
     events that are not messages (calls, notes) have no outcome and are not drawn. One
     bar segment per period and outcome present, in :data:`OUTCOME_COLORS`. Messages without
     ``created_at`` have no period: they are left out and counted in a note.
@@ -133,6 +136,8 @@ def volume_by_outcome(
             include_warmup=include_warmup,
             include_test=include_test,
             include_demo=include_demo,
+            as_of=as_of,
+            receipt_timeout=receipt_timeout,
         )
     ).collect()
     return _draw_volume(ax, counts, period, time_zone)
@@ -192,6 +197,8 @@ def delivery_rate_over_time(
     include_warmup: bool = False,
     include_test: bool = False,
     include_demo: bool = False,
+    as_of: datetime | None = None,
+    receipt_timeout: timedelta = m.RECEIPT_TIMEOUT,
     ax: Axes | None = None,
 ) -> Figure:
     """Delivery rate per period (line, right axis) over the messages it counts (bars).
@@ -200,7 +207,8 @@ def delivery_rate_over_time(
     ``delivery_rate`` (a gap where nothing reached a final outcome), the bars ``n_used``
     (delivered + undeliverable + failed + blocked + no receipt); the dashed line is the
     overall rate (of every message, dated or not). Messages without ``created_at`` are
-    left out of the bars and counted in a note.
+    left out of the bars and counted in a note. ``as_of`` and ``receipt_timeout`` judge the
+    ``no_receipt`` outcome, as in the delivery summary (default: now, 24 hours).
 
     Examples
     --------
@@ -220,12 +228,13 @@ def delivery_rate_over_time(
         "include_test": include_test,
         "include_demo": include_demo,
     }
+    clock: dict[str, Any] = {"as_of": as_of, "receipt_timeout": receipt_timeout}
     per = _delivery_periods(
-        m.delivery_summary(lf, every=period, time_zone=time_zone, **kw)
+        m.delivery_summary(lf, every=period, time_zone=time_zone, **kw, **clock)
     ).collect()
     overall = None
     if _has_delivery(per):
-        overall = m.delivery_summary(lf, **kw).collect()["delivery_rate"].item()
+        overall = m.delivery_summary(lf, **kw, **clock).collect()["delivery_rate"].item()
     return _draw_delivery(ax, per, overall, period, time_zone)
 
 

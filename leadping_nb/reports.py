@@ -429,6 +429,7 @@ class DeliveryReport(_ReportBase):
         from leadping_nb import figures as f
 
         ev, tz, every = self.frame, self.meta.time_zone, self.meta.every
+        at, rt = self.meta.as_of, self.summary.receipt_timeout
         kw = _Traffic(
             include_warmup=self.meta.include_warmup,
             include_test=self.meta.include_test,
@@ -438,12 +439,16 @@ class DeliveryReport(_ReportBase):
             (
                 "volume_by_outcome",
                 "Messages by outcome",
-                lambda: f.volume_by_outcome(ev, every=every, time_zone=tz, **kw),
+                lambda: f.volume_by_outcome(
+                    ev, every=every, time_zone=tz, as_of=at, receipt_timeout=rt, **kw
+                ),
             ),
             (
                 "delivery_rate",
                 "Delivery rate over time",
-                lambda: f.delivery_rate_over_time(ev, every=every, time_zone=tz, **kw),
+                lambda: f.delivery_rate_over_time(
+                    ev, every=every, time_zone=tz, as_of=at, receipt_timeout=rt, **kw
+                ),
             ),
             ("latency_ecdf", "Latency ECDF by stage", lambda: f.latency_ecdf(ev, **kw)),
             (
