@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from ._frame import DecodedPage, FrameReport, events_frame, schema_table
     from ._http import RateLimit, RetryPolicy
     from .emulator import Emulator, FaultConfig
+    from .metrics import TrafficScope
     from .reports import BillingReport, DeliveryReport
     from .store import EventStore, RefreshResult
     from .widgets import EventExplorer, FilterPanel, LeadPicker
@@ -79,6 +80,7 @@ _LAZY: dict[str, str] = {
     "to_parquet": "._export",
     "EventStore": ".store",
     "RefreshResult": ".store",
+    "TrafficScope": ".metrics",
     "BillingReport": ".reports",
     "DeliveryReport": ".reports",
     "EventExplorer": ".widgets",
@@ -123,6 +125,7 @@ __all__ = [
     "RefreshResult",
     "RetryPolicy",
     "SchemaError",
+    "TrafficScope",
     "check_lead_id",
     "events_frame",
     "schema_table",

@@ -38,6 +38,7 @@ OUTCOME_COLORS: dict[str, str] = {
     "blocked": "#8c564b",
     "canceled": "#7f7f7f",
     "scheduled": "#17becf",
+    "no_receipt": "#ff7f0e",
     "in_flight": "#bcbd22",
     "inbound": "#1f77b4",
 }
@@ -47,6 +48,7 @@ _STAGE_LABELS: dict[str, str] = {
     "carrier": "carrier (sent → delivered)",
     "end_to_end": "end to end (queued → delivered)",
     "schedule_lag": "schedule lag (due → sending)",
+    "to_failure": "to failure (sending → failed)",
 }
 _PERIOD_LABELS = {"day": "Day", "week": "Week starting", "month": "Month"}
 _PERIOD_ADJ = {"day": "daily", "week": "weekly", "month": "monthly"}

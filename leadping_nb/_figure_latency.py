@@ -41,13 +41,17 @@ from ._figure_base import (
 
 
 def _latency_values(
-    lf: pl.LazyFrame, stage: m.Stage, include_warmup: bool, include_test: bool
+    lf: pl.LazyFrame,
+    stage: m.Stage,
+    include_warmup: bool,
+    include_test: bool,
+    include_demo: bool = False,
 ) -> pl.Series:
     """The used latencies of ``stage`` (the metrics' scope: outbound, countable, both ends
     set, not negative), sorted ascending."""
     name = f"latency_{stage}_ms"
     scope = m.is_outbound() & m.is_countable_traffic(
-        include_warmup=include_warmup, include_test=include_test
+        include_warmup=include_warmup, include_test=include_test, include_demo=include_demo
     )
     return (
         lf.filter(scope)
@@ -73,9 +77,10 @@ def _ecdf_points(values: pl.Series, max_points: int) -> tuple[np.ndarray, np.nda
 def latency_ecdf(
     df: FrameLike,
     *,
-    stages: Sequence[m.Stage] = ("queue", "send", "carrier", "end_to_end"),
+    stages: Sequence[m.Stage] = ("queue", "send", "carrier", "end_to_end", "to_failure"),
     include_warmup: bool = False,
     include_test: bool = False,
+    include_demo: bool = False,
     max_points: int = 2000,
     ax: Axes | None = None,
 ) -> Figure:
@@ -92,7 +97,7 @@ def latency_ecdf(
         Canonical events frame.
     stages
         Stages to draw (see :data:`leadping_nb.metrics.STAGES`).
-    include_warmup, include_test
+    include_warmup, include_test, include_demo
         Traffic scope, as in the metrics.
     max_points
         At most this many exact ECDF points per stage are drawn.
@@ -114,12 +119,16 @@ def latency_ecdf(
     xlabel, ylabel = "Latency (ms, log scale)", "Share of messages ≤ latency (%)"
     lf = _lazy(df)
     stats = m.latency_summary(
-        lf, stages=stages, include_warmup=include_warmup, include_test=include_test
+        lf,
+        stages=stages,
+        include_warmup=include_warmup,
+        include_test=include_test,
+        include_demo=include_demo,
     ).collect()
     drawn = 0
     notes: list[str] = []
     for i, stage in enumerate(stages):
-        values = _latency_values(lf, stage, include_warmup, include_test)
+        values = _latency_values(lf, stage, include_warmup, include_test, include_demo)
         positive = values.filter(values > 0)
         row = stats.filter(pl.col("stage") == stage).row(0, named=True)
         n_zero = values.len() - positive.len()
@@ -180,6 +189,7 @@ def latency_histogram(
     bins: int = 40,
     include_warmup: bool = False,
     include_test: bool = False,
+    include_demo: bool = False,
     ax: Axes | None = None,
 ) -> Figure:
     """Histogram of one stage's latency with logarithmic bins, p50/p90/p99 as lines.
@@ -201,10 +211,14 @@ def latency_histogram(
         raise ValueError(f"bins must be >= 1, got {bins}")
     ax = _axes(ax)
     lf = _lazy(df)
-    values = _latency_values(lf, stage, include_warmup, include_test)
+    values = _latency_values(lf, stage, include_warmup, include_test, include_demo)
     row = (
         m.latency_summary(
-            lf, stages=[stage], include_warmup=include_warmup, include_test=include_test
+            lf,
+            stages=[stage],
+            include_warmup=include_warmup,
+            include_test=include_test,
+            include_demo=include_demo,
         )
         .collect()
         .row(0, named=True)
@@ -312,6 +326,7 @@ def failure_counts(
     outcomes: Sequence[m.Outcome] = _FAILURE_OUTCOMES,
     include_warmup: bool = False,
     include_test: bool = False,
+    include_demo: bool = False,
 ) -> pl.DataFrame:
     """Failed messages per value of ``by``, largest first, the tail folded into "other".
 
@@ -337,7 +352,7 @@ def failure_counts(
     if top < 1:
         raise ValueError(f"top must be >= 1, got {top}")
     scope = m.outcome().is_in(list(outcomes)).fill_null(False) & m.is_countable_traffic(
-        include_warmup=include_warmup, include_test=include_test
+        include_warmup=include_warmup, include_test=include_test, include_demo=include_demo
     )
     return _tally(_lazy(df).filter(scope), by, top)
 
@@ -372,6 +387,7 @@ def failure_pareto(
     outcomes: Sequence[m.Outcome] = _FAILURE_OUTCOMES,
     include_warmup: bool = False,
     include_test: bool = False,
+    include_demo: bool = False,
     ax: Axes | None = None,
 ) -> Figure:
     """Pareto chart of failures by ``by`` (``status_reason``, ``error_code``, ...).
@@ -392,7 +408,13 @@ def failure_pareto(
     """
     ax = _axes(ax)
     counts = failure_counts(
-        df, by, top=top, outcomes=outcomes, include_warmup=include_warmup, include_test=include_test
+        df,
+        by,
+        top=top,
+        outcomes=outcomes,
+        include_warmup=include_warmup,
+        include_test=include_test,
+        include_demo=include_demo,
     )
     return _draw_failure_pareto(ax, counts, by, outcomes)
 
@@ -440,13 +462,15 @@ def retries_by_count(
     *,
     include_warmup: bool = False,
     include_test: bool = False,
+    include_demo: bool = False,
     as_of: datetime | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """Messages per retry count (bars) and the delivery rate at each count (line).
 
     Values are :func:`leadping_nb.metrics.retry_distribution`: ``n_messages`` and
-    ``delivery_rate`` (delivered ÷ delivered + failed + undeliverable) per
+    ``delivery_rate`` (delivered ÷ final outcomes: delivered + undeliverable + failed +
+    blocked + no receipt) per
     ``retry_count``.
 
     Examples
@@ -462,7 +486,11 @@ def retries_by_count(
     ax = _axes(ax)
     dist = (
         m.retry_distribution(
-            _lazy(df), include_warmup=include_warmup, include_test=include_test, as_of=as_of
+            _lazy(df),
+            include_warmup=include_warmup,
+            include_test=include_test,
+            include_demo=include_demo,
+            as_of=as_of,
         )
         .sort("retry_count")
         .collect()

@@ -16,12 +16,13 @@ message, a contacted lead, a created lead) is counted in the group of its own ev
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Final, TypeVar
 
 import polars as pl
 
 from leadping_nb._metrics_exprs import (
+    RECEIPT_TIMEOUT,
     Every,
     _ci_in,
     is_countable_traffic,
@@ -195,11 +196,16 @@ def _positive(value: timedelta, name: str, *, strict: bool) -> int:
     return micros
 
 
-def _base(lf: pl.LazyFrame, g: Grouping, include_warmup: bool, include_test: bool) -> pl.LazyFrame:
+def _base(
+    lf: pl.LazyFrame, g: Grouping, include_warmup: bool, include_test: bool, include_demo: bool
+) -> pl.LazyFrame:
     """Per-event working columns: outcome, traffic scope, inbound flag, period key."""
+    ok = is_countable_traffic(
+        include_warmup=include_warmup, include_test=include_test, include_demo=include_demo
+    )
     cols = [
         outcome().alias(_OUT),
-        is_countable_traffic(include_warmup=include_warmup, include_test=include_test).alias(_OK),
+        ok.alias(_OK),
         is_inbound().alias(_IN),
     ]
     if g.every is not None:
@@ -267,6 +273,7 @@ def reply_summary(
     period_column: str = "created_at",
     include_warmup: bool = False,
     include_test: bool = False,
+    include_demo: bool = False,
     window: timedelta = REPLY_WINDOW,
 ) -> F:
     """Reply rate: the share of delivered outbound messages the lead answered.
@@ -290,8 +297,8 @@ def reply_summary(
         A canonical events ``DataFrame`` or ``LazyFrame``; the result is the same kind.
     by, every, time_zone, period_column
         Grouping, as in :func:`~leadping_nb.metrics.outcome_counts`.
-    include_warmup, include_test
-        Count warm-up / test traffic (excluded by default).
+    include_warmup, include_test, include_demo
+        Count warm-up / test / demo traffic (excluded by default; :class:`TrafficScope`).
     window
         How long after a delivery an inbound message still answers it (default
         :data:`REPLY_WINDOW`, 24 hours; must be positive).
@@ -312,7 +319,7 @@ def reply_summary(
     """
     g = grouping(by, every, time_zone, period_column)
     window_us = _positive(window, "window", strict=True)
-    base = _base(_lazy(df), g, include_warmup, include_test)
+    base = _base(_lazy(df), g, include_warmup, include_test, include_demo)
     used = _delivered() & _has_lead()
     deliveries = (
         base.filter(used)
@@ -384,6 +391,7 @@ def opt_out_summary(
     period_column: str = "created_at",
     include_warmup: bool = False,
     include_test: bool = False,
+    include_demo: bool = False,
 ) -> F:
     """Opt-out rate: the share of contacted leads that opted out.
 
@@ -417,7 +425,7 @@ def opt_out_summary(
     (2, 1, 0.5)
     """
     g = grouping(by, every, time_zone, period_column)
-    base = _base(_lazy(df), g, include_warmup, include_test)
+    base = _base(_lazy(df), g, include_warmup, include_test, include_demo)
     signal = is_opt_out_signal()
     opted = (
         base.filter(pl.col(_OK) & _has_lead() & signal)
@@ -474,6 +482,7 @@ def speed_to_lead_summary(
     period_column: str = "created_at",
     include_warmup: bool = False,
     include_test: bool = False,
+    include_demo: bool = False,
     within: timedelta = SPEED_TO_LEAD_WITHIN,
 ) -> F:
     """Speed to lead: from a lead's creation to its first outbound message.
@@ -517,7 +526,7 @@ def speed_to_lead_summary(
     """
     g = grouping(by, every, time_zone, period_column)
     within_us = _positive(within, "within", strict=False)
-    base = _base(_lazy(df), g, include_warmup, include_test).with_row_index(_ROW)
+    base = _base(_lazy(df), g, include_warmup, include_test, include_demo).with_row_index(_ROW)
     timed = pl.col(_OK) & _has_lead() & pl.col("created_at").is_not_null()
 
     def first(cond: pl.Expr, t: str, prefix: str) -> pl.LazyFrame:
@@ -576,13 +585,17 @@ def delivery_ranking(
     min_volume: int = MIN_VOLUME,
     include_warmup: bool = False,
     include_test: bool = False,
+    include_demo: bool = False,
+    as_of: datetime | None = None,
+    receipt_timeout: timedelta = RECEIPT_TIMEOUT,
     z: float = WILSON_Z,
 ) -> F:
     """Groups ranked worst first by delivery rate, without ranking small groups on noise.
 
     Per group, the columns of :func:`~leadping_nb.metrics.delivery_summary` (keys,
-    ``n_events`` ... ``n_used`` = delivered + failed + undeliverable, ``delivery_rate``),
-    then ``n_failures`` (failed + undeliverable), ``wilson_low`` and ``wilson_high``
+    ``n_events`` ... ``n_used`` = the final outcomes, ``delivery_rate``),
+    then ``n_failures`` (the final outcomes other than delivered: ``n_used -
+    n_delivered``), ``wilson_low`` and ``wilson_high``
     (:func:`wilson_bounds` of ``n_delivered / n_used``, 95 % by default), ``rankable``
     (``n_used >= min_volume``) and ``rank`` (1 = worst, null for groups too small).
 
@@ -600,8 +613,11 @@ def delivery_ranking(
         ``"source_id"``); at least one.
     min_volume
         Final outcomes a group needs to be ranked (default :data:`MIN_VOLUME`, 30).
-    include_warmup, include_test
-        Count warm-up / test traffic (excluded by default).
+    include_warmup, include_test, include_demo
+        Count warm-up / test / demo traffic (excluded by default; :class:`TrafficScope`).
+    as_of, receipt_timeout
+        As in :func:`~leadping_nb.metrics.delivery_summary` (when a sent message without a
+        receipt counts as ``no_receipt``).
     z
         Normal quantile of the interval (default :data:`WILSON_Z`, 95 %).
 
@@ -623,11 +639,13 @@ def delivery_ranking(
     if not g.keys:
         raise ValueError("delivery_ranking needs at least one column in by")
     lf = _lazy(df)
-    cube = cube_plan(prepare(lf, g, as_of=None), g)
-    d = delivery_from_cube(cube, g, include_warmup=include_warmup, include_test=include_test)
+    cube = cube_plan(prepare(lf, g, as_of=as_of, receipt_timeout=receipt_timeout), g)
+    d = delivery_from_cube(
+        cube, g, include_warmup=include_warmup, include_test=include_test, include_demo=include_demo
+    )
     low, high = wilson_bounds("n_delivered", "n_used", z=z)
     ranked = d.with_columns(
-        (pl.col("n_failed") + pl.col("n_undeliverable")).alias("n_failures"),
+        (pl.col("n_used") - pl.col("n_delivered")).alias("n_failures"),
         low,
         high,
         (pl.col("n_used") >= min_volume).alias("rankable"),

@@ -6,8 +6,9 @@ frame (:data:`leadping_nb._schema.EVENT_SCHEMA`), so it works inside any ``selec
 exclusions) are documented in ``docs/metrics.md``; this module is their single source of
 truth: the frame functions in :mod:`leadping_nb.metrics` only combine these.
 
-String categories (``direction``, ``traffic_type``, ``event_type``, ``timeline_type``)
-are compared ignoring ASCII case, through ``is_in`` over every case variant of the word,
+Free-string categories (``direction``, ``event_type``, ``timeline_type``) are compared
+ignoring ASCII case; ``traffic_type``, an enum of exact strings, is compared exactly.
+Case-insensitive matching goes through ``is_in`` over every case variant of the word,
 which is several times faster than a case-insensitive regex at 10M rows.
 """
 
@@ -16,19 +17,22 @@ from __future__ import annotations
 import itertools
 import zoneinfo
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Final, Literal, get_args
 
 import polars as pl
 
 __all__ = [
+    "FINAL_OUTCOMES",
     "INTERPOLATION",
     "MESSAGE_TYPES",
     "OUTBOUND_TIMESTAMPS",
     "OUTCOMES",
     "OUTCOME_DTYPE",
     "PERCENTILES",
+    "RECEIPT_TIMEOUT",
     "RETRYABLE_OUTCOMES",
     "STAGES",
     "STAGE_COLUMNS",
@@ -36,8 +40,10 @@ __all__ = [
     "Every",
     "Outcome",
     "Stage",
+    "TrafficScope",
     "decimal_ratio",
     "is_countable_traffic",
+    "is_demo_traffic",
     "is_inbound",
     "is_message",
     "is_outbound",
@@ -52,7 +58,7 @@ __all__ = [
     "retry_pending",
 ]
 
-Stage = Literal["queue", "send", "carrier", "end_to_end", "schedule_lag"]
+Stage = Literal["queue", "send", "carrier", "end_to_end", "schedule_lag", "to_failure"]
 Every = Literal["day", "week", "month"]
 Outcome = Literal[
     "delivered",
@@ -61,6 +67,7 @@ Outcome = Literal[
     "blocked",
     "canceled",
     "scheduled",
+    "no_receipt",
     "in_flight",
     "inbound",
 ]
@@ -74,6 +81,7 @@ STAGE_COLUMNS: Final[dict[Stage, tuple[str, str]]] = {
     "carrier": ("sent_at", "delivered_at"),
     "end_to_end": ("queued_at", "delivered_at"),
     "schedule_lag": ("scheduled_for", "sending_started_at"),
+    "to_failure": ("sending_started_at", "failed_at"),
 }
 #: Dtype of the ``stage`` column of :func:`~leadping_nb.metrics.latency_summary`.
 STAGE_DTYPE: Final = pl.Enum(list(STAGES))
@@ -83,7 +91,20 @@ OUTCOMES: Final[tuple[Outcome, ...]] = get_args(Outcome)
 #: Dtype of :func:`outcome`.
 OUTCOME_DTYPE: Final = pl.Enum(list(OUTCOMES))
 #: Outcomes that leave a retry open (see :func:`retry_pending`).
-RETRYABLE_OUTCOMES: Final[tuple[Outcome, ...]] = ("failed", "scheduled", "in_flight")
+RETRYABLE_OUTCOMES: Final[tuple[Outcome, ...]] = ("failed", "scheduled", "no_receipt", "in_flight")
+#: Final outcomes: the denominator of the delivery rate. Canceled (the sender's own stop),
+#: scheduled and in-flight messages have no final outcome yet.
+FINAL_OUTCOMES: Final[tuple[Outcome, ...]] = (
+    "delivered",
+    "undeliverable",
+    "failed",
+    "blocked",
+    "no_receipt",
+)
+#: How long after ``sent_at`` a message without a receipt or other final timestamp stays
+#: ``in_flight``; after that (at ``as_of``) its outcome is ``no_receipt``. 24 hours: a
+#: receipt comes within a day of the send or never (docs/emulator.md).
+RECEIPT_TIMEOUT: Final = timedelta(hours=24)
 
 #: The percentiles every summary reports.
 PERCENTILES: Final[tuple[float, ...]] = (0.5, 0.9, 0.95, 0.99)
@@ -142,8 +163,9 @@ def latency_ms(stage: Stage) -> pl.Expr:
     ----------
     stage
         ``"queue"`` (sending started − queued), ``"send"`` (sent − sending started),
-        ``"carrier"`` (delivered − sent), ``"end_to_end"`` (delivered − queued) or
-        ``"schedule_lag"`` (sending started − scheduled for).
+        ``"carrier"`` (delivered − sent), ``"end_to_end"`` (delivered − queued),
+        ``"schedule_lag"`` (sending started − scheduled for) or ``"to_failure"``
+        (failed − sending started).
 
     Returns
     -------
@@ -330,13 +352,26 @@ def is_outbound() -> pl.Expr:
     return _raw_kinds()[1].alias("is_outbound")
 
 
-def outcome_from(inbound: pl.Expr, outbound: pl.Expr) -> pl.Expr:
-    """:func:`outcome` given precomputed inbound / outbound flags."""
+def receipt_cutoff(as_of: datetime | None, receipt_timeout: timedelta) -> datetime:
+    """The latest ``sent_at`` that counts as ``no_receipt``: ``as_of - receipt_timeout``
+    (``as_of`` in UTC, default now; a negative timeout is refused)."""
+    if not isinstance(receipt_timeout, timedelta) or receipt_timeout < timedelta(0):
+        raise ValueError(f"receipt_timeout must be a timedelta >= 0, got {receipt_timeout!r}")
+    when = datetime.now(UTC) if as_of is None else as_utc(as_of)
+    return when - receipt_timeout
+
+
+def outcome_from(inbound: pl.Expr, outbound: pl.Expr, cutoff: datetime) -> pl.Expr:
+    """:func:`outcome` given precomputed inbound / outbound flags and the
+    :func:`receipt_cutoff`."""
 
     def lit(value: Outcome) -> pl.Expr:
         return pl.lit(value, dtype=OUTCOME_DTYPE)
 
     not_started = pl.col("sending_started_at").is_null() & pl.col("sent_at").is_null()
+    timed_out = (pl.col("sent_at") <= pl.lit(cutoff, dtype=pl.Datetime("us", "UTC"))).fill_null(
+        False
+    )
     return (
         pl.when(inbound)
         .then(lit("inbound"))
@@ -354,81 +389,207 @@ def outcome_from(inbound: pl.Expr, outbound: pl.Expr) -> pl.Expr:
         .then(lit("canceled"))
         .when(pl.col("scheduled_for").is_not_null() & not_started)
         .then(lit("scheduled"))
+        .when(timed_out)
+        .then(lit("no_receipt"))
         .otherwise(lit("in_flight"))
     )
 
 
-def outcome() -> pl.Expr:
+def outcome(
+    *, as_of: datetime | None = None, receipt_timeout: timedelta = RECEIPT_TIMEOUT
+) -> pl.Expr:
     """The outcome of an event, a :data:`OUTCOME_DTYPE` Enum (null for non-messages).
 
     Precedence, first match wins: ``inbound`` (:func:`is_inbound`); null when the event
     is not :func:`is_outbound`; ``delivered`` (``delivered_at`` set); ``undeliverable``;
     ``failed``; ``blocked``; ``canceled`` (each by its timestamp); ``scheduled``
-    (``scheduled_for`` set, sending neither started nor sent); otherwise ``in_flight``.
-    The ``status`` column is not used.
+    (``scheduled_for`` set, sending neither started nor sent); ``no_receipt``
+    (``sent_at`` set and ``sent_at + receipt_timeout <= as_of``); otherwise
+    ``in_flight``. The ``status`` column is not used.
+
+    Parameters
+    ----------
+    as_of
+        Timezone-aware instant the receipt timeout is judged at (default: now, taken
+        when the expression is built).
+    receipt_timeout
+        How long a sent message waits for its receipt before it counts as
+        ``no_receipt`` (default :data:`RECEIPT_TIMEOUT`, 24 hours).
 
     Examples
     --------
     >>> from leadping_nb._schema import EVENT_SCHEMA
-    >>> from datetime import datetime, UTC
+    >>> from datetime import datetime, timedelta, UTC
     >>> t = datetime(2024, 1, 1, tzinfo=UTC)
     >>> df = pl.DataFrame(
     ...     [{"direction": "Outbound", "failed_at": t, "delivered_at": t},
     ...      {"direction": "Outbound", "failed_at": t},
+    ...      {"direction": "Outbound", "sent_at": t},
     ...      {"direction": "Inbound", "received_at": t},
     ...      {"event_type": "Note"}],
     ...     schema=EVENT_SCHEMA,
     ... )
-    >>> df.select(outcome()).to_series().to_list()
-    ['delivered', 'failed', 'inbound', None]
+    >>> df.select(outcome(as_of=t + timedelta(hours=2))).to_series().to_list()
+    ['delivered', 'failed', 'in_flight', 'inbound', None]
+    >>> df.select(outcome(as_of=t + timedelta(hours=24)))["outcome"][2]
+    'no_receipt'
     """
-    return outcome_from(*_raw_kinds()).alias("outcome")
+    cutoff = receipt_cutoff(as_of, receipt_timeout)
+    return outcome_from(*_raw_kinds(), cutoff).alias("outcome")
 
 
 # ---------------------------------------------------------------------------------------
 # traffic and retries
 
 
-def is_warmup_traffic() -> pl.Expr:
-    """Warm-up traffic: ``traffic_type`` is ``warmup`` (any case) or ``is_warmup`` is true.
+#: The ``trafficType`` enum values (exact strings, leadping-events-api.md §5) that mark
+#: warm-up and test traffic.
+WARMUP_TRAFFIC_TYPE: Final = "Warmup"
+TEST_TRAFFIC_TYPE: Final = "Test"
 
-    Never null: missing values count as "not warm-up".
+
+def is_warmup_traffic() -> pl.Expr:
+    """Warm-up traffic: ``traffic_type`` is exactly ``Warmup`` or ``is_warmup`` is true.
+
+    ``trafficType`` is an enum of exact strings (``RealLead``, ``Warmup``, ``Test``,
+    ``SystemInternal``, ``FailedAttempt``), so it is compared exactly: ``"warmup"`` is
+    not an enum value and counts as an unknown traffic type. Never null: missing
+    values count as "not warm-up".
     """
-    return (_ci_in("traffic_type", "warmup") | pl.col("is_warmup").fill_null(False)).alias(
-        "is_warmup_traffic"
-    )
+    warm = (pl.col("traffic_type") == WARMUP_TRAFFIC_TYPE).fill_null(False)
+    return (warm | pl.col("is_warmup").fill_null(False)).alias("is_warmup_traffic")
 
 
 def is_test_traffic() -> pl.Expr:
-    """Test traffic: ``traffic_type`` is ``test`` (any case). Never null."""
-    return _ci_in("traffic_type", "test").alias("is_test_traffic")
+    """Test traffic: ``traffic_type`` is exactly ``Test`` (the enum value; ``"TEST"`` is
+    not one). Never null."""
+    return (pl.col("traffic_type") == TEST_TRAFFIC_TYPE).fill_null(False).alias("is_test_traffic")
 
 
-def is_countable_traffic(*, include_warmup: bool = False, include_test: bool = False) -> pl.Expr:
-    """Whether an event counts towards the message metrics (Boolean, never null).
+def is_demo_traffic() -> pl.Expr:
+    """Demo traffic: ``is_demo`` (API ``isDemo``) is true. Never null (null is "not demo").
 
-    By default warm-up traffic (:func:`is_warmup_traffic`) and test traffic
-    (:func:`is_test_traffic`) are excluded: they are not customer messages. Every other
-    traffic type, and a missing one, counts.
+    Examples
+    --------
+    >>> df = pl.DataFrame({"is_demo": [True, False, None]})
+    >>> df.select(is_demo_traffic()).to_series().to_list()
+    [True, False, False]
+    """
+    return pl.col("is_demo").fill_null(False).alias("is_demo_traffic")
+
+
+def _join_words(words: list[str]) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+@dataclass(frozen=True)
+class TrafficScope:
+    """Which traffic the metrics count: customer traffic, plus the kinds asked for.
+
+    The one definition of the traffic scope: every metric, figure, report, widget and
+    the CLI use it (through their ``include_warmup`` / ``include_test`` /
+    ``include_demo`` flags, which build one). The default is customer traffic: warm-up
+    (:func:`is_warmup_traffic`), test (:func:`is_test_traffic`) and demo
+    (:func:`is_demo_traffic`) traffic excluded. An event is excluded when it is of any
+    kind that is not included; every other traffic type (``RealLead``,
+    ``SystemInternal``, ``FailedAttempt``, unknown values, null) counts.
+
+    Attributes
+    ----------
+    warmup, test, demo
+        Include warm-up / test / demo traffic.
+
+    Examples
+    --------
+    >>> TrafficScope().label
+    'customer traffic (warm-up, test and demo excluded)'
+    >>> TrafficScope(warmup=True).label
+    'customer and warm-up traffic (test and demo excluded)'
+    >>> TrafficScope(warmup=True, test=True, demo=True).label
+    'all traffic (warm-up, test and demo included)'
+    >>> df = pl.DataFrame({"traffic_type": ["RealLead", "Test", "RealLead"],
+    ...                    "is_warmup": [None, None, None], "is_demo": [None, None, True]},
+    ...                   schema={"traffic_type": pl.String, "is_warmup": pl.Boolean,
+    ...                           "is_demo": pl.Boolean})
+    >>> df.select(TrafficScope().expr()).to_series().to_list()
+    [True, False, False]
+    """
+
+    warmup: bool = False
+    test: bool = False
+    demo: bool = False
+
+    @classmethod
+    def of(
+        cls, *, include_warmup: bool = False, include_test: bool = False, include_demo: bool = False
+    ) -> TrafficScope:
+        """The scope of the ``include_*`` keyword flags of the metric functions."""
+        return cls(warmup=include_warmup, test=include_test, demo=include_demo)
+
+    @property
+    def is_customer(self) -> bool:
+        """Whether this is the default, customer traffic only."""
+        return not (self.warmup or self.test or self.demo)
+
+    @property
+    def label(self) -> str:
+        """A human description, stated on every report."""
+        kinds = (("warm-up", self.warmup), ("test", self.test), ("demo", self.demo))
+        included = [name for name, flag in kinds if flag]
+        excluded = [name for name, flag in kinds if not flag]
+        if not included:
+            return f"customer traffic ({_join_words(excluded)} excluded)"
+        if not excluded:
+            return f"all traffic ({_join_words(included)} included)"
+        return f"{_join_words(['customer', *included])} traffic ({_join_words(excluded)} excluded)"
+
+    def over(self, warmup: pl.Expr, test: pl.Expr, demo: pl.Expr) -> pl.Expr:
+        """The scope over three never-null Boolean flags (the frame's, or a cube's)."""
+        excluded = warmup & pl.lit(False)  # a column, also when nothing is excluded
+        if not self.warmup:
+            excluded = excluded | warmup
+        if not self.test:
+            excluded = excluded | test
+        if not self.demo:
+            excluded = excluded | demo
+        return ~excluded
+
+    def expr(self) -> pl.Expr:
+        """Whether an event is in the scope (Boolean, never null), named
+        ``is_countable_traffic``."""
+        flags = self.over(is_warmup_traffic(), is_test_traffic(), is_demo_traffic())
+        return flags.alias("is_countable_traffic")
+
+
+def is_countable_traffic(
+    *, include_warmup: bool = False, include_test: bool = False, include_demo: bool = False
+) -> pl.Expr:
+    """Whether an event counts towards the metrics (Boolean, never null).
+
+    ``TrafficScope.of(...).expr()`` (:class:`TrafficScope`): by default warm-up
+    (:func:`is_warmup_traffic`), test (:func:`is_test_traffic`) and demo
+    (:func:`is_demo_traffic`) traffic are excluded: they are not customer messages.
+    Every other traffic type, and a missing one, counts.
 
     Examples
     --------
     >>> df = pl.DataFrame(
-    ...     {"traffic_type": ["RealLead", "Warmup", "test", None],
-    ...      "is_warmup": [None, None, None, True]},
-    ...     schema={"traffic_type": pl.String, "is_warmup": pl.Boolean},
+    ...     {"traffic_type": ["RealLead", "Warmup", "Test", None, "RealLead"],
+    ...      "is_warmup": [None, None, None, True, None],
+    ...      "is_demo": [None, None, None, None, True]},
+    ...     schema={"traffic_type": pl.String, "is_warmup": pl.Boolean, "is_demo": pl.Boolean},
     ... )
     >>> df.select(is_countable_traffic()).to_series().to_list()
-    [True, False, False, False]
+    [True, False, False, False, False]
     >>> df.select(is_countable_traffic(include_warmup=True)).to_series().to_list()
-    [True, True, False, True]
+    [True, True, False, True, False]
     """
-    excluded = pl.lit(False)
-    if not include_warmup:
-        excluded = excluded | is_warmup_traffic()
-    if not include_test:
-        excluded = excluded | is_test_traffic()
-    return (~excluded).alias("is_countable_traffic")
+    scope = TrafficScope.of(
+        include_warmup=include_warmup, include_test=include_test, include_demo=include_demo
+    )
+    return scope.expr()
 
 
 def is_retried() -> pl.Expr:
@@ -455,17 +616,20 @@ def pending_from(outcome_expr: pl.Expr, as_of: datetime) -> pl.Expr:
     return due_later & outcome_expr.is_in(list(RETRYABLE_OUTCOMES)).fill_null(False)
 
 
-def retry_pending(as_of: datetime) -> pl.Expr:
+def retry_pending(as_of: datetime, *, receipt_timeout: timedelta = RECEIPT_TIMEOUT) -> pl.Expr:
     """Whether an outbound message still has a retry due after ``as_of`` (never null).
 
-    True when ``next_retry_at`` is strictly after ``as_of`` and the :func:`outcome` is
-    one of :data:`RETRYABLE_OUTCOMES` (``failed``, ``scheduled``, ``in_flight``):
-    delivered, undeliverable, blocked and canceled messages are not retried.
+    True when ``next_retry_at`` is strictly after ``as_of`` and the :func:`outcome` (at
+    ``as_of``) is one of :data:`RETRYABLE_OUTCOMES` (``failed``, ``scheduled``,
+    ``no_receipt``, ``in_flight``): delivered, undeliverable, blocked and canceled
+    messages are not retried.
 
     Parameters
     ----------
     as_of
         A timezone-aware instant, typically the time the data was fetched.
+    receipt_timeout
+        Passed to :func:`outcome`.
 
     Examples
     --------
@@ -479,7 +643,9 @@ def retry_pending(as_of: datetime) -> pl.Expr:
     >>> df.select(retry_pending(datetime(2024, 1, 1, tzinfo=UTC))).to_series().to_list()
     [True, False]
     """
-    return pending_from(outcome(), as_of).alias("retry_pending")
+    return pending_from(outcome(as_of=as_of, receipt_timeout=receipt_timeout), as_of).alias(
+        "retry_pending"
+    )
 
 
 # ---------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Two passes over the events do all the work:
 
 * :func:`cube_plan` counts events per combination of the group keys and a few small
-  dimensions (outcome, warm-up, test, retry count, retry pending, billing dimensions),
+  dimensions (outcome, warm-up, test, demo, sent, retry count, retry pending, billing
+  dimensions),
   with the exact Decimal amount sum. Its result has thousands of rows, not millions;
   every count, rate and money total of every summary is a re-aggregation of it
   (``*_from_cube``), so they all agree exactly.
@@ -21,24 +22,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
 import polars as pl
 
 from leadping_nb._metrics_exprs import (
+    FINAL_OUTCOMES,
     OUTCOMES,
     PERCENTILES,
+    RECEIPT_TIMEOUT,
     STAGE_DTYPE,
     STAGES,
     Every,
     Stage,
+    TrafficScope,
     _ci_in,
     any_outbound_timestamp,
     check_every,
     check_time_zone,
     decimal_ratio,
     direction_is,
+    is_demo_traffic,
     is_test_traffic,
     is_warmup_traffic,
     latency_us,
@@ -48,6 +53,7 @@ from leadping_nb._metrics_exprs import (
     percentile_of_sorted,
     period_key,
     period_start,
+    receipt_cutoff,
     true_divide,
     typed_as_message,
     us_to_ms,
@@ -60,6 +66,8 @@ _P = "__lp_"
 OUT = f"{_P}outcome"
 WARM = f"{_P}warmup"
 TEST = f"{_P}test"
+DEMO = f"{_P}demo"
+SENT = f"{_P}sent"
 PENDING = f"{_P}pending"
 CHANNEL = f"{_P}channel"
 BSTATUS = f"{_P}bstatus"
@@ -144,9 +152,16 @@ def extra_dims(g: Grouping, dims: str | Sequence[str]) -> tuple[str, ...]:
 # the two passes over the events
 
 
-def prepare(lf: pl.LazyFrame, g: Grouping, *, as_of: datetime | None) -> pl.LazyFrame:
-    """Add the per-event working columns: outcome, traffic flags, pending retry,
-    latencies and the period key."""
+def prepare(
+    lf: pl.LazyFrame,
+    g: Grouping,
+    *,
+    as_of: datetime | None,
+    receipt_timeout: timedelta = RECEIPT_TIMEOUT,
+) -> pl.LazyFrame:
+    """Add the per-event working columns: outcome (its receipt timeout judged at
+    ``as_of``, default now), traffic flags, sent flag, pending retry (only with
+    ``as_of``), latencies and the period key."""
     dir_in, dir_out, typed, any_ts = (f"{_P}{n}" for n in ("dir_in", "dir_out", "typed", "ts"))
     flags = [
         direction_is("inbound").alias(dir_in),
@@ -155,6 +170,8 @@ def prepare(lf: pl.LazyFrame, g: Grouping, *, as_of: datetime | None) -> pl.Lazy
         any_outbound_timestamp().alias(any_ts),
         is_warmup_traffic().alias(WARM),
         is_test_traffic().alias(TEST),
+        is_demo_traffic().alias(DEMO),
+        pl.col("sent_at").is_not_null().alias(SENT),
         *[latency_us(s).alias(_lat(s)) for s in STAGES],
     ]
     if g.every is not None:
@@ -163,7 +180,7 @@ def prepare(lf: pl.LazyFrame, g: Grouping, *, as_of: datetime | None) -> pl.Lazy
     pending = pending_from(pl.col(OUT), as_of) if as_of is not None else pl.lit(False)
     return (
         lf.with_columns(flags)
-        .with_columns(outcome_from(*kinds).alias(OUT))
+        .with_columns(outcome_from(*kinds, receipt_cutoff(as_of, receipt_timeout)).alias(OUT))
         .with_columns(
             pending.alias(PENDING),
             channel_from(pl.col(OUT)).alias(CHANNEL),
@@ -226,10 +243,10 @@ def billing_status_class() -> pl.Expr:
 
 
 def cube_plan(base: pl.LazyFrame, g: Grouping, dims: Sequence[str] = ()) -> pl.LazyFrame:
-    """Event counts per group key, ``dims``, outcome, traffic flags, retry count,
-    pending flag and the billing dimensions (channel, status class, negative amount),
-    with the exact amount sum and the number of amounts."""
-    small = [OUT, WARM, TEST, "retry_count", PENDING, CHANNEL, BSTATUS, NEG]
+    """Event counts per group key, ``dims``, outcome, traffic flags, sent flag, retry
+    count, pending flag and the billing dimensions (channel, status class, negative
+    amount), with the exact amount sum and the number of amounts."""
+    small = [OUT, WARM, TEST, DEMO, SENT, "retry_count", PENDING, CHANNEL, BSTATUS, NEG]
     keys = list(dict.fromkeys([*g.keys, *dims, *small]))
     aggs = [
         pl.len().cast(COUNT).alias(N),
@@ -239,14 +256,11 @@ def cube_plan(base: pl.LazyFrame, g: Grouping, dims: Sequence[str] = ()) -> pl.L
     return base.group_by(keys).agg(aggs)
 
 
-def countable(include_warmup: bool, include_test: bool) -> pl.Expr:
-    """Traffic scope over ``WARM`` / ``TEST`` columns (of the prepared frame or cube)."""
-    excluded = pl.lit(False)
-    if not include_warmup:
-        excluded = excluded | pl.col(WARM)
-    if not include_test:
-        excluded = excluded | pl.col(TEST)
-    return ~excluded
+def countable(include_warmup: bool, include_test: bool, include_demo: bool = False) -> pl.Expr:
+    """:class:`TrafficScope` over the ``WARM`` / ``TEST`` / ``DEMO`` columns (of the
+    prepared frame or the cube)."""
+    scope = TrafficScope(warmup=include_warmup, test=include_test, demo=include_demo)
+    return scope.over(pl.col(WARM), pl.col(TEST), pl.col(DEMO))
 
 
 def outbound() -> pl.Expr:
@@ -262,12 +276,13 @@ def latency_plan(
     *,
     include_warmup: bool,
     include_test: bool,
+    include_demo: bool = False,
 ) -> pl.LazyFrame:
     """Per group, over outbound messages of countable traffic: ``n_in_scope`` and, per
     stage, the used latencies in integer microseconds (not null, not negative) as a list
     sorted with the unused ones (null) last, their number and exact Int128 sum, and the
     missing / negative counts. Sorting integers after the aggregation is the cheapest order."""
-    rows = base.filter(outbound() & countable(include_warmup, include_test))
+    rows = base.filter(outbound() & countable(include_warmup, include_test, include_demo))
     rows = rows.with_columns(
         [pl.when(pl.col(_lat(s)) >= 0).then(pl.col(_lat(s))).alias(_used(s)) for s in stages]
     )
@@ -339,9 +354,11 @@ def _share(col: str, keys: Sequence[str]) -> pl.Expr:
     return pl.when(den > 0).then(share)
 
 
-def outcomes_from_cube(cube: F, g: Grouping, *, include_warmup: bool, include_test: bool) -> F:
+def outcomes_from_cube(
+    cube: F, g: Grouping, *, include_warmup: bool, include_test: bool, include_demo: bool = False
+) -> F:
     """See :func:`leadping_nb.metrics.outcome_counts`."""
-    ok = countable(include_warmup, include_test)
+    ok = countable(include_warmup, include_test, include_demo)
     counted = aggregate(
         cube,
         g.with_by([OUT]),
@@ -361,38 +378,49 @@ def outcomes_from_cube(cube: F, g: Grouping, *, include_warmup: bool, include_te
     )
 
 
-def delivery_from_cube(cube: F, g: Grouping, *, include_warmup: bool, include_test: bool) -> F:
+def delivery_from_cube(
+    cube: F, g: Grouping, *, include_warmup: bool, include_test: bool, include_demo: bool = False
+) -> F:
     """See :func:`leadping_nb.metrics.delivery_summary`."""
-    ok = countable(include_warmup, include_test)
+    ok = countable(include_warmup, include_test, include_demo)
     scope: pl.Expr = outbound() & ok
+    out: pl.Expr = pl.col(OUT)
+    # reached sent: sent_at set, or a carrier verdict (a receipt implies the send)
+    sent = pl.col(SENT) | out.is_in(["delivered", "undeliverable"]).fill_null(False)
     aggs = [
         pl.col(N).sum().cast(COUNT).alias("n_events"),
         count_if(~outbound()).alias("n_not_outbound"),
         count_if(outbound() & ~ok).alias("n_traffic_excluded"),
         count_if(scope).alias("n_outbound"),
-        *[count_if(scope & (pl.col(OUT) == o)).alias(f"n_{o}") for o in OUTCOMES[:-1]],
+        *[count_if(scope & (out == o)).alias(f"n_{o}") for o in OUTCOMES[:-1]],
+        count_if(scope & sent).alias("n_sent"),
     ]
-    used = pl.col("n_delivered") + pl.col("n_failed") + pl.col("n_undeliverable")
+    used = pl.sum_horizontal([pl.col(f"n_{o}") for o in FINAL_OUTCOMES])
     return finish_period(
         aggregate(cube, g, aggs)
         .with_columns(used.alias("n_used"))
         .with_columns(
             (pl.col("n_events") - pl.col("n_used")).alias("n_excluded"),
             rate("n_delivered", "n_used").alias("delivery_rate"),
+            rate("n_delivered", "n_sent").alias("sent_delivery_rate"),
         ),
         g,
     )
 
 
-def _retry_scope(include_warmup: bool, include_test: bool) -> tuple[pl.Expr, pl.Expr]:
-    scope = outbound() & countable(include_warmup, include_test)
+def _retry_scope(
+    include_warmup: bool, include_test: bool, include_demo: bool
+) -> tuple[pl.Expr, pl.Expr]:
+    scope = outbound() & countable(include_warmup, include_test, include_demo)
     known = pl.col("retry_count").is_not_null() & (pl.col("retry_count") >= 0)
     return scope, scope & known.fill_null(False)
 
 
-def retry_from_cube(cube: F, g: Grouping, *, include_warmup: bool, include_test: bool) -> F:
+def retry_from_cube(
+    cube: F, g: Grouping, *, include_warmup: bool, include_test: bool, include_demo: bool = False
+) -> F:
     """See :func:`leadping_nb.metrics.retry_summary`."""
-    scope, used = _retry_scope(include_warmup, include_test)
+    scope, used = _retry_scope(include_warmup, include_test, include_demo)
     rc = pl.col("retry_count").cast(pl.Int64)
     out = pl.col(OUT)
     aggs = [
@@ -404,7 +432,7 @@ def retry_from_cube(cube: F, g: Grouping, *, include_warmup: bool, include_test:
         sum_if(used, pl.col(N) * rc).cast(pl.Int64).alias("total_retries"),
         pl.when(used).then(rc).max().alias("max_retries"),
         count_if(used & (out == "delivered")).alias("n_delivered"),
-        count_if(used & out.is_in(["delivered", "failed", "undeliverable"])).alias("n_terminal"),
+        count_if(used & out.is_in(list(FINAL_OUTCOMES))).alias("n_terminal"),
         count_if(used & pl.col(PENDING)).alias("n_retry_pending"),
     ]
     return finish_period(
@@ -431,10 +459,10 @@ def retry_from_cube(cube: F, g: Grouping, *, include_warmup: bool, include_test:
 
 
 def retry_distribution_from_cube(
-    cube: F, g: Grouping, *, include_warmup: bool, include_test: bool
+    cube: F, g: Grouping, *, include_warmup: bool, include_test: bool, include_demo: bool = False
 ) -> F:
     """See :func:`leadping_nb.metrics.retry_distribution`."""
-    _, used = _retry_scope(include_warmup, include_test)
+    _, used = _retry_scope(include_warmup, include_test, include_demo)
     out = pl.col(OUT)
     inner = g.with_by(["retry_count"])
     agg = aggregate(
@@ -445,12 +473,12 @@ def retry_distribution_from_cube(
             count_if(out == "delivered").alias("n_delivered"),
             count_if(out == "failed").alias("n_failed"),
             count_if(out == "undeliverable").alias("n_undeliverable"),
+            count_if(out.is_in(list(FINAL_OUTCOMES))).alias("n_terminal"),
             count_if(pl.col(PENDING)).alias("n_retry_pending"),
         ],
     )
-    terminal = pl.col("n_delivered") + pl.col("n_failed") + pl.col("n_undeliverable")
     return finish_period(
-        agg.with_columns(terminal.alias("n_terminal")).select(
+        agg.select(
             *inner.keys,
             "n_messages",
             _share("n_messages", g.keys).alias("share"),
@@ -482,11 +510,12 @@ def billing_from_cube(
     *,
     include_warmup: bool,
     include_test: bool,
+    include_demo: bool = False,
     cost_scale: int,
     scale: int,
 ) -> F:
     """See :func:`leadping_nb.metrics.billing_summary`."""
-    ok = countable(include_warmup, include_test)
+    ok = countable(include_warmup, include_test, include_demo)
     aggs = [
         pl.col(N).sum().cast(COUNT).alias("n_events"),
         sum_if(ok, pl.col(AMOUNT_N)).cast(COUNT).alias("n_used"),
@@ -534,11 +563,12 @@ def billing_breakdown_from_cube(
     split: BillingSplit | None,
     include_warmup: bool,
     include_test: bool,
+    include_demo: bool = False,
     cost_scale: int,
     scale: int,
 ) -> F:
     """See :func:`leadping_nb.metrics.billing_breakdown`."""
-    ok = countable(include_warmup, include_test)
+    ok = countable(include_warmup, include_test, include_demo)
     neg = pl.col(NEG)
     status = pl.col(BSTATUS)
     charge = ok & ~neg  # the cube's NEG cells hold exactly the negative amounts

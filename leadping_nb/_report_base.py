@@ -64,7 +64,8 @@ class Column:
         Header text, with the unit.
     kind
         ``label`` (the row key), ``count``, ``rate`` (a 0-1 Float64 shown in percent),
-        ``ms`` (milliseconds), ``money`` (exact Decimal) or ``number``.
+        ``ms`` (milliseconds, shown with a unit by ``_fmt_duration``), ``money`` (exact
+        Decimal) or ``number``.
     foots
         The parts must add up exactly to the total row in this column.
     """
@@ -162,14 +163,15 @@ class ReportMeta:
         IANA zone of every date in the report (periods are local days/weeks/months).
     every
         The period of the time tables and figures.
-    include_warmup, include_test
-        Whether warm-up / test traffic counts.
+    include_warmup, include_test, include_demo
+        Whether warm-up / test / demo traffic counts (:attr:`scope`).
     exclusions
         One row per metric with ``n_events``, ``n_used``, ``n_excluded`` (from
         :attr:`leadping_nb.metrics.MetricsSummary.counts`).
-    n_events, n_outside_window, n_warmup, n_test
-        Events in the report, events of the input dropped by the window, warm-up and
-        test events in the report.
+    n_events, n_outside_window, n_warmup, n_test, n_demo
+        Events in the report, events of the input dropped by the window, warm-up, test
+        and demo events in the report (each event counted under its first kind, in this
+        order).
     produced_at, as_of
         When the report was built (UTC), and the instant used for pending retries.
     source
@@ -198,6 +200,13 @@ class ReportMeta:
     as_of: datetime
     source: str
     currency: str | None = None
+    include_demo: bool = False
+    n_demo: int = 0
+
+    @property
+    def scope(self) -> m.TrafficScope:
+        """The traffic scope of every number in the report."""
+        return m.TrafficScope(self.include_warmup, self.include_test, self.include_demo)
 
 
 # ---------------------------------------------------------------------------------------
@@ -299,6 +308,29 @@ def _fmt_ms(v: Any) -> str:
     return f"{ms / 60_000:,.1f} min"
 
 
+def _fmt_duration(ms: Any) -> str:
+    """A duration given in milliseconds, as text with its unit: ms below a second, s
+    below a minute, min below an hour, h below two days, then d ("—" for None).
+
+    Examples
+    --------
+    >>> [_fmt_duration(v) for v in (None, 12.4, 1_500.0, 59_361_031.0, 90_000.0, 2.6e8)]
+    ['—', '12 ms', '1.50 s', '16.5 h', '1.5 min', '3.0 d']
+    """
+    if ms is None:
+        return "—"
+    v = float(ms)
+    if abs(v) < 1000:
+        return f"{v:,.0f} ms"
+    if abs(v) < 60_000:
+        return f"{v / 1000:,.2f} s"
+    if abs(v) < 3_600_000:
+        return f"{v / 60_000:,.1f} min"
+    if abs(v) < 172_800_000:
+        return f"{v / 3_600_000:,.1f} h"
+    return f"{v / 86_400_000:,.1f} d"
+
+
 def _value_attr(v: Any) -> str:
     """The exact value for a ``data-value`` attribute (repr of a float round-trips)."""
     if v is None:
@@ -318,7 +350,7 @@ def _format_column(kind: ColumnKind, values: list[Any]) -> list[str]:
     fmt: Callable[[Any], str] = {
         "count": _fmt_count,
         "rate": _fmt_rate,
-        "ms": lambda v: "—" if v is None else f"{float(v):,.1f}",
+        "ms": _fmt_duration,
         "number": _fmt_number,
         "label": lambda v: "—" if v is None else str(v),
     }[kind]
@@ -424,6 +456,7 @@ def _meta_rows(meta: ReportMeta, exclusions_text: str) -> list[dict[str, Any]]:
         {"key": "events", "label": "Events", "text": f"{meta.n_events:,}"},
         {"key": "filters", "label": "Filters", "text": meta.filters},
         {"key": "time_zone", "label": "Time zone", "text": f"{tz} (periods: {meta.every})"},
+        {"key": "scope", "label": "Traffic scope", "text": meta.scope.label},
         {"key": "exclusions", "label": "Exclusions", "text": exclusions_text},
         {"key": "source", "label": "Source", "text": meta.source},
         *(
@@ -453,6 +486,7 @@ def _exclusions_text(meta: ReportMeta, billing: bool) -> str:
         for flag, n, what in (
             (meta.include_warmup, meta.n_warmup, "warm-up"),
             (meta.include_test, meta.n_test, "test"),
+            (meta.include_demo, meta.n_demo, "demo"),
         )
     ]
     if meta.window is not None:
@@ -546,8 +580,9 @@ def _exclusions_table(counts: pl.DataFrame) -> ReportTable:
         "Events used and excluded per metric",
         cols,
         rows,
-        note="Excluded: out of the metric's scope (not an outbound message, warm-up or test "
-        "traffic), or a needed value missing or negative. See docs/metrics.md.",
+        note="Excluded: out of the metric's scope (not an outbound message, warm-up, test or "
+        "demo traffic outside the traffic scope), or a needed value missing or negative. "
+        "See docs/metrics.md.",
     )
 
 
@@ -569,6 +604,7 @@ def _make_meta(
     every: m.Every,
     include_warmup: bool,
     include_test: bool,
+    include_demo: bool,
     counts: pl.DataFrame,
     produced_at: datetime,
     as_of: datetime,
@@ -580,6 +616,7 @@ def _make_meta(
         pl.col("created_at").max().alias("last"),
         m.is_warmup_traffic().sum().alias("warm"),
         (m.is_test_traffic() & ~m.is_warmup_traffic()).sum().alias("test"),
+        (m.is_demo_traffic() & ~m.is_warmup_traffic() & ~m.is_test_traffic()).sum().alias("demo"),
     ).row(0, named=True)
     if leads is None:
         lead_ids = tuple(sorted(frame["lead_id"].drop_nulls().unique().to_list()))
@@ -596,11 +633,13 @@ def _make_meta(
         every=every,
         include_warmup=include_warmup,
         include_test=include_test,
+        include_demo=include_demo,
         exclusions=counts,
         n_events=frame.height,
         n_outside_window=n_outside,
         n_warmup=int(stats["warm"] or 0),
         n_test=int(stats["test"] or 0),
+        n_demo=int(stats["demo"] or 0),
         produced_at=produced_at,
         as_of=as_of,
         source=source,

@@ -38,9 +38,11 @@ from ._metrics_plans import (
     AMOUNT_N,
     AMOUNT_SUM,
     COUNT,
+    DEMO,
     MONEY,
     OUT,
     PENDING,
+    SENT,
     TEST,
     WARM,
     N,
@@ -88,7 +90,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
 )
 _SCOPE = "__lp_scope"
 _LEAD = "__lp_lead"  # lead id as an integer code: n_unique and filtering stay cheap
-_TERMINAL = ("delivered", "failed", "undeliverable")
+_TERMINAL = metrics.FINAL_OUTCOMES
 
 
 def _ms_text(ms: float | None) -> str:
@@ -112,7 +114,9 @@ class Kpis:
     outbound_messages
         Outbound messages of countable traffic (the delivery and latency scope).
     delivered, final_outcomes
-        Delivered messages, and delivered + failed + undeliverable in that scope.
+        Delivered messages, and the messages with a final outcome (delivered +
+        undeliverable + failed + blocked + no receipt,
+        :data:`leadping_nb.metrics.FINAL_OUTCOMES`) in that scope.
     delivery_rate
         ``delivered / final_outcomes`` (``None`` when there are none), as
         :func:`leadping_nb.metrics.delivery_summary`.
@@ -123,8 +127,8 @@ class Kpis:
         Share of messages with ``retry_count > 0``, as
         :func:`leadping_nb.metrics.retry_summary` ``share_retried``.
     billed
-        Exact total ``billable_amount`` of every event, as
-        :func:`leadping_nb.metrics.billing_summary` ``total_amount``.
+        Exact total ``billable_amount`` of the events in the traffic scope (customer
+        traffic), as :func:`leadping_nb.metrics.billing_summary` ``total_amount``.
     """
 
     events: int
@@ -174,7 +178,9 @@ def _with_scope(frame: pl.DataFrame) -> pl.DataFrame:
     return wm.select(
         pl.col("lead_id").cast(pl.Categorical).to_physical().alias(_LEAD),
         "retry_count",
-        "billable_amount",
+        pl.when(pl.col("is_countable_traffic"))
+        .then(pl.col("billable_amount"))
+        .alias("billable_amount"),
         "outcome",
         "latency_end_to_end_ms",
         (pl.col("is_outbound") & pl.col("is_countable_traffic")).fill_null(False).alias(_SCOPE),
@@ -647,7 +653,7 @@ class EventCache:
 
 _CODE = "__lp_code"
 #: The cube's per-event dimensions besides the period (``_metrics_plans.cube_plan``).
-_DIMS: tuple[str, ...] = (OUT, WARM, TEST, "retry_count", PENDING)
+_DIMS: tuple[str, ...] = (OUT, WARM, TEST, DEMO, SENT, "retry_count", PENDING)
 #: ``figures.failure_pareto``'s default outcomes.
 _FAILURE_OUTCOMES = ("failed", "undeliverable", "blocked")
 _LATENCY_SCOPE = "__lp_latency_scope"
@@ -847,9 +853,10 @@ class _FigureFrame:
         g = grouping((), every, time_zone, "created_at")
         if name == "billed_over_time":
             cube = self.cube(mask, every, time_zone, money=True).lazy()
-            kw: dict[str, Any] = {
-                "include_warmup": True,
-                "include_test": True,
+            kw: dict[str, Any] = {  # the customer scope of every metric, billing included
+                "include_warmup": False,
+                "include_test": False,
+                "include_demo": False,
                 "cost_scale": 4,
                 "scale": self._scale,
             }

@@ -309,12 +309,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--include-warmup",
         action="store_true",
-        help="count warm-up traffic in the delivery metrics (billing always includes it)",
+        help="count warm-up traffic in both reports (default: customer traffic only)",
     )
     r.add_argument(
         "--include-test",
         action="store_true",
-        help="count test traffic in the delivery metrics (billing always includes it)",
+        help="count test traffic in both reports (default: customer traffic only)",
+    )
+    r.add_argument(
+        "--include-demo",
+        action="store_true",
+        help="count demo traffic (isDemo) in both reports (default: customer traffic only)",
     )
     r.add_argument(
         "--by",
@@ -906,6 +911,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         frame, leads, source, as_of = result.frame, ids, src.description, src.as_of
     out = Path(args.out_dir)
     common: dict[str, Any] = {
+        "include_warmup": args.include_warmup,
+        "include_test": args.include_test,
+        "include_demo": args.include_demo,
         "leads": leads,
         "window": window,
         "filters": query,
@@ -917,14 +925,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     written: list[Path] = []
     lines: list[str] = []
     if args.kind in ("delivery", "both"):
-        d = DeliveryReport.from_frame(
-            frame,
-            include_warmup=args.include_warmup,
-            include_test=args.include_test,
-            by=args.by,
-            min_volume=args.min_volume,
-            **common,
-        )
+        d = DeliveryReport.from_frame(frame, by=args.by, min_volume=args.min_volume, **common)
         written.append(d.save(out / DELIVERY_FILE))
         lines.append(f"  Delivery rate {d.kpis['delivery_rate'].text}")
     if args.kind in ("billing", "both"):

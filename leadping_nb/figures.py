@@ -34,7 +34,7 @@ volume, delivery and billing figures and re-exports every public name.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -102,11 +102,15 @@ def volume_by_outcome(
     time_zone: str = "UTC",
     include_warmup: bool = False,
     include_test: bool = False,
+    include_demo: bool = False,
+    as_of: datetime | None = None,
+    receipt_timeout: timedelta = m.RECEIPT_TIMEOUT,
     ax: Axes | None = None,
 ) -> Figure:
     """Messages per period (local to ``time_zone``), stacked by outcome.
 
-    Counts are :func:`leadping_nb.metrics.outcome_counts` ``n`` (countable traffic);
+    Counts are :func:`leadping_nb.metrics.outcome_counts` ``n`` (countable traffic;
+    ``as_of`` and ``receipt_timeout`` judge the ``no_receipt`` outcome, as there);
     events that are not messages (calls, notes) have no outcome and are not drawn. One
     bar segment per period and outcome present, in :data:`OUTCOME_COLORS`. Messages without
     ``created_at`` have no period: they are left out and counted in a note.
@@ -131,6 +135,9 @@ def volume_by_outcome(
             time_zone=time_zone,
             include_warmup=include_warmup,
             include_test=include_test,
+            include_demo=include_demo,
+            as_of=as_of,
+            receipt_timeout=receipt_timeout,
         )
     ).collect()
     return _draw_volume(ax, counts, period, time_zone)
@@ -189,15 +196,19 @@ def delivery_rate_over_time(
     time_zone: str = "UTC",
     include_warmup: bool = False,
     include_test: bool = False,
+    include_demo: bool = False,
+    as_of: datetime | None = None,
+    receipt_timeout: timedelta = m.RECEIPT_TIMEOUT,
     ax: Axes | None = None,
 ) -> Figure:
     """Delivery rate per period (line, right axis) over the messages it counts (bars).
 
     Values are :func:`leadping_nb.metrics.delivery_summary` per period: the line is
     ``delivery_rate`` (a gap where nothing reached a final outcome), the bars ``n_used``
-    (delivered + failed + undeliverable); the dashed line is the overall rate (of every
-    message, dated or not). Messages without ``created_at`` are left out of the bars and
-    counted in a note.
+    (delivered + undeliverable + failed + blocked + no receipt); the dashed line is the
+    overall rate (of every message, dated or not). Messages without ``created_at`` are
+    left out of the bars and counted in a note. ``as_of`` and ``receipt_timeout`` judge the
+    ``no_receipt`` outcome, as in the delivery summary (default: now, 24 hours).
 
     Examples
     --------
@@ -212,13 +223,18 @@ def delivery_rate_over_time(
     ax = _axes(ax)
     lf = _lazy(df)
     period = choose_period(lf, every)
-    kw: dict[str, Any] = {"include_warmup": include_warmup, "include_test": include_test}
+    kw: dict[str, Any] = {
+        "include_warmup": include_warmup,
+        "include_test": include_test,
+        "include_demo": include_demo,
+    }
+    clock: dict[str, Any] = {"as_of": as_of, "receipt_timeout": receipt_timeout}
     per = _delivery_periods(
-        m.delivery_summary(lf, every=period, time_zone=time_zone, **kw)
+        m.delivery_summary(lf, every=period, time_zone=time_zone, **kw, **clock)
     ).collect()
     overall = None
     if _has_delivery(per):
-        overall = m.delivery_summary(lf, **kw).collect()["delivery_rate"].item()
+        overall = m.delivery_summary(lf, **kw, **clock).collect()["delivery_rate"].item()
     return _draw_delivery(ax, per, overall, period, time_zone)
 
 
@@ -302,8 +318,9 @@ def billed_over_time(
     *,
     every: PeriodChoice = "auto",
     time_zone: str = "UTC",
-    include_warmup: bool = True,
-    include_test: bool = True,
+    include_warmup: bool = False,
+    include_test: bool = False,
+    include_demo: bool = False,
     currency: str = DEFAULT_CURRENCY,
     ax: Axes | None = None,
 ) -> Figure:
@@ -329,7 +346,11 @@ def billed_over_time(
     ax = _axes(ax)
     lf = _lazy(df)
     period = choose_period(lf, every)
-    kw: dict[str, Any] = {"include_warmup": include_warmup, "include_test": include_test}
+    kw: dict[str, Any] = {
+        "include_warmup": include_warmup,
+        "include_test": include_test,
+        "include_demo": include_demo,
+    }
     per = _billed_periods(
         m.billing_summary(lf, by=(), every=period, time_zone=time_zone, **kw)
     ).collect()
@@ -375,8 +396,9 @@ def billed_by_campaign(
     df: FrameLike,
     *,
     top: int = 12,
-    include_warmup: bool = True,
-    include_test: bool = True,
+    include_warmup: bool = False,
+    include_test: bool = False,
+    include_demo: bool = False,
     currency: str = DEFAULT_CURRENCY,
     ax: Axes | None = None,
 ) -> Figure:
@@ -402,7 +424,11 @@ def billed_by_campaign(
     title, ylabel = "Billed amount by campaign", "Campaign"
     per = (
         m.billing_summary(
-            _lazy(df), by="campaign_id", include_warmup=include_warmup, include_test=include_test
+            _lazy(df),
+            by="campaign_id",
+            include_warmup=include_warmup,
+            include_test=include_test,
+            include_demo=include_demo,
         )
         .filter(pl.col("n_used") > 0)
         .with_columns(pl.col("campaign_id").fill_null("(no campaign)"))

@@ -4,7 +4,8 @@ Two layers, both documented with formulas in ``docs/metrics.md``:
 
 * **Expression builders** (:func:`latency_ms`, :func:`negative_gap`, :func:`outcome`,
   :func:`is_message`, :func:`is_outbound`, :func:`is_inbound`,
-  :func:`is_countable_traffic`, :func:`is_retried`, :func:`retry_pending`, :func:`period`,
+  :func:`is_countable_traffic` (:class:`TrafficScope`), :func:`is_retried`,
+  :func:`retry_pending`, :func:`period`,
   :func:`percentile`, :func:`decimal_ratio`) that work inside any ``select`` /
   ``with_columns`` / ``filter`` / ``group_by().agg``.
 * **Frame functions** (:func:`with_metrics`, :func:`outcome_counts`,
@@ -27,8 +28,8 @@ and a cost per message is an exact quotient rounded half-to-even at a stated sca
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Literal, TypeVar
 
 import polars as pl
@@ -51,12 +52,14 @@ from leadping_nb._metrics_engagement import (
     wilson_bounds,
 )
 from leadping_nb._metrics_exprs import (
+    FINAL_OUTCOMES,
     INTERPOLATION,
     MESSAGE_TYPES,
     OUTBOUND_TIMESTAMPS,
     OUTCOME_DTYPE,
     OUTCOMES,
     PERCENTILES,
+    RECEIPT_TIMEOUT,
     RETRYABLE_OUTCOMES,
     STAGE_COLUMNS,
     STAGE_DTYPE,
@@ -64,9 +67,11 @@ from leadping_nb._metrics_exprs import (
     Every,
     Outcome,
     Stage,
+    TrafficScope,
     as_utc,
     decimal_ratio,
     is_countable_traffic,
+    is_demo_traffic,
     is_inbound,
     is_message,
     is_outbound,
@@ -78,6 +83,7 @@ from leadping_nb._metrics_exprs import (
     outcome,
     percentile,
     period,
+    receipt_cutoff,
     retry_pending,
 )
 from leadping_nb._metrics_plans import (
@@ -111,6 +117,7 @@ __all__ = [
     "CHANNELS",
     "CHANNEL_DTYPE",
     "CHANNEL_UNITS",
+    "FINAL_OUTCOMES",
     "INTERPOLATION",
     "LEAD_CREATED_TYPES",
     "MESSAGE_TYPES",
@@ -122,6 +129,7 @@ __all__ = [
     "OUTCOMES",
     "OUTCOME_DTYPE",
     "PERCENTILES",
+    "RECEIPT_TIMEOUT",
     "REPLY_WINDOW",
     "RETRYABLE_OUTCOMES",
     "SPEED_TO_LEAD_WITHIN",
@@ -133,12 +141,14 @@ __all__ = [
     "MetricsSummary",
     "Outcome",
     "Stage",
+    "TrafficScope",
     "billing_breakdown",
     "billing_summary",
     "decimal_ratio",
     "delivery_ranking",
     "delivery_summary",
     "is_countable_traffic",
+    "is_demo_traffic",
     "is_inbound",
     "is_lead_created",
     "is_message",
@@ -192,9 +202,19 @@ def _cube(
     g: Grouping,
     *,
     as_of: datetime | None = None,
+    receipt_timeout: timedelta = RECEIPT_TIMEOUT,
     dims: Sequence[str] = (),
 ) -> pl.LazyFrame:
-    return cube_plan(prepare(_lazy(df), g, as_of=as_of), g, dims)
+    base = prepare(_lazy(df), g, as_of=as_of, receipt_timeout=receipt_timeout)
+    return cube_plan(base, g, dims)
+
+
+def _scope(include_warmup: bool, include_test: bool, include_demo: bool) -> dict[str, bool]:
+    return {
+        "include_warmup": include_warmup,
+        "include_test": include_test,
+        "include_demo": include_demo,
+    }
 
 
 def with_metrics(
@@ -203,6 +223,8 @@ def with_metrics(
     as_of: datetime | None = None,
     include_warmup: bool = False,
     include_test: bool = False,
+    include_demo: bool = False,
+    receipt_timeout: timedelta = RECEIPT_TIMEOUT,
 ) -> FrameT:
     """Add the per-event metric columns to an events frame.
 
@@ -216,9 +238,12 @@ def with_metrics(
     df
         A canonical events ``DataFrame`` or ``LazyFrame``; the result is the same kind.
     as_of
-        Timezone-aware instant for ``retry_pending``; without it the column is omitted.
-    include_warmup, include_test
+        Timezone-aware instant for ``retry_pending`` (without it the column is omitted)
+        and for the receipt timeout of ``outcome`` (default: now).
+    include_warmup, include_test, include_demo
         Passed to :func:`is_countable_traffic`.
+    receipt_timeout
+        Passed to :func:`outcome` (default :data:`RECEIPT_TIMEOUT`).
 
     Examples
     --------
@@ -233,15 +258,17 @@ def with_metrics(
     ('delivered', 0.0)
     """
     cols = [
-        outcome(),
+        outcome(as_of=as_of, receipt_timeout=receipt_timeout),
         is_outbound(),
-        is_countable_traffic(include_warmup=include_warmup, include_test=include_test),
+        TrafficScope.of(
+            include_warmup=include_warmup, include_test=include_test, include_demo=include_demo
+        ).expr(),
         *[latency_ms(s) for s in STAGES],
         *[negative_gap(s) for s in STAGES],
         is_retried(),
     ]
     if as_of is not None:
-        cols.append(retry_pending(as_of))
+        cols.append(retry_pending(as_of, receipt_timeout=receipt_timeout))
     return _like(df, _lazy(df).with_columns(cols))
 
 
@@ -254,13 +281,17 @@ def outcome_counts(
     period_column: str = "created_at",
     include_warmup: bool = False,
     include_test: bool = False,
+    include_demo: bool = False,
+    as_of: datetime | None = None,
+    receipt_timeout: timedelta = RECEIPT_TIMEOUT,
 ) -> FrameT:
     """Count events per :func:`outcome`, one row per group and outcome.
 
     Columns: the group keys (``period`` first when ``every`` is set, then ``by``),
     ``outcome`` (null: the event is not a message), ``n`` (= ``n_used``: countable events
     with that outcome), ``share`` (``n`` over the group's total ``n``), ``n_events``,
-    ``n_used``, ``n_excluded`` (events of that outcome excluded as warm-up/test traffic).
+    ``n_used``, ``n_excluded`` (events of that outcome excluded as warm-up, test or demo
+    traffic).
 
     Parameters
     ----------
@@ -275,8 +306,15 @@ def outcome_counts(
         IANA zone the periods are cut in.
     period_column
         Timestamp column that places an event in a period.
-    include_warmup, include_test
-        Count warm-up / test traffic (excluded by default).
+    include_warmup, include_test, include_demo
+        Count warm-up / test / demo traffic (excluded by default: the
+        :class:`TrafficScope` of customer traffic).
+    as_of
+        Timezone-aware instant the receipt timeout is judged at (default: now, taken
+        when the plan is built).
+    receipt_timeout
+        A message sent this long before ``as_of`` without a receipt or other final
+        timestamp counts as ``no_receipt`` (default :data:`RECEIPT_TIMEOUT`, 24 hours).
 
     Examples
     --------
@@ -292,9 +330,8 @@ def outcome_counts(
     [('delivered', 1), ('inbound', 1)]
     """
     g = grouping(by, every, time_zone, period_column)
-    result = outcomes_from_cube(
-        _cube(df, g), g, include_warmup=include_warmup, include_test=include_test
-    )
+    cube = _cube(df, g, receipt_timeout=receipt_timeout, as_of=_now_or(as_of))
+    result = outcomes_from_cube(cube, g, **_scope(include_warmup, include_test, include_demo))
     return _like(df, result)
 
 
@@ -307,16 +344,25 @@ def delivery_summary(
     period_column: str = "created_at",
     include_warmup: bool = False,
     include_test: bool = False,
+    include_demo: bool = False,
+    as_of: datetime | None = None,
+    receipt_timeout: timedelta = RECEIPT_TIMEOUT,
 ) -> FrameT:
-    """Delivery rate = delivered ÷ (delivered + failed + undeliverable), per group.
+    """Two delivery rates per group: of final outcomes, and of messages sent.
 
     Scope: outbound messages (:func:`is_outbound`) of countable traffic
-    (:func:`is_countable_traffic`). Columns: keys, ``n_events``, ``n_not_outbound``,
-    ``n_traffic_excluded`` (outbound warm-up/test), ``n_outbound`` (in scope),
-    ``n_delivered``, ``n_undeliverable``, ``n_failed``, ``n_blocked``, ``n_canceled``,
-    ``n_scheduled``, ``n_in_flight`` (these seven sum to ``n_outbound``), ``n_used``
-    (the denominator), ``n_excluded`` (``n_events - n_used``) and ``delivery_rate``
-    (Float64, null when ``n_used`` is 0). Arguments as in :func:`outcome_counts`.
+    (:func:`is_countable_traffic`). ``delivery_rate`` = delivered ÷ (delivered +
+    undeliverable + failed + blocked + no_receipt), the :data:`FINAL_OUTCOMES`;
+    ``sent_delivery_rate`` = delivered ÷ ``n_sent``, the messages that reached sent
+    (``sent_at`` set, or delivered or undeliverable: a receipt implies the send).
+
+    Columns: keys, ``n_events``, ``n_not_outbound``, ``n_traffic_excluded`` (outbound
+    warm-up/test/demo out of scope), ``n_outbound`` (in scope), ``n_delivered``,
+    ``n_undeliverable``, ``n_failed``, ``n_blocked``, ``n_canceled``, ``n_scheduled``,
+    ``n_no_receipt``, ``n_in_flight`` (these eight sum to ``n_outbound``), ``n_sent``,
+    ``n_used`` (the denominator of ``delivery_rate``), ``n_excluded`` (``n_events -
+    n_used``), ``delivery_rate`` and ``sent_delivery_rate`` (Float64, null when the
+    denominator is 0). Arguments as in :func:`outcome_counts`.
 
     Examples
     --------
@@ -331,11 +377,25 @@ def delivery_summary(
     ... )
     >>> delivery_summary(df).select("n_used", "n_excluded", "delivery_rate").row(0)
     (2, 1, 0.5)
+
+    A message sent without a receipt is in flight for 24 hours, then ``no_receipt``:
+    it enters both denominators.
+
+    >>> from datetime import timedelta
+    >>> df = pl.DataFrame(
+    ...     [{"direction": "Outbound", "sent_at": t, "delivered_at": t},
+    ...      {"direction": "Outbound", "sent_at": t}],
+    ...     schema=EVENT_SCHEMA,
+    ... )
+    >>> cols = ["n_in_flight", "n_no_receipt", "delivery_rate", "sent_delivery_rate"]
+    >>> delivery_summary(df, as_of=t + timedelta(hours=1)).select(cols).row(0)
+    (1, 0, 1.0, 0.5)
+    >>> delivery_summary(df, as_of=t + timedelta(hours=24)).select(cols).row(0)
+    (0, 1, 0.5, 0.5)
     """
     g = grouping(by, every, time_zone, period_column)
-    result = delivery_from_cube(
-        _cube(df, g), g, include_warmup=include_warmup, include_test=include_test
-    )
+    cube = _cube(df, g, receipt_timeout=receipt_timeout, as_of=_now_or(as_of))
+    result = delivery_from_cube(cube, g, **_scope(include_warmup, include_test, include_demo))
     return _like(df, result)
 
 
@@ -348,6 +408,7 @@ def latency_summary(
     period_column: str = "created_at",
     include_warmup: bool = False,
     include_test: bool = False,
+    include_demo: bool = False,
     stages: Sequence[Stage] = STAGES,
 ) -> FrameT:
     """Latency statistics in milliseconds, one row per group and stage.
@@ -396,7 +457,7 @@ def latency_summary(
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise ValueError(f"unknown latency stages {unknown}; expected some of {STAGES}")
-    scope = {"include_warmup": include_warmup, "include_test": include_test}
+    scope = _scope(include_warmup, include_test, include_demo)
     base = prepare(_lazy(df), g, as_of=None)
     events = events_from_cube(cube_plan(base, g), g)
     values = latency_plan(base, g, stages, **scope)
@@ -412,7 +473,9 @@ def retry_summary(
     period_column: str = "created_at",
     include_warmup: bool = False,
     include_test: bool = False,
+    include_demo: bool = False,
     as_of: datetime | None = None,
+    receipt_timeout: timedelta = RECEIPT_TIMEOUT,
 ) -> FrameT:
     """Retry statistics per group.
 
@@ -422,8 +485,9 @@ def retry_summary(
     ``n_missing_retry_count`` (null or negative), ``n_retried`` (``retry_count > 0``),
     ``share_retried`` (``n_retried / n_used``), ``total_retries`` (sum of
     ``retry_count``), ``mean_retries`` (``total_retries / n_used``), ``max_retries``,
-    ``n_delivered``, ``n_terminal`` (delivered + failed + undeliverable),
-    ``delivery_rate`` (``n_delivered / n_terminal``), ``extra_attempts_per_delivered``
+    ``n_delivered``, ``n_terminal`` (final outcomes: delivered + undeliverable + failed
+    + blocked + no_receipt, :data:`FINAL_OUTCOMES`), ``delivery_rate``
+    (``n_delivered / n_terminal``), ``extra_attempts_per_delivered``
     (``total_retries / n_delivered``) and ``n_retry_pending`` (:func:`retry_pending` at
     ``as_of``). Every statistic, ``n_retry_pending`` included, is over the ``n_used``
     messages: a retry due on a message whose count is null or negative is not counted.
@@ -432,8 +496,10 @@ def retry_summary(
     Parameters
     ----------
     as_of
-        Timezone-aware "now" for pending retries; default: the current time, taken when
-        the plan is built.
+        Timezone-aware "now" for pending retries and the receipt timeout; default: the
+        current time, taken when the plan is built.
+    receipt_timeout
+        As in :func:`outcome_counts`.
 
     Examples
     --------
@@ -461,8 +527,8 @@ def retry_summary(
     (1, 2, 1)
     """
     g = grouping(by, every, time_zone, period_column)
-    cube = _cube(df, g, as_of=_now_or(as_of))
-    result = retry_from_cube(cube, g, include_warmup=include_warmup, include_test=include_test)
+    cube = _cube(df, g, as_of=_now_or(as_of), receipt_timeout=receipt_timeout)
+    result = retry_from_cube(cube, g, **_scope(include_warmup, include_test, include_demo))
     return _like(df, result)
 
 
@@ -475,14 +541,17 @@ def retry_distribution(
     period_column: str = "created_at",
     include_warmup: bool = False,
     include_test: bool = False,
+    include_demo: bool = False,
     as_of: datetime | None = None,
+    receipt_timeout: timedelta = RECEIPT_TIMEOUT,
 ) -> FrameT:
     """Distribution of retry counts, and the delivery rate by retry count.
 
     Same scope as :func:`retry_summary`. One row per group and ``retry_count`` with
     ``n_messages``, ``share`` (of the group's messages), ``n_delivered``, ``n_failed``,
-    ``n_undeliverable``, ``n_terminal``, ``delivery_rate`` (``n_delivered /
-    n_terminal``) and ``n_retry_pending``. Other arguments as in :func:`retry_summary`.
+    ``n_undeliverable``, ``n_terminal`` (final outcomes, :data:`FINAL_OUTCOMES`),
+    ``delivery_rate`` (``n_delivered / n_terminal``) and ``n_retry_pending``. Other
+    arguments as in :func:`retry_summary`.
 
     Examples
     --------
@@ -498,9 +567,9 @@ def retry_distribution(
     (1, 2, 0.5)
     """
     g = grouping(by, every, time_zone, period_column)
-    cube = _cube(df, g, as_of=_now_or(as_of))
+    cube = _cube(df, g, as_of=_now_or(as_of), receipt_timeout=receipt_timeout)
     result = retry_distribution_from_cube(
-        cube, g, include_warmup=include_warmup, include_test=include_test
+        cube, g, **_scope(include_warmup, include_test, include_demo)
     )
     return _like(df, result)
 
@@ -513,13 +582,16 @@ def billing_summary(
     time_zone: str = "UTC",
     period_column: str = "created_at",
     cost_scale: int = 4,
-    include_warmup: bool = True,
-    include_test: bool = True,
+    include_warmup: bool = False,
+    include_test: bool = False,
+    include_demo: bool = False,
 ) -> FrameT:
     """Exact billing totals per group, and the cost per delivered message.
 
-    Scope: every event; billing counts what was billed, so warm-up and test traffic are
-    included unless ``include_warmup`` / ``include_test`` are set to False. Group by
+    Scope: every event of the traffic scope (:class:`TrafficScope`), by default
+    customer traffic like every other metric, so that the delivery and billing reports
+    show one "Delivered" and one billed total per scope; set ``include_warmup`` /
+    ``include_test`` / ``include_demo`` to bill those too. Group by
     ``billing_status``, ``campaign_id``, ``source_id``, ``ten_dlc_campaign_id``,
     ``from_phone_number`` / ``outbound_phone_number_id`` or any other columns.
 
@@ -558,8 +630,7 @@ def billing_summary(
     result = billing_from_cube(
         _cube(lf, g),
         g,
-        include_warmup=include_warmup,
-        include_test=include_test,
+        **_scope(include_warmup, include_test, include_demo),
         cost_scale=cost_scale,
         scale=scale,
     )
@@ -577,20 +648,21 @@ def billing_breakdown(
     cost_scale: int = 4,
     include_warmup: bool = False,
     include_test: bool = False,
+    include_demo: bool = False,
 ) -> FrameT:
     """Billing that finance can use: gross, refunded and net amounts, billed vs pending,
     and the cost per unit of each channel.
 
-    Scope: events of countable traffic (warm-up and test excluded unless
-    ``include_warmup`` / ``include_test``). Definitions (``docs/metrics.md``,
-    "Billing"): a **charge** is a non-negative amount; a **refund** is a negative amount
-    (its size is minus the amount) or a charge whose ``billing_status`` is ``Refunded``
-    (any case; its size is the amount). ``gross_amount`` sums the charges,
-    ``refunded_amount`` the refunds' sizes, ``net_amount = gross_amount -
-    refunded_amount``; ``billed_amount`` / ``pending_amount`` are the charges whose status
-    is ``Billed`` / ``Pending``; ``total_amount`` is the plain sum of the amounts, as
-    :func:`billing_summary`. Every amount is an exact Decimal sum, and the split rows add
-    up exactly to the unsplit ones.
+    Scope: events of countable traffic (:class:`TrafficScope`: warm-up, test and demo
+    excluded unless ``include_warmup`` / ``include_test`` / ``include_demo``). Definitions
+    (``docs/metrics.md``, "Billing"): a **charge** is a non-negative amount; a **refund** is
+    a negative amount (its size is minus the amount) or a charge whose ``billing_status`` is
+    ``Refunded`` (any case; its size is the amount). ``gross_amount`` sums the charges,
+    ``refunded_amount`` the refunds' sizes, ``net_amount = gross_amount - refunded_amount``;
+    ``billed_amount`` / ``pending_amount`` are the charges whose status is ``Billed`` /
+    ``Pending``; ``total_amount`` is the plain sum of the amounts, as
+    :func:`billing_summary`. Every amount is an exact Decimal sum, and the split rows add up
+    exactly to the unsplit ones.
 
     Parameters
     ----------
@@ -608,8 +680,8 @@ def billing_breakdown(
         Grouping, as in :func:`billing_summary`.
     cost_scale
         Decimals of ``cost_per_unit`` (0 to 18).
-    include_warmup, include_test
-        Traffic scope.
+    include_warmup, include_test, include_demo
+        Traffic scope (:class:`TrafficScope`).
 
     Examples
     --------
@@ -647,6 +719,7 @@ def billing_breakdown(
         split=split,
         include_warmup=include_warmup,
         include_test=include_test,
+        include_demo=include_demo,
         cost_scale=cost_scale,
         scale=scale,
     )
@@ -671,10 +744,14 @@ class MetricsSummary:
     counts
         One row per metric (``outcome``, ``delivery``, ``latency.<stage>`` for every
         stage, ``retry``, ``billing``) with ``n_events``, ``n_used`` and ``n_excluded``
-        over the whole frame: always these nine rows, whatever the grouping, with zero
+        over the whole frame: always these ten rows, whatever the grouping, with zero
         counts for an empty frame.
     as_of
-        The instant pending retries were judged at (UTC).
+        The instant pending retries and the receipt timeout were judged at (UTC).
+    scope
+        The :class:`TrafficScope` of every metric, billing included.
+    receipt_timeout
+        The receipt timeout of the ``no_receipt`` outcome.
     """
 
     outcomes: pl.DataFrame
@@ -686,6 +763,8 @@ class MetricsSummary:
     billing_total: pl.DataFrame
     counts: pl.DataFrame
     as_of: datetime
+    scope: TrafficScope = field(default_factory=TrafficScope)
+    receipt_timeout: timedelta = RECEIPT_TIMEOUT
 
 
 def _counts(
@@ -752,9 +831,11 @@ def summary(
     period_column: str = "created_at",
     include_warmup: bool = False,
     include_test: bool = False,
+    include_demo: bool = False,
     billing_by: str | Sequence[str] = ("billing_status",),
     cost_scale: int = 4,
     as_of: datetime | None = None,
+    receipt_timeout: timedelta = RECEIPT_TIMEOUT,
     engine: Engine = "auto",
 ) -> MetricsSummary:
     """Compute every metric at once.
@@ -764,9 +845,8 @@ def summary(
     latencies per group. In memory both run together (``polars.collect_all`` computes
     the per-event columns once for both); every frame of the result is then derived
     from these small results, so all counts agree exactly across frames. Billing is
-    grouped by the grouping plus ``billing_by`` and includes every traffic type, like
-    :func:`billing_summary`; the other metrics exclude warm-up and test traffic unless
-    asked.
+    grouped by the grouping plus ``billing_by``. Every metric, billing included, has one
+    traffic scope (:class:`TrafficScope`): customer traffic unless asked.
 
     Parameters
     ----------
@@ -775,15 +855,18 @@ def summary(
         scanned, never materialised whole.
     by, every, time_zone, period_column
         Grouping, as in :func:`outcome_counts`.
-    include_warmup, include_test
-        Traffic scope of outcome, delivery, latency and retry metrics.
+    include_warmup, include_test, include_demo
+        Traffic scope of every metric (default: customer traffic).
     billing_by
         Billing dimensions (``billing_status``, ``campaign_id``, ``source_id``,
         ``ten_dlc_campaign_id``, ``from_phone_number``, ...).
     cost_scale
         Decimals of ``cost_per_delivered``.
     as_of
-        Timezone-aware instant for pending retries (default: now).
+        Timezone-aware instant for pending retries and the receipt timeout (default:
+        now).
+    receipt_timeout
+        As in :func:`outcome_counts` (default :data:`RECEIPT_TIMEOUT`).
     engine
         Polars engine. ``"streaming"`` bounds memory for sources larger than RAM (a
         ``pl.scan_parquet`` store): the passes then run one after the other, each
@@ -804,25 +887,25 @@ def summary(
 
     >>> empty = summary(df.clear(), by="campaign_id", as_of=t)
     >>> empty.counts.height, empty.counts["n_events"].sum(), empty.latency.columns[:2]
-    (9, 0, ['campaign_id', 'stage'])
+    (10, 0, ['campaign_id', 'stage'])
     """
     g = grouping(by, every, time_zone, period_column)
     dims = extra_dims(g, billing_by)
     when = _now_or(as_of)
     lf = _lazy(df)
     scale = money_scale(lf)
-    scope = {"include_warmup": include_warmup, "include_test": include_test}
-    base = prepare(lf, g, as_of=when)
+    scope = _scope(include_warmup, include_test, include_demo)
+    receipt_cutoff(when, receipt_timeout)  # validate before building the plan
+    base = prepare(lf, g, as_of=when, receipt_timeout=receipt_timeout)
     cube, values = _collect(base, g, dims, scope, engine)
     outcomes = outcomes_from_cube(cube, g, **scope)
     delivery = delivery_from_cube(cube, g, **scope)
     latency = latency_from_parts(events_from_cube(cube, g), values, g, STAGES)
     retry = retry_from_cube(cube, g, **scope)
-    billing_scope = {"include_warmup": True, "include_test": True}
     billing_total = billing_from_cube(
         cube,
         Grouping((), None, g.time_zone, g.period_column),
-        **billing_scope,
+        **scope,
         cost_scale=cost_scale,
         scale=scale,
     )
@@ -833,9 +916,11 @@ def summary(
         retry=retry,
         retry_distribution=retry_distribution_from_cube(cube, g, **scope),
         billing=billing_from_cube(
-            cube, g.with_by(dims), **billing_scope, cost_scale=cost_scale, scale=scale
+            cube, g.with_by(dims), **scope, cost_scale=cost_scale, scale=scale
         ),
         billing_total=billing_total,
         counts=_counts(outcomes, delivery, latency, retry, billing_total),
         as_of=when,
+        scope=TrafficScope.of(**scope),
+        receipt_timeout=receipt_timeout,
     )

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
@@ -89,6 +89,7 @@ _TOTAL = "Total"
 class _Traffic(TypedDict):
     include_warmup: bool
     include_test: bool
+    include_demo: bool
 
 
 # ---------------------------------------------------------------------------------------
@@ -108,12 +109,21 @@ def _delivery_kpis(s: m.MetricsSummary, frame: pl.DataFrame) -> dict[str, KPI]:
         _kpi("n_failed", "Failed", d.get("n_failed", 0), fmt_count),
         _kpi("n_undeliverable", "Undeliverable", d.get("n_undeliverable", 0), fmt_count),
         _kpi("n_blocked", "Blocked", d.get("n_blocked", 0), fmt_count),
+        _kpi("n_no_receipt", "No receipt", d.get("n_no_receipt", 0), fmt_count),
         _kpi(
             "delivery_rate",
             "Delivery rate",
             d.get("delivery_rate"),
             fmt_rate,
-            "delivered ÷ (delivered + failed + undeliverable)",
+            "delivered ÷ final outcomes (delivered + undeliverable + failed + blocked + "
+            "no receipt)",
+        ),
+        _kpi(
+            "sent_delivery_rate",
+            "Delivery rate of sent",
+            d.get("sent_delivery_rate"),
+            fmt_rate,
+            "delivered ÷ messages that reached sent",
         ),
         _kpi("latency_end_to_end_p50_ms", "End-to-end p50", e2e.get("p50_ms"), _fmt_ms),
         _kpi("latency_end_to_end_p90_ms", "End-to-end p90", e2e.get("p90_ms"), _fmt_ms),
@@ -134,8 +144,10 @@ _COUNT_COLS = (
     ("n_blocked", "Blocked"),
     ("n_canceled", "Canceled"),
     ("n_scheduled", "Scheduled"),
+    ("n_no_receipt", "No receipt"),
     ("n_in_flight", "In flight"),
     ("n_used", "With a final outcome"),
+    ("n_sent", "Sent"),
 )
 
 
@@ -144,7 +156,7 @@ def _outcome_table(s: m.MetricsSummary) -> ReportTable:
         Column("label", "Outcome", "label"),
         Column("n", "Messages (count)", "count", foots=True),
         Column("share", "Share", "rate"),
-        Column("n_excluded", "Excluded (warm-up/test)", "count", foots=True),
+        Column("n_excluded", "Excluded (traffic scope)", "count", foots=True),
     )
     rows = s.outcomes.select(
         pl.col("outcome").cast(pl.String).fill_null("not a message").alias("label"),
@@ -180,20 +192,29 @@ def _delivery_period_table(
     cols = (
         Column("label", f"{every.capitalize()} ({tz})", "label"),
         *[Column(n, lbl, "count", foots=True) for n, lbl in _COUNT_COLS],
-        Column("delivery_rate", "Delivery rate", "rate"),
+        Column("delivery_rate", "Delivery rate (final outcomes)", "rate"),
+        Column("sent_delivery_rate", "Delivery rate (of sent)", "rate"),
     )
     names = [c.name for c in cols[1:]]
-    per = m.delivery_summary(frame, every=every, time_zone=tz, **kw).sort("period")
+    clock, timeout = s.as_of, s.receipt_timeout
+    per = m.delivery_summary(
+        frame, every=every, time_zone=tz, as_of=clock, receipt_timeout=timeout, **kw
+    ).sort("period")
     rows = per.select(_period_label(every), *[pl.col(n) for n in names])
-    total = m.delivery_summary(frame, **kw).select(pl.lit(_TOTAL).alias("label"), *names)
+    total = m.delivery_summary(frame, as_of=clock, receipt_timeout=timeout, **kw).select(
+        pl.lit(_TOTAL).alias("label"), *names
+    )
+    hours = s.receipt_timeout.total_seconds() / 3600
     return ReportTable(
         "delivery_by_period",
         f"Delivery per {every}",
         cols,
-        rows.cast(dict.fromkeys(names[:-1], pl.Int64)),
-        total.cast(dict.fromkeys(names[:-1], pl.Int64)),
-        note="Outbound messages of countable traffic. Delivery rate = delivered ÷ "
-        "(delivered + failed + undeliverable).",
+        rows.cast(dict.fromkeys(names[:-2], pl.Int64)),
+        total.cast(dict.fromkeys(names[:-2], pl.Int64)),
+        note=f"Outbound messages of {s.scope.label}. Delivery rate (final outcomes) = "
+        "delivered ÷ (delivered + undeliverable + failed + blocked + no receipt); "
+        "delivery rate (of sent) = delivered ÷ messages that reached sent. No receipt: sent "
+        f"{hours:g} h or more before {s.as_of:%Y-%m-%d %H:%M} UTC without a receipt.",
     )
 
 
@@ -206,8 +227,8 @@ def _latency_table(s: m.MetricsSummary) -> ReportTable:
         Column("n_used", "Messages used", "count"),
         Column("n_missing", "End missing", "count"),
         Column("n_negative", "Negative gap", "count"),
-        *[Column(n, f"{lbl} (ms)", "ms") for n, lbl in stats],
-        Column("max_ms", "Max (ms)", "ms"),
+        *[Column(n, f"{lbl} (ms/s/min/h)", "ms") for n, lbl in stats],
+        Column("max_ms", "Max (ms/s/min/h)", "ms"),
     )
     rows = s.latency.sort("stage").select(
         pl.col("stage").cast(pl.String).alias("label"),
@@ -219,7 +240,8 @@ def _latency_table(s: m.MetricsSummary) -> ReportTable:
         cols,
         rows,
         note=f"Percentiles interpolate linearly ({m.INTERPOLATION}). Negative gaps and missing "
-        "ends are excluded and counted.",
+        "ends are excluded and counted. Each duration carries its unit (ms, s, min, h, d); "
+        "the table's data are exact milliseconds.",
     )
 
 
@@ -407,9 +429,16 @@ def _engagement_table(frame: pl.DataFrame, by: str, kw: _Traffic) -> ReportTable
 
 
 def _ranking_tables(
-    frame: pl.DataFrame, by: str, min_volume: int, kw: _Traffic
+    frame: pl.DataFrame,
+    by: str,
+    min_volume: int,
+    kw: _Traffic,
+    as_of: datetime,
+    receipt_timeout: timedelta,
 ) -> tuple[ReportTable, ReportTable]:
-    ranking = m.delivery_ranking(frame, by=by, min_volume=min_volume, **kw)
+    ranking = m.delivery_ranking(
+        frame, by=by, min_volume=min_volume, as_of=as_of, receipt_timeout=receipt_timeout, **kw
+    )
     reply = m.reply_summary(frame, by=by, **kw).select(by, "reply_rate")
     ranked = ranking.join(reply, on=by, how="left", nulls_equal=True, maintain_order="left")
     label = by.replace("_", " ").capitalize()
@@ -490,7 +519,9 @@ class DeliveryReport(_ReportBase):
         every: m.Every | Literal["auto"] = "auto",
         include_warmup: bool = False,
         include_test: bool = False,
+        include_demo: bool = False,
         as_of: datetime | None = None,
+        receipt_timeout: timedelta = m.RECEIPT_TIMEOUT,
         title: str = "Delivery report",
         source: str = "events frame",
         by: RankBy | None = None,
@@ -513,10 +544,15 @@ class DeliveryReport(_ReportBase):
             IANA zone of the dates, periods and time axes.
         every
             Period of the time table and figures (``"auto"``: from the data span).
-        include_warmup, include_test
-            Count warm-up / test traffic in the message metrics (default: excluded).
+        include_warmup, include_test, include_demo
+            Count warm-up / test / demo traffic (default: excluded, the
+            :class:`~leadping_nb.metrics.TrafficScope` of customer traffic, stated in
+            the report).
         as_of
-            Instant for pending retries (default: now).
+            Instant for pending retries and the receipt timeout (default: now).
+        receipt_timeout
+            A message sent this long before ``as_of`` without a receipt counts as
+            "no receipt" (default :data:`~leadping_nb.metrics.RECEIPT_TIMEOUT`).
         title, source
             Shown in the header.
         by
@@ -526,8 +562,8 @@ class DeliveryReport(_ReportBase):
             engagement table is grouped by ``by`` when it is ``campaign_id`` or
             ``source_id``, else by ``source_id``.
         min_volume
-            Final outcomes (delivered + failed + undeliverable) a group needs to be
-            ranked (default :data:`~leadping_nb.metrics.MIN_VOLUME`, 30).
+            Final outcomes (delivered, undeliverable, failed, blocked, no receipt) a
+            group needs to be ranked (default :data:`~leadping_nb.metrics.MIN_VOLUME`, 30).
         """
         from leadping_nb.figures import choose_period
 
@@ -537,8 +573,10 @@ class DeliveryReport(_ReportBase):
         events, win, n_outside = _apply_window(frame, window)
         period = choose_period(events, every)
         produced_at, when = _now_pair(as_of)
-        kw = _Traffic(include_warmup=include_warmup, include_test=include_test)
-        s = m.summary(events, as_of=when, **kw)
+        kw = _Traffic(
+            include_warmup=include_warmup, include_test=include_test, include_demo=include_demo
+        )
+        s = m.summary(events, as_of=when, receipt_timeout=receipt_timeout, **kw)
         tables: tuple[ReportTable, ...] = (
             _outcome_table(s),
             _delivery_period_table(events, s, period, time_zone, kw),
@@ -551,7 +589,7 @@ class DeliveryReport(_ReportBase):
             ),
         )
         if by is not None:
-            tables += _ranking_tables(events, by, min_volume, kw)
+            tables += _ranking_tables(events, by, min_volume, kw, when, receipt_timeout)
         kpis = dict(_delivery_kpis(s, events))
         engagement = _engagement_kpis(
             m.reply_summary(events, **kw),
@@ -580,17 +618,26 @@ class DeliveryReport(_ReportBase):
         from leadping_nb import figures as f
 
         ev, tz, every = self.frame, self.meta.time_zone, self.meta.every
-        kw = _Traffic(include_warmup=self.meta.include_warmup, include_test=self.meta.include_test)
+        at, rt = self.meta.as_of, self.summary.receipt_timeout
+        kw = _Traffic(
+            include_warmup=self.meta.include_warmup,
+            include_test=self.meta.include_test,
+            include_demo=self.meta.include_demo,
+        )
         return [
             (
                 "volume_by_outcome",
                 "Messages by outcome",
-                lambda: f.volume_by_outcome(ev, every=every, time_zone=tz, **kw),
+                lambda: f.volume_by_outcome(
+                    ev, every=every, time_zone=tz, as_of=at, receipt_timeout=rt, **kw
+                ),
             ),
             (
                 "delivery_rate",
                 "Delivery rate over time",
-                lambda: f.delivery_rate_over_time(ev, every=every, time_zone=tz, **kw),
+                lambda: f.delivery_rate_over_time(
+                    ev, every=every, time_zone=tz, as_of=at, receipt_timeout=rt, **kw
+                ),
             ),
             ("latency_ecdf", "Latency ECDF by stage", lambda: f.latency_ecdf(ev, **kw)),
             (
@@ -855,8 +902,9 @@ class BillingReport(_ReportBase):
         filters: EventQuery | str | None = None,
         time_zone: str = "UTC",
         every: m.Every | Literal["auto"] = "auto",
-        include_warmup: bool = True,
-        include_test: bool = True,
+        include_warmup: bool = False,
+        include_test: bool = False,
+        include_demo: bool = False,
         cost_scale: int = 4,
         currency: str = DEFAULT_CURRENCY,
         as_of: datetime | None = None,
@@ -865,12 +913,13 @@ class BillingReport(_ReportBase):
     ) -> BillingReport:
         """Compute a billing report from an events frame.
 
-        Parameters are those of :meth:`DeliveryReport.from_frame`, except that warm-up
-        and test traffic are included by default (billing counts what was billed),
-        ``cost_scale`` sets the decimals of the per-unit amounts (rounded half-to-even;
-        totals are never rounded), and ``currency`` (three upper-case letters, ISO 4217;
-        default ``"USD"``: the API states no currency) labels every amount, header and
-        axis. An invalid currency raises ``ValueError`` before anything is computed.
+        Parameters are those of :meth:`DeliveryReport.from_frame` (the same traffic
+        scope, customer traffic by default, so that both reports show one "Delivered"
+        and one billed total per scope), ``cost_scale`` sets the decimals of the
+        per-unit amounts (rounded half-to-even; totals are never rounded), and
+        ``currency`` (three upper-case letters, ISO 4217; default ``"USD"``: the API
+        states no currency) labels every amount, header and axis. An invalid currency
+        raises ``ValueError`` before anything is computed.
         """
         from leadping_nb.figures import choose_period
 
@@ -884,6 +933,7 @@ class BillingReport(_ReportBase):
         kw: dict[str, Any] = {
             "include_warmup": include_warmup,
             "include_test": include_test,
+            "include_demo": include_demo,
             "cost_scale": cost_scale,
         }
         total = m.billing_summary(events, by=(), **kw)
@@ -939,7 +989,9 @@ class BillingReport(_ReportBase):
                 note="Amounts are summed exactly as Decimal; every table foots to the total.",
             ),
         )
-        scope = _Traffic(include_warmup=include_warmup, include_test=include_test)
+        scope = _Traffic(
+            include_warmup=include_warmup, include_test=include_test, include_demo=include_demo
+        )
         whole = m.billing_breakdown(events, split=None, cost_scale=cost_scale, **scope)
         channels = m.billing_breakdown(events, split="channel", cost_scale=cost_scale, **scope)
         states = m.billing_breakdown(events, split="billing_state", **scope)
@@ -948,7 +1000,7 @@ class BillingReport(_ReportBase):
             _billing_state_table(states, whole, currency),
             *by_dimension,
         )
-        flags = _Traffic(include_warmup=include_warmup, include_test=include_test)
+        flags = scope
         counts = m.summary(events, as_of=when, **flags).counts
         meta = _make_meta(
             title=title,
@@ -974,7 +1026,11 @@ class BillingReport(_ReportBase):
         from leadping_nb import figures as f
 
         ev, tz, every = self.frame, self.meta.time_zone, self.meta.every
-        kw = _Traffic(include_warmup=self.meta.include_warmup, include_test=self.meta.include_test)
+        kw = _Traffic(
+            include_warmup=self.meta.include_warmup,
+            include_test=self.meta.include_test,
+            include_demo=self.meta.include_demo,
+        )
         cur = self.currency
         return [
             (

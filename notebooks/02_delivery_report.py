@@ -200,14 +200,14 @@ meta.exclusions
 #
 # Each outbound message gets exactly one **outcome**, from its lifecycle timestamps, in
 # this precedence: `delivered` (has `deliveredAt`), `undeliverable`, `failed`, `blocked`
-# (compliance), `canceled`, `scheduled` (due later, not started), otherwise `in_flight`
-# (sent, no final receipt yet). Inbound replies are `inbound`; calls, notes and status
-# changes are not messages.
+# (compliance), `canceled`, `scheduled` (due later, not started), `no_receipt` (sent
+# 24 hours or more ago without a receipt), otherwise `in_flight` (sent, no final receipt
+# yet). Inbound replies are `inbound`; calls, notes and status changes are not messages.
 #
-# The **delivery rate** is delivered ÷ (delivered + failed + undeliverable): messages
-# that reached a final carrier outcome. Blocked and canceled messages never reached a
-# carrier, and scheduled or in-flight ones have no outcome yet, so they are counted but
-# not in the rate.
+# The **delivery rate** is delivered ÷ (delivered + undeliverable + failed + blocked + no
+# receipt): every message with a final outcome, so lost receipts and compliance blocks
+# count against it. Canceled messages (the sender's own stop) and scheduled or in-flight
+# ones have no final outcome, so they are counted but not in the rate.
 
 # %%
 figs = report.figures()
@@ -307,9 +307,10 @@ else:
         f"**Delivery.** Of {d['n_outbound']:,} outbound messages, {d['n_delivered']:,} were "
         f"delivered: a delivery rate of **{pct(d['delivery_rate'])}** over the "
         f"{d['n_used']:,} messages with a final outcome ({d['n_failed']:,} failed, "
-        f"{d['n_undeliverable']:,} undeliverable). Another {d['n_blocked']:,} were blocked "
-        f"for compliance, {d['n_canceled']:,} canceled, and {d['n_scheduled']:,} scheduled "
-        f"and {d['n_in_flight']:,} in flight had no outcome yet."
+        f"{d['n_undeliverable']:,} undeliverable, {d['n_blocked']:,} blocked for compliance, "
+        f"{d['n_no_receipt']:,} without a receipt). Another {d['n_canceled']:,} were "
+        f"canceled, and {d['n_scheduled']:,} scheduled and {d['n_in_flight']:,} in flight "
+        f"had no outcome yet."
     )
 
     periods = (

@@ -142,8 +142,9 @@ frame.select("created_at", "event_type", "campaign_id", "billing_status", "billa
 #
 # `metrics.billing_summary(frame, by=...)` sums the amounts exactly per group and counts
 # what it did: `n_events` in the group, `n_used` with an amount, `n_missing_amount`
-# without. Billing counts everything that was billed, so warm-up and test traffic are
-# included (both are options).
+# without. Billing has the traffic scope of every other metric: customer traffic by
+# default (warm-up, test and demo excluded, each an option), so the delivery and the
+# billing report show the same "Delivered".
 
 # %%
 total = m.billing_summary(frame, by=(), cost_scale=cost_scale)
@@ -213,10 +214,9 @@ display(period_table.select(f"{every} starting ({time_zone})", *columns))
 figures.billed_over_time(frame, every=every, time_zone=time_zone)
 
 # %% [markdown]
-# Warm-up deliveries lower the cost per delivered message without costing anything. For
-# the cost of reaching *leads*, leave warm-up and test traffic out of the scope
-# (`include_warmup=False, include_test=False`): the amounts and the delivered messages
-# then both cover customer traffic only.
+# Warm-up deliveries would lower the cost per delivered message without costing anything,
+# so the default scope leaves warm-up, test and demo traffic out: the amounts and the
+# delivered messages both cover customer traffic only (stated here explicitly).
 
 # %%
 (

@@ -319,6 +319,21 @@ def test_report_from_the_emulator_for_a_window(tmp_path: Path) -> None:
     assert not (tmp_path / "delivery_report.html").exists()
 
 
+def test_report_traffic_flags_set_one_scope_for_both_reports(tmp_path: Path) -> None:
+    args = ["report", "--emulator", "--emulator-leads", "8", "-o", str(tmp_path)]
+    args += ["--include-demo", "--include-test", "--no-progress"]
+    assert main(args) == 0
+    frame = fetch_like_cli(Emulator(0, 8).lead_ids(), EventQuery(page_size=1000), n_leads=8)
+    label = m.TrafficScope(test=True, demo=True).label
+    billing = kpis(tmp_path / "billing_report.html")
+    delivery = kpis(tmp_path / "delivery_report.html")
+    for page in (billing, delivery):
+        assert page.meta["scope"].strip() == label
+    t = m.billing_summary(frame, by=(), include_test=True, include_demo=True).row(0, named=True)
+    assert Decimal(billing.values["total_amount"]) == t["total_amount"]
+    assert int(delivery.values["n_delivered"]) == t["n_delivered"]
+
+
 # ---------------------------------------------------------------------------------------
 # errors and exit codes
 

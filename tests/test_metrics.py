@@ -61,6 +61,7 @@ def test_latency_stages_in_ms_with_microsecond_precision() -> None:
         "latency_carrier_ms": 3998.499,
         "latency_end_to_end_ms": 5000.0,
         "latency_schedule_lag_ms": 51.5,
+        "latency_to_failure_ms": None,  # not failed
     }
     assert frame(row).select(m.latency_ms("queue")).dtypes == [pl.Float64]
 
@@ -228,12 +229,38 @@ CASES = [
 @pytest.mark.parametrize(("fields", "expected"), CASES)
 def test_outcome_precedence(fields: dict[str, Any], expected: str | None) -> None:
     df = frame(sms(**fields))
-    got = df.select(m.outcome(), m.is_outbound(), m.is_inbound())
+    got = df.select(m.outcome(as_of=T0 + timedelta(hours=1)), m.is_outbound(), m.is_inbound())
     assert got.schema["outcome"] == m.OUTCOME_DTYPE
     outcome, outbound, inbound = got.row(0)
     assert outcome == expected
     assert inbound == (expected == "inbound")
     assert outbound == (expected not in (None, "inbound"))
+
+
+def test_receipt_timeout_turns_a_sent_message_without_receipt_into_no_receipt() -> None:
+    # sent at T0 with no final timestamp: in flight for 24 h, then no_receipt
+    df = frame(
+        sms(sent_at=T0),
+        sms(sent_at=T0, next_retry_at=T0 + timedelta(days=3)),  # a retry is still due
+        sms(queued_at=T0),  # never sent: in flight forever
+        sms(sent_at=T0, delivered_at=T0 + timedelta(days=2)),  # a late receipt wins
+    )
+
+    def outcomes(**kw: Any) -> list[str]:
+        return df.select(m.outcome(**kw)).to_series().to_list()
+
+    day = timedelta(hours=24)
+    assert outcomes(as_of=T0 + day - timedelta(microseconds=1)) == [
+        "in_flight", "in_flight", "in_flight", "delivered",
+    ]  # fmt: skip
+    assert outcomes(as_of=T0 + day) == ["no_receipt", "no_receipt", "in_flight", "delivered"]
+    short = outcomes(as_of=T0 + timedelta(hours=2), receipt_timeout=timedelta(hours=1))
+    assert short[:3] == ["no_receipt", "no_receipt", "in_flight"]
+    pending = df.select(m.retry_pending(T0 + day)).to_series().to_list()
+    assert pending == [False, True, False, False]  # no_receipt leaves a retry open
+    assert day == m.RECEIPT_TIMEOUT
+    with pytest.raises(ValueError, match="receipt_timeout"):
+        m.delivery_summary(df, as_of=T0, receipt_timeout=timedelta(hours=-1))
 
 
 def test_with_metrics_adds_the_documented_columns_and_keeps_the_kind() -> None:
@@ -263,21 +290,57 @@ def test_with_metrics_adds_the_documented_columns_and_keeps_the_kind() -> None:
 
 
 def test_countable_traffic() -> None:
+    # trafficType is an enum of exact strings: "WARMUP" and "TEST" are unknown values
     df = frame(
         sms(traffic_type="RealLead"),
+        sms(traffic_type="Warmup"),
         sms(traffic_type="WARMUP"),
         sms(traffic_type=None, is_warmup=True),
         sms(traffic_type="Test"),
+        sms(traffic_type="TEST"),
         sms(traffic_type="FailedAttempt", is_warmup=False),
+        sms(traffic_type="SystemInternal", is_demo=True),
         sms(),
     )
     assert df.select(m.is_countable_traffic()).to_series().to_list() == [
-        True, False, False, False, True, True,
+        True, False, True, False, False, True, True, False, True,
     ]  # fmt: skip
-    both = df.select(m.is_countable_traffic(include_warmup=True, include_test=True))
-    assert both.to_series().all()
+    everything = m.is_countable_traffic(include_warmup=True, include_test=True, include_demo=True)
+    assert df.select(everything).to_series().all()
+    assert df.select(m.is_countable_traffic(include_demo=True)).to_series().to_list() == [
+        True, False, True, False, False, True, True, True, True,
+    ]  # fmt: skip
     assert df.select(m.is_warmup_traffic()).to_series().sum() == 2
     assert df.select(m.is_test_traffic()).to_series().sum() == 1
+    assert df.select(m.is_demo_traffic()).to_series().sum() == 1
+
+
+def test_traffic_scope_is_the_one_definition() -> None:
+    df = frame(
+        sms(traffic_type="RealLead"),
+        sms(traffic_type="Warmup", is_demo=True),
+        sms(traffic_type="Test"),
+        sms(is_demo=True),
+    )
+    for warmup in (False, True):
+        for test in (False, True):
+            for demo in (False, True):
+                scope = m.TrafficScope(warmup=warmup, test=test, demo=demo)
+                flags = {"include_warmup": warmup, "include_test": test, "include_demo": demo}
+                assert scope == m.TrafficScope.of(**flags)
+                got = df.select(scope.expr()).to_series().to_list()
+                assert got == df.select(m.is_countable_traffic(**flags)).to_series().to_list()
+                want = [True, warmup and demo, test, demo]
+                assert got == want, scope
+    assert m.TrafficScope() == m.TrafficScope(False, False, False)
+    assert m.TrafficScope().is_customer and not m.TrafficScope(demo=True).is_customer
+    assert m.TrafficScope().label == "customer traffic (warm-up, test and demo excluded)"
+    assert m.TrafficScope(test=True, demo=True).label == (
+        "customer, test and demo traffic (warm-up excluded)"
+    )
+    assert m.TrafficScope(True, True, True).label == "all traffic (warm-up, test and demo included)"
+    with pytest.raises(AttributeError):
+        m.TrafficScope().warmup = True  # type: ignore[misc]
 
 
 def delivery_fixture() -> pl.DataFrame:
@@ -295,36 +358,46 @@ def delivery_fixture() -> pl.DataFrame:
         sms(failed_at=T0, traffic_type="Test"),
         {"event_type": "Sms", "direction": "Inbound", "received_at": T0, "created_at": T0},
         {"event_type": "Note", "created_at": T0},
+        sms(sent_at=T0 - timedelta(days=2)),  # no receipt for two days at AS_OF
+        sms(sent_at=AS_OF - timedelta(hours=1)),  # sent an hour before AS_OF: in flight
+        sms(failed_at=T0, sent_at=T0),  # failed after it was sent
+        delivered(is_demo=True),  # demo: out of the customer scope
     )
 
 
 def test_delivery_summary_hand_computed() -> None:
-    row = m.delivery_summary(delivery_fixture()).row(0, named=True)
+    row = m.delivery_summary(delivery_fixture(), as_of=AS_OF).row(0, named=True)
     assert row == {
-        "n_events": 13,
+        "n_events": 17,
         "n_not_outbound": 2,
-        "n_traffic_excluded": 2,
-        "n_outbound": 9,
+        "n_traffic_excluded": 3,  # warm-up, test, demo
+        "n_outbound": 12,
         "n_delivered": 3,
         "n_undeliverable": 1,
-        "n_failed": 1,
+        "n_failed": 2,
         "n_blocked": 1,
         "n_canceled": 1,
         "n_scheduled": 1,
-        "n_in_flight": 1,
-        "n_used": 5,
-        "n_excluded": 8,
-        "delivery_rate": 0.6,
+        "n_no_receipt": 1,
+        "n_in_flight": 2,  # queued; sent an hour ago
+        "n_sent": 7,  # 3 delivered (sent_at), undeliverable, no receipt, in flight, failed
+        "n_used": 8,  # 3 delivered + 1 undeliverable + 2 failed + 1 blocked + 1 no receipt
+        "n_excluded": 9,
+        "delivery_rate": 3 / 8,
+        "sent_delivery_rate": 3 / 7,
     }
 
 
 def test_delivery_summary_traffic_parameters() -> None:
-    row = m.delivery_summary(delivery_fixture(), include_warmup=True).row(0, named=True)
-    assert (row["n_delivered"], row["n_used"], row["n_traffic_excluded"]) == (4, 6, 1)
-    row = m.delivery_summary(delivery_fixture(), include_warmup=True, include_test=True).row(
+    kw: dict[str, Any] = {"as_of": AS_OF}
+    row = m.delivery_summary(delivery_fixture(), include_warmup=True, **kw).row(0, named=True)
+    assert (row["n_delivered"], row["n_used"], row["n_traffic_excluded"]) == (4, 9, 2)
+    row = m.delivery_summary(delivery_fixture(), include_warmup=True, include_test=True, **kw).row(
         0, named=True
     )
-    assert (row["n_failed"], row["n_used"], row["delivery_rate"]) == (2, 7, 4 / 7)
+    assert (row["n_failed"], row["n_used"], row["delivery_rate"]) == (3, 10, 4 / 10)
+    row = m.delivery_summary(delivery_fixture(), include_demo=True, **kw).row(0, named=True)
+    assert (row["n_delivered"], row["n_sent"], row["sent_delivery_rate"]) == (4, 8, 4 / 8)
 
 
 def test_delivery_rate_is_null_without_terminal_messages() -> None:
@@ -333,20 +406,21 @@ def test_delivery_rate_is_null_without_terminal_messages() -> None:
 
 
 def test_outcome_counts_hand_computed() -> None:
-    out = m.outcome_counts(delivery_fixture())
+    out = m.outcome_counts(delivery_fixture(), as_of=AS_OF)
     assert out.select("outcome", "n", "n_excluded").rows() == [
-        ("delivered", 3, 1),
+        ("delivered", 3, 2),  # warm-up, demo
         ("undeliverable", 1, 0),
-        ("failed", 1, 1),
+        ("failed", 2, 1),  # test
         ("blocked", 1, 0),
         ("canceled", 1, 0),
         ("scheduled", 1, 0),
-        ("in_flight", 1, 0),
+        ("no_receipt", 1, 0),
+        ("in_flight", 2, 0),
         ("inbound", 1, 0),
         (None, 1, 0),
     ]
     assert out["share"].sum() == pytest.approx(1.0)
-    assert out["n"].sum() == 11 and out["n_events"].sum() == 13
+    assert out["n"].sum() == 14 and out["n_events"].sum() == 17
 
 
 # --------------------------------------------------------------------------------------
@@ -386,6 +460,47 @@ def test_retry_summary_hand_computed() -> None:
         "extra_attempts_per_delivered": 7 / 3,
         "n_retry_pending": 1,  # not the queued message due later: its count is null
     }
+
+
+def test_retry_terminal_counts_every_final_outcome() -> None:
+    df = frame(
+        delivered(retry_count=1),
+        sms(blocked_at=T0, retry_count=0),
+        sms(sent_at=T0 - timedelta(days=2), retry_count=2),  # no receipt at AS_OF
+        sms(canceled_at=T0, retry_count=0),  # not final: the sender stopped it
+        sms(sent_at=AS_OF, retry_count=0),  # in flight
+    )
+    row = m.retry_summary(df, as_of=AS_OF).row(0, named=True)
+    assert (row["n_used"], row["n_delivered"], row["n_terminal"]) == (5, 1, 3)
+    assert row["delivery_rate"] == 1 / 3
+    dist = m.retry_distribution(df, as_of=AS_OF)
+    assert dist.select("retry_count", "n_messages", "n_terminal").rows() == [
+        (0, 3, 1),
+        (1, 1, 1),
+        (2, 1, 1),
+    ]
+
+
+def test_to_failure_stage_measures_failed_messages() -> None:
+    df = frame(
+        sms(queued_at=T0, sending_started_at=T0 + ms(100), failed_at=T0 + ms(1100)),
+        sms(queued_at=T0, sending_started_at=T0 + ms(100), failed_at=T0 + ms(3100),
+            error_code="E1"),
+        sms(queued_at=T0, failed_at=T0 + ms(50), error_code="E1"),  # never started: missing
+        sms(sending_started_at=T0, failed_at=T0 - ms(1), error_code="E1"),  # negative
+        delivered(error_code="E1"),  # not failed: missing
+    )  # fmt: skip
+    assert m.STAGE_COLUMNS["to_failure"] == ("sending_started_at", "failed_at")
+    assert m.STAGES[-1] == "to_failure"
+    out = m.latency_summary(df, by="error_code", stages=["to_failure"])
+    rows = {r["error_code"]: r for r in out.iter_rows(named=True)}
+    e1 = rows["E1"]
+    assert (e1["n_used"], e1["n_missing"], e1["n_negative"]) == (1, 2, 1)
+    assert e1["p50_ms"] == e1["mean_ms"] == 3000.0
+    assert rows[None]["p50_ms"] == 1000.0
+    whole = m.latency_summary(df, stages=["to_failure"]).row(0, named=True)
+    assert (whole["n_used"], whole["mean_ms"], whole["p50_ms"]) == (2, 2000.0, 2000.0)
+    assert whole["p90_ms"] == 1000.0 + 0.9 * 2000.0
 
 
 def test_retry_distribution_hand_computed() -> None:
@@ -502,12 +617,31 @@ def test_billing_totals_foot_to_the_grand_total_and_the_input_sum() -> None:
     assert sum(s.billing["total_amount"].to_list()) == exact
 
 
-def test_billing_can_exclude_warmup_and_test() -> None:
-    out = m.billing_summary(billing_fixture(), by=(), include_warmup=False)
-    row = out.row(0, named=True)
-    assert row["n_traffic_excluded"] == 1
-    assert row["n_delivered"] == 3
-    assert row["n_used"] + row["n_excluded"] == row["n_events"] == 7
+def test_billing_defaults_to_the_customer_scope_of_every_metric() -> None:
+    d = Decimal
+    df = pl.concat([
+        billing_fixture(),
+        frame(
+            delivered(billing_status="Billed", traffic_type="Test", billable_amount=d("0.0100")),
+            delivered(billing_status="Billed", is_demo=True, billable_amount=d("0.0200")),
+        ),
+    ])  # fmt: skip
+    row = m.billing_summary(df, by=()).row(0, named=True)
+    # customer traffic: warm-up (0), test (0.0100) and demo (0.0200) excluded
+    assert (row["n_traffic_excluded"], row["n_delivered"]) == (3, 3)
+    assert row["total_amount"] == Decimal("0.024901")
+    assert row["n_used"] + row["n_excluded"] == row["n_events"] == 9
+    assert row["n_delivered"] == m.delivery_summary(df, as_of=AS_OF)["n_delivered"].item()
+    every: dict[str, Any] = {"include_warmup": True, "include_test": True, "include_demo": True}
+    row = m.billing_summary(df, by=(), **every).row(0, named=True)
+    assert (row["n_traffic_excluded"], row["n_delivered"]) == (0, 6)
+    assert row["total_amount"] == Decimal("0.054901")
+    row = m.billing_summary(df, by=(), include_demo=True).row(0, named=True)
+    assert (row["total_amount"], row["n_delivered"]) == (Decimal("0.044901"), 4)
+    s = m.summary(df, as_of=AS_OF, **every)
+    assert s.scope == m.TrafficScope(True, True, True)
+    assert s.billing_total["total_amount"].item() == Decimal("0.054901")
+    assert m.summary(df, as_of=AS_OF).scope == m.TrafficScope()
 
 
 def test_cost_per_delivered_rounds_half_to_even_at_the_stated_scale() -> None:
@@ -728,8 +862,8 @@ def test_summary_equals_the_frame_functions(lazy: bool) -> None:
     kw: dict[str, Any] = {"by": "campaign_id", "every": "day", "time_zone": "America/Chicago"}
     s = m.summary(src, **kw, as_of=AS_OF, billing_by=("billing_status", "source_id"))
     assert s.as_of == AS_OF
-    assert_frame_equal(s.outcomes, m.outcome_counts(df, **kw))
-    assert_frame_equal(s.delivery, m.delivery_summary(df, **kw))
+    assert_frame_equal(s.outcomes, m.outcome_counts(df, **kw, as_of=AS_OF))
+    assert_frame_equal(s.delivery, m.delivery_summary(df, **kw, as_of=AS_OF))
     assert_frame_equal(s.latency, m.latency_summary(df, **kw))
     assert_frame_equal(s.retry, m.retry_summary(df, **kw, as_of=AS_OF))
     assert_frame_equal(s.retry_distribution, m.retry_distribution(df, **kw, as_of=AS_OF))
@@ -785,6 +919,7 @@ def test_summary_of_an_empty_frame_without_grouping_has_zero_counts_and_null_sta
     s = m.summary(frame(), as_of=AS_OF)
     delivery = s.delivery.row(0, named=True)
     assert s.delivery.height == 1 and delivery.pop("delivery_rate") is None
+    assert delivery.pop("sent_delivery_rate") is None
     assert set(delivery.values()) == {0}
     assert s.latency["stage"].to_list() == list(m.STAGES)
     for row in s.latency.iter_rows(named=True):

@@ -34,6 +34,7 @@ STAGES = {
     "carrier": ("sent_at", "delivered_at"),
     "end_to_end": ("queued_at", "delivered_at"),
     "schedule_lag": ("scheduled_for", "sending_started_at"),
+    "to_failure": ("sending_started_at", "failed_at"),
 }
 OUTBOUND_TS = (
     "queued_at",
@@ -48,7 +49,9 @@ OUTBOUND_TS = (
     "next_retry_at",
 )
 ORDER = ["delivered", "undeliverable", "failed", "blocked", "canceled", "scheduled"]
-ORDER += ["in_flight", "inbound"]
+ORDER += ["no_receipt", "in_flight", "inbound"]
+FINAL = ("delivered", "undeliverable", "failed", "blocked", "no_receipt")
+DAY = timedelta(hours=24)  # the documented default receipt timeout
 PCTS = (0.5, 0.9, 0.95, 0.99)
 
 
@@ -62,7 +65,7 @@ def ref_is_message(e: Event) -> bool:
     return bool(typed) or out_ts or e["received_at"] is not None
 
 
-def ref_outcome(e: Event) -> str | None:
+def ref_outcome(e: Event, as_of: datetime, timeout: timedelta = DAY) -> str | None:
     out_ts = any(e[c] is not None for c in OUTBOUND_TS)
     if not ref_is_message(e):
         return None
@@ -76,6 +79,8 @@ def ref_outcome(e: Event) -> str | None:
             return name
     if e["scheduled_for"] is not None and e["sending_started_at"] is None and e["sent_at"] is None:
         return "scheduled"
+    if e["sent_at"] is not None and e["sent_at"] + timeout <= as_of:
+        return "no_receipt"
     return "in_flight"
 
 
@@ -97,21 +102,32 @@ def ref_mean_ms(micros: list[int]) -> float | None:
     return float(Fraction(sum(micros), 1000 * len(micros))) if micros else None
 
 
-def is_warm(e: Event) -> bool:
-    return low(e["traffic_type"]) == "warmup" or e["is_warmup"] is True
+def is_warm(e: Event) -> bool:  # trafficType is an enum of exact strings
+    return e["traffic_type"] == "Warmup" or e["is_warmup"] is True
 
 
 def is_test(e: Event) -> bool:
-    return low(e["traffic_type"]) == "test"
+    return bool(e["traffic_type"] == "Test")
 
 
-def ref_countable(e: Event, include_warmup: bool, include_test: bool) -> bool:
-    return not ((is_warm(e) and not include_warmup) or (is_test(e) and not include_test))
+def is_demo(e: Event) -> bool:
+    return e["is_demo"] is True
 
 
-def ref_pending(e: Event, as_of: datetime) -> bool:
+def ref_countable(
+    e: Event, include_warmup: bool, include_test: bool, include_demo: bool = False
+) -> bool:
+    return not (
+        (is_warm(e) and not include_warmup)
+        or (is_test(e) and not include_test)
+        or (is_demo(e) and not include_demo)
+    )
+
+
+def ref_pending(e: Event, as_of: datetime, timeout: timedelta = DAY) -> bool:
     due = e["next_retry_at"] is not None and e["next_retry_at"] > as_of
-    return due and ref_outcome(e) in ("failed", "scheduled", "in_flight")
+    return due and ref_outcome(e, as_of, timeout) in ("failed", "scheduled", "no_receipt",
+                                                       "in_flight")  # fmt: skip
 
 
 def first_instant(day: date, zone: str) -> datetime:
@@ -164,6 +180,8 @@ class Params:
         self.zone: str = kw["time_zone"]
         self.include_warmup: bool = kw["include_warmup"]
         self.include_test: bool = kw["include_test"]
+        self.include_demo: bool = kw["include_demo"]
+        self.receipt_timeout: timedelta = kw["receipt_timeout"]
         self.billing_by: tuple[str, ...] = kw["billing_by"]
         self.cost_scale: int = kw["cost_scale"]
         self.as_of: datetime = kw["as_of"]
@@ -174,14 +192,20 @@ class Params:
         return (*head, *(e[c] for c in cols))
 
     def countable(self, e: Event) -> bool:
-        return ref_countable(e, self.include_warmup, self.include_test)
+        return ref_countable(e, self.include_warmup, self.include_test, self.include_demo)
+
+    def outcome(self, e: Event) -> str | None:
+        return ref_outcome(e, self.as_of, self.receipt_timeout)
+
+    def pending(self, e: Event) -> bool:
+        return ref_pending(e, self.as_of, self.receipt_timeout)
 
     @property
     def whole(self) -> bool:
         return not self.by and not self.every
 
     def scope(self, e: Event) -> bool:
-        return ref_outcome(e) not in (None, "inbound") and self.countable(e)
+        return self.outcome(e) not in (None, "inbound") and self.countable(e)
 
 
 def groups(
@@ -200,7 +224,7 @@ def groups(
 def ref_delivery(events: list[Event], p: Params) -> dict[Any, dict[str, Any]]:
     result = {}
     for k, es in groups(events, p.key, whole=p.whole).items():
-        out = [ref_outcome(e) for e in es]
+        out = [p.outcome(e) for e in es]
         row: dict[str, Any] = {"n_events": len(es)}
         outbound = [o not in (None, "inbound") for o in out]
         row["n_not_outbound"] = outbound.count(False)
@@ -211,9 +235,17 @@ def ref_delivery(events: list[Event], p: Params) -> dict[Any, dict[str, Any]]:
         row["n_outbound"] = len(scoped)
         for name in ORDER[:-1]:
             row[f"n_{name}"] = scoped.count(name)
-        row["n_used"] = row["n_delivered"] + row["n_failed"] + row["n_undeliverable"]
+        # reached sent: sent_at set, or a carrier verdict (delivered, undeliverable)
+        row["n_sent"] = sum(
+            1
+            for e in es
+            if p.scope(e)
+            and (e["sent_at"] is not None or p.outcome(e) in ("delivered", "undeliverable"))
+        )
+        row["n_used"] = sum(row[f"n_{name}"] for name in FINAL)
         row["n_excluded"] = len(es) - row["n_used"]
         row["delivery_rate"] = ratio(row["n_delivered"], row["n_used"])
+        row["sent_delivery_rate"] = ratio(row["n_delivered"], row["n_sent"])
         result[k] = row
     return result
 
@@ -222,7 +254,7 @@ def ref_outcomes(events: list[Event], p: Params) -> dict[Any, dict[str, Any]]:
     result: dict[Any, dict[str, Any]] = {}
     for k, es in groups(events, p.key).items():
         total = sum(1 for e in es if p.countable(e))
-        for o, cell in groups(es, lambda e: (ref_outcome(e),)).items():
+        for o, cell in groups(es, lambda e: (p.outcome(e),)).items():
             n = sum(1 for e in cell if p.countable(e))
             result[(*k, *o)] = {
                 "n": n,
@@ -270,9 +302,9 @@ def ref_retry(events: list[Event], p: Params) -> dict[Any, dict[str, Any]]:
         used = [e for e in es if retry_used(e, p)]
         n_scope = sum(1 for e in es if p.scope(e))
         total = sum(e["retry_count"] for e in used)
-        outs = [ref_outcome(e) for e in used]
+        outs = [p.outcome(e) for e in used]
         n_delivered = outs.count("delivered")
-        n_terminal = n_delivered + outs.count("failed") + outs.count("undeliverable")
+        n_terminal = sum(outs.count(o) for o in FINAL)
         n_retried = sum(1 for e in used if e["retry_count"] > 0)
         result[k] = {
             "n_events": len(es),
@@ -289,7 +321,7 @@ def ref_retry(events: list[Event], p: Params) -> dict[Any, dict[str, Any]]:
             "n_terminal": n_terminal,
             "delivery_rate": ratio(n_delivered, n_terminal),
             "extra_attempts_per_delivered": ratio(total, n_delivered),
-            "n_retry_pending": sum(1 for e in used if ref_pending(e, p.as_of)),
+            "n_retry_pending": sum(1 for e in used if p.pending(e)),
         }
     return result
 
@@ -298,8 +330,8 @@ def ref_retry_distribution(events: list[Event], p: Params) -> dict[Any, dict[str
     result: dict[Any, dict[str, Any]] = {}
     for k, es in groups([e for e in events if retry_used(e, p)], p.key).items():
         for rc, cell in groups(es, lambda e: (e["retry_count"],)).items():
-            outs = [ref_outcome(e) for e in cell]
-            terminal = sum(outs.count(o) for o in ("delivered", "failed", "undeliverable"))
+            outs = [p.outcome(e) for e in cell]
+            terminal = sum(outs.count(o) for o in FINAL)
             result[(*k, *rc)] = {
                 "n_messages": len(cell),
                 "share": len(cell) / len(es),
@@ -308,7 +340,7 @@ def ref_retry_distribution(events: list[Event], p: Params) -> dict[Any, dict[str
                 "n_undeliverable": outs.count("undeliverable"),
                 "n_terminal": terminal,
                 "delivery_rate": ratio(outs.count("delivered"), terminal),
-                "n_retry_pending": sum(1 for e in cell if ref_pending(e, p.as_of)),
+                "n_retry_pending": sum(1 for e in cell if p.pending(e)),
             }
     return result
 
@@ -316,15 +348,16 @@ def ref_retry_distribution(events: list[Event], p: Params) -> dict[Any, dict[str
 def ref_billing(events: list[Event], p: Params, by: Sequence[str]) -> dict[Any, dict[str, Any]]:
     result = {}
     for k, es in groups(events, lambda e: p.key(e, by), whole=not by and not p.every).items():
-        used = [e for e in es if e["billable_amount"] is not None]  # billing counts all traffic
+        scoped = [e for e in es if p.countable(e)]  # the one traffic scope, as every metric
+        used = [e for e in scoped if e["billable_amount"] is not None]
         total = sum((e["billable_amount"] for e in used), Decimal(0))
-        n_delivered = sum(1 for e in es if ref_outcome(e) == "delivered")
+        n_delivered = sum(1 for e in scoped if p.outcome(e) == "delivered")
         result[k] = {
             "n_events": len(es),
             "n_used": len(used),
             "n_excluded": len(es) - len(used),
-            "n_traffic_excluded": 0,
-            "n_missing_amount": len(es) - len(used),
+            "n_traffic_excluded": len(es) - len(scoped),
+            "n_missing_amount": len(scoped) - len(used),
             "total_amount": total,
             "n_delivered": n_delivered,
             "cost_per_delivered": (
@@ -666,12 +699,14 @@ def event(draw: st.DrawFn) -> Event:
     e["created_at"] = draw(st.one_of(st.just(base), maybe_ts))
     e["direction"] = draw(st.sampled_from(DIRECTIONS[:4] if lifecycle else DIRECTIONS))
     e["event_type"] = draw(st.sampled_from([None, "Sms", "SMS", "mms", "Call", "Note", "Message"]))
-    e["timeline_type"] = draw(st.sampled_from([None, "Sms", "Warmup", "Call", "Note", "MMS",
-                                               "Voicemail", "LeadCreated", "leadcreated"]))  # fmt: skip
+    e["timeline_type"] = draw(st.sampled_from(
+        [None, "Sms", "Warmup", "Call", "Note", "MMS", "Voicemail", "LeadCreated", "leadcreated"]
+    ))  # fmt: skip
     e["traffic_type"] = draw(st.sampled_from(
-        [None, "RealLead", "Warmup", "warmup", "Test", "TEST", "FailedAttempt"]
+        [None, "RealLead", "Warmup", "warmup", "Test", "TEST", "FailedAttempt", "SystemInternal"]
     ))  # fmt: skip
     e["is_warmup"] = draw(st.sampled_from([None, True, False]))
+    e["is_demo"] = draw(st.sampled_from([None, True, False, False]))
     e["retry_count"] = draw(st.one_of(st.none(), st.integers(-2, 6)))  # null, negative: invalid
     e["billable_amount"] = draw(st.one_of(
         st.none(),
@@ -701,6 +736,10 @@ params = st.fixed_dictionaries(
         "time_zone": st.sampled_from(ZONES),
         "include_warmup": st.booleans(),
         "include_test": st.booleans(),
+        "include_demo": st.booleans(),
+        "receipt_timeout": st.sampled_from(
+            [DAY, timedelta(0), timedelta(hours=1), timedelta(microseconds=1), timedelta(days=3)]
+        ),
         "billing_by": st.sampled_from([("billing_status",), ("source_id", "campaign_id"), ()]),
         "cost_scale": st.integers(0, 8),
         "as_of": timestamps,
@@ -734,10 +773,10 @@ def test_per_event_columns_match_the_reference(
         m.is_message(),
     )
     for e, row in zip(events, out.iter_rows(named=True), strict=True):
-        o = ref_outcome(e)
+        o = ref_outcome(e, as_of)
         assert row["outcome"] == o
         assert row["is_outbound"] == (o not in (None, "inbound"))
-        assert row["is_countable_traffic"] == ref_countable(e, False, False)
+        assert row["is_countable_traffic"] == ref_countable(e, False, False, False)
         assert row["retry_pending"] == ref_pending(e, as_of)
         assert row["is_message"] == ref_is_message(e)
         for stage in STAGES:
@@ -771,8 +810,10 @@ def test_summary_matches_the_reference(events: list[Event], kw: dict[str, Any]) 
     assert s.counts.rows() == ref_counts(events, Params(**{**kw, "every": None}))
 
     # exact footing: every grouping of the money adds up to the Decimal sum of the inputs
-    exact = sum((e["billable_amount"] for e in events if e["billable_amount"] is not None),
-                Decimal(0))  # fmt: skip
+    # in scope, and the delivery and billing totals agree on "Delivered"
+    exact = sum((e["billable_amount"] for e in events
+                 if e["billable_amount"] is not None and p.countable(e)), Decimal(0))  # fmt: skip
+    assert s.billing_total["n_delivered"].item() == s.delivery["n_delivered"].sum()
     assert s.billing_total["total_amount"].item() == exact
     assert sum(s.billing["total_amount"].to_list(), Decimal(0)) == exact
     for frame in (s.delivery, s.retry, s.billing, s.billing_total, s.latency, s.outcomes):
@@ -846,16 +887,16 @@ def test_summary_shape_does_not_depend_on_rows(events: list[Event], kw: dict[str
 def test_frame_functions_lazy_equals_eager(events: list[Event], kw: dict[str, Any]) -> None:
     df = build(events)
     grouping = {k: kw[k] for k in ("by", "every", "time_zone")}
-    traffic = {k: kw[k] for k in ("include_warmup", "include_test")}
-    for fn in (m.delivery_summary, m.outcome_counts, m.latency_summary):
-        eager = fn(df, **grouping, **traffic)
-        assert eager.equals(fn(df.lazy(), **grouping, **traffic).collect())
-    for rfn in (m.retry_summary, m.retry_distribution):
-        eager = rfn(df, **grouping, **traffic, as_of=kw["as_of"])
-        assert eager.equals(rfn(df.lazy(), **grouping, **traffic, as_of=kw["as_of"]).collect())
-    bill = m.billing_summary(df, **grouping, cost_scale=kw["cost_scale"])
+    traffic = {k: kw[k] for k in ("include_warmup", "include_test", "include_demo")}
+    clock = {k: kw[k] for k in ("as_of", "receipt_timeout")}
+    for fn in (m.delivery_summary, m.outcome_counts, m.retry_summary, m.retry_distribution):
+        eager = fn(df, **grouping, **traffic, **clock)
+        assert eager.equals(fn(df.lazy(), **grouping, **traffic, **clock).collect())
+    eager = m.latency_summary(df, **grouping, **traffic)
+    assert eager.equals(m.latency_summary(df.lazy(), **grouping, **traffic).collect())
+    bill = m.billing_summary(df, **grouping, **traffic, cost_scale=kw["cost_scale"])
     assert bill.equals(
-        m.billing_summary(df.lazy(), **grouping, cost_scale=kw["cost_scale"]).collect()
+        m.billing_summary(df.lazy(), **grouping, **traffic, cost_scale=kw["cost_scale"]).collect()
     )
 
 

@@ -95,6 +95,7 @@ PUBLIC = [
     "RefreshResult",
     "RetryPolicy",
     "SchemaError",
+    "TrafficScope",
     "check_lead_id",
     "events_frame",
     "schema_table",

@@ -340,6 +340,79 @@ def test_metadata_is_stated(delivery: DeliveryReport, delivery_html: Page) -> No
     assert delivery.meta.exclusions["metric"].to_list()[0] == "outcome"
 
 
+def test_both_reports_state_the_traffic_scope(
+    delivery_html: Page, billing_html: Page, events: pl.DataFrame
+) -> None:
+    label = "customer traffic (warm-up, test and demo excluded)"
+    for page in (delivery_html, billing_html):
+        assert page.meta["scope"].strip() == label
+        assert "demo events excluded" in page.meta["exclusions"]
+    wide = BillingReport.from_frame(events, as_of=AS_OF, include_demo=True, include_test=True)
+    assert Page(wide.to_html()).meta["scope"].strip() == (
+        "customer, test and demo traffic (warm-up excluded)"
+    )
+    assert wide.meta.scope == m.TrafficScope(test=True, demo=True)
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [{}, {"include_warmup": True}, {"include_warmup": True, "include_test": True,
+                                    "include_demo": True}],
+)  # fmt: skip
+def test_delivered_and_billed_totals_foot_across_the_two_reports(
+    events: pl.DataFrame, flags: dict[str, bool]
+) -> None:
+    d = DeliveryReport.from_frame(events, as_of=AS_OF, **flags)
+    b = BillingReport.from_frame(events, as_of=AS_OF, **flags)
+    assert d.meta.scope == b.meta.scope == m.TrafficScope.of(**flags)
+    delivered = d.kpis["n_delivered"].value
+    assert delivered == d.table("delivery_by_period")["n_delivered"][-1]  # the total row
+    assert delivered == b.total["n_delivered"].item()
+    for key in ("billing_by_status", "billing_by_campaign", "billing_by_period"):
+        table = b.table(key)
+        assert table["n_delivered"][-1] == delivered, key
+        assert table["total_amount"][-1] == b.kpis["total_amount"].value, key
+    # one billed total per scope: the summary behind the delivery report bills the same
+    assert d.summary.billing_total["total_amount"].item() == b.kpis["total_amount"].value
+    assert d.summary.billing_total["n_delivered"].item() == delivered
+    scoped = events.filter(m.is_countable_traffic(**flags))
+    exact = sum(a for a in scoped["billable_amount"].to_list() if a is not None)
+    assert b.kpis["total_amount"].value == exact
+
+
+def test_customer_scope_leaves_out_warmup_test_and_demo_deliveries(events: pl.DataFrame) -> None:
+    customer = DeliveryReport.from_frame(events, as_of=AS_OF).kpis["n_delivered"].value
+    every = {"include_warmup": True, "include_test": True, "include_demo": True}
+    everything = DeliveryReport.from_frame(events, as_of=AS_OF, **every).kpis["n_delivered"]
+    kinds = m.is_warmup_traffic() | m.is_test_traffic() | m.is_demo_traffic()
+    n_other = events.filter(kinds & m.is_outbound() & pl.col("delivered_at").is_not_null()).height
+    assert n_other > 0
+    assert everything.value == customer + n_other
+
+
+def test_latency_table_shows_durations_with_units(delivery: DeliveryReport) -> None:
+    table = next(t for t in delivery.tables if t.key == "latency")
+    assert {c.label for c in table.columns} >= {"p50 (ms/s/min/h)", "Max (ms/s/min/h)"}
+    html = delivery.to_html()
+    assert re.search(r">\s*[\d.,]+ (ms|s|min|h|d)\s*<", html)
+    assert "59,361,031.0" not in html and not re.search(r">\s*\d{1,3}(,\d{3}){2,}\.\d\s*<", html)
+    stages = table.rows["label"].to_list()
+    assert "to_failure" in stages
+
+
+def test_delivery_table_shows_blocked_no_receipt_and_both_rates(
+    delivery: DeliveryReport,
+) -> None:
+    t = delivery.table("delivery_by_period")
+    for col in ("n_blocked", "n_no_receipt", "n_sent", "delivery_rate", "sent_delivery_rate"):
+        assert col in t.columns
+    d = delivery.summary.delivery.row(0, named=True)
+    assert t["n_blocked"][-1] == d["n_blocked"] > 0
+    assert delivery.kpis["sent_delivery_rate"].value == d["sent_delivery_rate"]
+    final = sum(d[f"n_{o}"] for o in m.FINAL_OUTCOMES)
+    assert delivery.kpis["delivery_rate"].value == d["n_delivered"] / final
+
+
 def test_window_drops_and_counts_events_outside(events: pl.DataFrame) -> None:
     start = datetime(2026, 5, 1, tzinfo=UTC)
     end = datetime(2026, 7, 1, tzinfo=UTC)
