@@ -323,7 +323,7 @@ def test_delivery_report_ranks_worst_first_and_lists_small_groups_apart(
     from leadping_nb.reports import DeliveryReport
 
     report = DeliveryReport.from_frame(emulated, by=by, min_volume=50, as_of=T)  # type: ignore[arg-type]
-    ranking = m.delivery_ranking(emulated, by=by, min_volume=50)
+    ranking = m.delivery_ranking(emulated, by=by, min_volume=50, as_of=T)
     ranked = report.table(f"ranking_by_{by}")
     few = report.table(f"too_few_to_rank_by_{by}")
     want = ranking.filter(pl.col("rankable"))

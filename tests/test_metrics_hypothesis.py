@@ -367,8 +367,8 @@ def ref_billing(events: list[Event], p: Params, by: Sequence[str]) -> dict[Any, 
     return result
 
 
-def ref_channel(e: Event) -> str:
-    o = ref_outcome(e)
+def ref_channel(e: Event, p: Params) -> str:
+    o = p.outcome(e)
     types = {low(e["event_type"]), low(e["timeline_type"])}
     if o == "inbound":
         return "inbound"
@@ -398,7 +398,7 @@ def ref_billing_breakdown(
 ) -> dict[Any, dict[str, Any]]:
     """docs/metrics.md "Billing": charges, refunds (both forms), gross, net, cost per unit."""
     along: dict[str | None, Callable[[Event], tuple[Hashable, ...]]] = {
-        "channel": lambda e: (ref_channel(e),),
+        "channel": lambda e: (ref_channel(e, p),),
         "billing_state": lambda e: (ref_state(e),),
         None: lambda e: (),
     }
@@ -433,7 +433,7 @@ def ref_billing_breakdown(
             channel = k[-1]
             units: int | None = None
             if channel in ("sms", "mms", "message"):
-                units = sum(1 for e in ok if ref_outcome(e) == "delivered")
+                units = sum(1 for e in ok if p.outcome(e) == "delivered")
             elif channel == "inbound":
                 units = len(ok)
             elif channel == "call":
@@ -470,14 +470,14 @@ OPT_OUT_ACTIONS = ("OptOutRecorded", "OptOutSuppressed")
 
 
 def ref_delivered_with_lead(e: Event, p: Params) -> bool:
-    return p.scope(e) and ref_outcome(e) == "delivered" and e["lead_id"] is not None
+    return p.scope(e) and p.outcome(e) == "delivered" and e["lead_id"] is not None
 
 
 def ref_reply(events: list[Event], p: Params, window: timedelta) -> dict[Any, dict[str, Any]]:
     used = [e for e in events if ref_delivered_with_lead(e, p)]
     answered: set[tuple[str, datetime]] = set()
     for i in events:
-        if ref_outcome(i) != "inbound" or not p.countable(i) or i["lead_id"] is None:
+        if p.outcome(i) != "inbound" or not p.countable(i) or i["lead_id"] is None:
             continue
         t = i["received_at"] if i["received_at"] is not None else i["created_at"]
         if t is None:
@@ -489,7 +489,7 @@ def ref_reply(events: list[Event], p: Params, window: timedelta) -> dict[Any, di
     result = {}
     for k, es in groups(events, p.key, whole=p.whole).items():
         outbound = [e for e in es if p.scope(e)]
-        delivered = [e for e in outbound if ref_outcome(e) == "delivered"]
+        delivered = [e for e in outbound if p.outcome(e) == "delivered"]
         mine = [e for e in delivered if e["lead_id"] is not None]
         n_replied = sum(1 for e in mine if (e["lead_id"], e["delivered_at"]) in answered)
         result[k] = {
@@ -556,7 +556,7 @@ def ref_first_per_lead(
 
 def ref_speed(events: list[Event], p: Params, within: timedelta) -> dict[Any, dict[str, Any]]:
     created = ref_first_per_lead(events, p, ref_lead_created)
-    firsts = ref_first_per_lead(events, p, lambda e: ref_outcome(e) not in (None, "inbound"))
+    firsts = ref_first_per_lead(events, p, lambda e: p.outcome(e) not in (None, "inbound"))
     units: dict[Any, list[int | None]] = defaultdict(list)
     for lead, c in created.items():
         f = firsts.get(lead)
@@ -603,7 +603,7 @@ def ref_ranking(
     rows = []
     for k, row in ref_delivery(events, p).items():
         low_b, high_b = ref_wilson(row["n_delivered"], row["n_used"], m.WILSON_Z)
-        extra = {"n_failures": row["n_failed"] + row["n_undeliverable"], "wilson_low": low_b,
+        extra = {"n_failures": row["n_used"] - row["n_delivered"], "wilson_low": low_b,
                  "wilson_high": high_b, "rankable": row["n_used"] >= min_volume}  # fmt: skip
         row = {**row, **extra}
         rows.append((k, row))
@@ -832,7 +832,7 @@ def test_billing_breakdown_matches_the_reference(
     df = build(events)
     p = Params(**kw)
     grouping = {k: kw[k] for k in ("by", "every", "time_zone")}
-    traffic = {k: kw[k] for k in ("include_warmup", "include_test")}
+    traffic = {k: kw[k] for k in ("include_warmup", "include_test", "include_demo")}
     out = m.billing_breakdown(df, split=split, cost_scale=kw["cost_scale"], **grouping, **traffic)
     keys = [*(["period"] if p.every else []), *p.by, *([split] if split else [])]
     assert_same(keyed(out, keys), ref_billing_breakdown(events, p, split, p.by), "breakdown")
@@ -958,11 +958,13 @@ engagement_params = st.fixed_dictionaries(
         "time_zone": st.sampled_from(ZONES),
         "include_warmup": st.booleans(),
         "include_test": st.booleans(),
+        "include_demo": st.booleans(),
     }
 )
 
 
 def engagement_p(kw: dict[str, Any]) -> Params:
+    kw = {"include_demo": False, "receipt_timeout": DAY, **kw}
     return Params(**kw, billing_by=(), cost_scale=4, as_of=BASES[0])
 
 
@@ -1001,16 +1003,25 @@ def test_engagement_matches_the_reference(
     st.sampled_from([("campaign_id",), ("billing_status", "campaign_id"), ("source_id",)]),
     st.booleans(),
     st.booleans(),
+    st.booleans(),
     st.integers(1, 4),
+    st.integers(0, 10**11).map(lambda us: timedelta(microseconds=us)),
 )
 def test_ranking_matches_the_reference(
-    events: list[Event], by: tuple[str, ...], warm: bool, test: bool, min_volume: int
+    events: list[Event],
+    by: tuple[str, ...],
+    warm: bool,
+    test: bool,
+    demo: bool,
+    min_volume: int,
+    timeout: timedelta,
 ) -> None:
     kw = {"by": by, "every": None, "time_zone": "UTC", "include_warmup": warm,
-          "include_test": test}  # fmt: skip
+          "include_test": test, "include_demo": demo, "receipt_timeout": timeout}  # fmt: skip
     p = engagement_p(kw)
-    got = m.delivery_ranking(build(events), by=by, min_volume=min_volume,
-                             include_warmup=warm, include_test=test)  # fmt: skip
+    got = m.delivery_ranking(build(events), by=by, min_volume=min_volume, include_warmup=warm,
+                             include_test=test, include_demo=demo, as_of=BASES[0],
+                             receipt_timeout=timeout)  # fmt: skip
     want = ref_ranking(events, p, min_volume)
     assert [tuple(r[c] for c in by) for r in got.iter_rows(named=True)] == [k for k, _ in want]
     assert_same(keyed(got, list(by)), dict(want), "ranking")
