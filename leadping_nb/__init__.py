@@ -35,6 +35,7 @@ from ._errors import (
 )
 from ._query import EventQuery, Filter, OrderBy, RangeFilter, check_lead_id
 from ._schema import EVENT_SCHEMA, MONEY_DTYPE, TIMESTAMP_DTYPE
+from ._window import Window
 
 if TYPE_CHECKING:
     from ._client import (
@@ -123,6 +124,7 @@ __all__ = [
     "RefreshResult",
     "RetryPolicy",
     "SchemaError",
+    "Window",
     "check_lead_id",
     "events_frame",
     "schema_table",

@@ -76,6 +76,7 @@ from leadping_nb._metrics_plans import (
     retry_distribution_from_cube,
     retry_from_cube,
 )
+from leadping_nb._window import Window
 
 __all__ = [
     "INTERPOLATION",
@@ -126,6 +127,21 @@ def _lazy(df: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     if isinstance(df, pl.LazyFrame):
         return df
     raise TypeError(f"expected a polars DataFrame or LazyFrame, got {type(df).__name__}")
+
+
+def _windowed(
+    df: pl.DataFrame | pl.LazyFrame, window: Window | None, period_column: str
+) -> pl.LazyFrame:
+    """``df`` as a LazyFrame, filtered to ``window`` on ``period_column`` (null: outside)."""
+    lf = _lazy(df)
+    if window is None:
+        return lf
+    if not isinstance(window, Window):
+        raise TypeError(
+            f"window must be a leadping_nb.Window (Window.last(...), Window.parse(...)), "
+            f"got {type(window).__name__}"
+        )
+    return lf.filter(window.predicate(period_column))
 
 
 def _like(original: FrameT, result: pl.LazyFrame) -> FrameT:
@@ -205,6 +221,7 @@ def outcome_counts(
     period_column: str = "created_at",
     include_warmup: bool = False,
     include_test: bool = False,
+    window: Window | None = None,
 ) -> FrameT:
     """Count events per :func:`outcome`, one row per group and outcome.
 
@@ -228,6 +245,10 @@ def outcome_counts(
         Timestamp column that places an event in a period.
     include_warmup, include_test
         Count warm-up / test traffic (excluded by default).
+    window
+        Keep only the events whose ``period_column`` lies in this
+        :class:`~leadping_nb.Window` (``[start, end)``; a null instant is outside)
+        before anything is counted: the result is that of the filtered frame.
 
     Examples
     --------
@@ -235,16 +256,23 @@ def outcome_counts(
     >>> from datetime import datetime, UTC
     >>> t = datetime(2024, 1, 1, tzinfo=UTC)
     >>> df = pl.DataFrame(
-    ...     [{"direction": "Outbound", "delivered_at": t},
+    ...     [{"direction": "Outbound", "delivered_at": t, "created_at": t},
     ...      {"direction": "Inbound", "event_type": "Sms"}],
     ...     schema=EVENT_SCHEMA,
     ... )
     >>> outcome_counts(df).select("outcome", "n").rows()
     [('delivered', 1), ('inbound', 1)]
+    >>> from leadping_nb import Window
+    >>> jan = Window.parse("2024-01-01..2024-02-01")
+    >>> outcome_counts(df, window=jan).select("outcome", "n").rows()
+    [('delivered', 1)]
     """
     g = grouping(by, every, time_zone, period_column)
     result = outcomes_from_cube(
-        _cube(df, g), g, include_warmup=include_warmup, include_test=include_test
+        _cube(_windowed(df, window, period_column), g),
+        g,
+        include_warmup=include_warmup,
+        include_test=include_test,
     )
     return _like(df, result)
 
@@ -258,6 +286,7 @@ def delivery_summary(
     period_column: str = "created_at",
     include_warmup: bool = False,
     include_test: bool = False,
+    window: Window | None = None,
 ) -> FrameT:
     """Delivery rate = delivered ÷ (delivered + failed + undeliverable), per group.
 
@@ -285,7 +314,10 @@ def delivery_summary(
     """
     g = grouping(by, every, time_zone, period_column)
     result = delivery_from_cube(
-        _cube(df, g), g, include_warmup=include_warmup, include_test=include_test
+        _cube(_windowed(df, window, period_column), g),
+        g,
+        include_warmup=include_warmup,
+        include_test=include_test,
     )
     return _like(df, result)
 
@@ -299,6 +331,7 @@ def latency_summary(
     period_column: str = "created_at",
     include_warmup: bool = False,
     include_test: bool = False,
+    window: Window | None = None,
     stages: Sequence[Stage] = STAGES,
 ) -> FrameT:
     """Latency statistics in milliseconds, one row per group and stage.
@@ -348,7 +381,7 @@ def latency_summary(
     if unknown:
         raise ValueError(f"unknown latency stages {unknown}; expected some of {STAGES}")
     scope = {"include_warmup": include_warmup, "include_test": include_test}
-    base = prepare(_lazy(df), g, as_of=None)
+    base = prepare(_windowed(df, window, period_column), g, as_of=None)
     events = events_from_cube(cube_plan(base, g), g)
     values = latency_plan(base, g, stages, **scope)
     return _like(df, latency_from_parts(events, values, g, stages))
@@ -363,6 +396,7 @@ def retry_summary(
     period_column: str = "created_at",
     include_warmup: bool = False,
     include_test: bool = False,
+    window: Window | None = None,
     as_of: datetime | None = None,
 ) -> FrameT:
     """Retry statistics per group.
@@ -412,7 +446,7 @@ def retry_summary(
     (1, 2, 1)
     """
     g = grouping(by, every, time_zone, period_column)
-    cube = _cube(df, g, as_of=_now_or(as_of))
+    cube = _cube(_windowed(df, window, period_column), g, as_of=_now_or(as_of))
     result = retry_from_cube(cube, g, include_warmup=include_warmup, include_test=include_test)
     return _like(df, result)
 
@@ -426,6 +460,7 @@ def retry_distribution(
     period_column: str = "created_at",
     include_warmup: bool = False,
     include_test: bool = False,
+    window: Window | None = None,
     as_of: datetime | None = None,
 ) -> FrameT:
     """Distribution of retry counts, and the delivery rate by retry count.
@@ -449,7 +484,7 @@ def retry_distribution(
     (1, 2, 0.5)
     """
     g = grouping(by, every, time_zone, period_column)
-    cube = _cube(df, g, as_of=_now_or(as_of))
+    cube = _cube(_windowed(df, window, period_column), g, as_of=_now_or(as_of))
     result = retry_distribution_from_cube(
         cube, g, include_warmup=include_warmup, include_test=include_test
     )
@@ -466,6 +501,7 @@ def billing_summary(
     cost_scale: int = 4,
     include_warmup: bool = True,
     include_test: bool = True,
+    window: Window | None = None,
 ) -> FrameT:
     """Exact billing totals per group, and the cost per delivered message.
 
@@ -486,6 +522,9 @@ def billing_summary(
     ----------
     cost_scale
         Decimals of ``cost_per_delivered`` (0 to 18).
+    window
+        Only the events whose ``period_column`` lies in this window (as in
+        :func:`outcome_counts`); other arguments as there.
 
     Examples
     --------
@@ -504,7 +543,7 @@ def billing_summary(
     (Decimal('0.015800'), Decimal('0.0158'))
     """
     g = grouping(by, every, time_zone, period_column)
-    lf = _lazy(df)
+    lf = _windowed(df, window, period_column)
     scale = money_scale(lf)
     result = billing_from_cube(
         _cube(lf, g),
@@ -616,6 +655,7 @@ def summary(
     period_column: str = "created_at",
     include_warmup: bool = False,
     include_test: bool = False,
+    window: Window | None = None,
     billing_by: str | Sequence[str] = ("billing_status",),
     cost_scale: int = 4,
     as_of: datetime | None = None,
@@ -641,6 +681,10 @@ def summary(
         Grouping, as in :func:`outcome_counts`.
     include_warmup, include_test
         Traffic scope of outcome, delivery, latency and retry metrics.
+    window
+        Only the events whose ``period_column`` lies in this window, as in
+        :func:`outcome_counts`; the filter is part of the one plan, so every frame of
+        the result (billing included) covers the same events.
     billing_by
         Billing dimensions (``billing_status``, ``campaign_id``, ``source_id``,
         ``ten_dlc_campaign_id``, ``from_phone_number``, ...).
@@ -673,7 +717,7 @@ def summary(
     g = grouping(by, every, time_zone, period_column)
     dims = extra_dims(g, billing_by)
     when = _now_or(as_of)
-    lf = _lazy(df)
+    lf = _windowed(df, window, period_column)
     scale = money_scale(lf)
     scope = {"include_warmup": include_warmup, "include_test": include_test}
     base = prepare(lf, g, as_of=when)

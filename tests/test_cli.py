@@ -541,7 +541,7 @@ def test_leads_that_return_nothing_are_named_and_the_exit_code_stays_0(
     # a filter that matches nothing is named as a possible reason
     argv = ["fetch", "lead_0001", "--emulator", "--no-progress", "-o", "c.parquet"]
     assert main([*argv, "--since", "2030-01-01"]) == 0
-    assert "or nothing matched --since/--until/--filter" in capsys.readouterr().err
+    assert "or nothing matched --since/--until/--window/--filter" in capsys.readouterr().err
     # a report says it too
     argv = ["report", "lead_0001", "nope_1", "--emulator", "--no-progress", "-o", "r"]
     assert main(argv) == 0

@@ -95,6 +95,7 @@ PUBLIC = [
     "RefreshResult",
     "RetryPolicy",
     "SchemaError",
+    "Window",
     "check_lead_id",
     "events_frame",
     "schema_table",
