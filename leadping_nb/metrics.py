@@ -12,7 +12,10 @@ Two layers, both documented with formulas in ``docs/metrics.md``:
   :func:`retry_distribution`, :func:`billing_summary`) that take a ``DataFrame`` or a
   ``LazyFrame`` and return the same kind, grouped by any columns (``by``) and optionally
   by calendar period (``every`` in ``time_zone``; the ``period`` column comes first),
-  plus :func:`summary`, which computes all of them in one query plan.
+  plus :func:`summary`, which computes all of them in one query plan. Each takes a
+  ``window`` (:class:`~leadping_nb.Window`) that filters the events first.
+* **One lead** (:func:`lead_timeline`): its messages in time order with their lifecycle
+  timestamps, outcome, retries, step durations and billing.
 
 Every summary row carries ``n_events`` (events in the group) split into ``n_used``
 (events the metric used) and ``n_excluded`` (``n_events - n_used``), with the reasons
@@ -76,10 +79,12 @@ from leadping_nb._metrics_plans import (
     retry_distribution_from_cube,
     retry_from_cube,
 )
+from leadping_nb._timeline import LIFECYCLE_COLUMNS, TIMELINE_COLUMNS, lead_timeline
 from leadping_nb._window import Window
 
 __all__ = [
     "INTERPOLATION",
+    "LIFECYCLE_COLUMNS",
     "MESSAGE_TYPES",
     "OUTBOUND_TIMESTAMPS",
     "OUTCOMES",
@@ -89,6 +94,7 @@ __all__ = [
     "STAGES",
     "STAGE_COLUMNS",
     "STAGE_DTYPE",
+    "TIMELINE_COLUMNS",
     "Every",
     "MetricsSummary",
     "Outcome",
@@ -105,6 +111,7 @@ __all__ = [
     "is_warmup_traffic",
     "latency_ms",
     "latency_summary",
+    "lead_timeline",
     "negative_gap",
     "outcome",
     "outcome_counts",
