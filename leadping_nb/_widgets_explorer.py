@@ -19,6 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from html import escape
 from typing import Any, Protocol
 
@@ -38,6 +39,7 @@ from ._widgets_cache import (
     png_output,
 )
 from ._widgets_filters import FilterPanel
+from ._widgets_lead import LeadTimelineView
 from ._widgets_picker import LeadPicker, error_html
 from ._widgets_state import FilterState, Scheduler
 
@@ -117,6 +119,14 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
     fetch_options
         Extra keyword arguments of :meth:`leadping_nb.Client.start_fetch`
         (``concurrency``, ``max_pages``, ...).
+    now
+        The instant the filter panel's date presets ("last 7 days", "last month") are
+        taken at (default: the current time); pass ``Emulator.now`` for emulator data.
+
+    The **lead view** (:attr:`lead_view`, a
+    :class:`~leadping_nb.widgets.LeadTimelineView`) offers the leads of the current
+    rows; picking one shows its :func:`~leadping_nb.metrics.lead_timeline` table and
+    :func:`~leadping_nb.figures.lead_timeline_figure`.
 
     Examples
     --------
@@ -145,6 +155,7 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         background_figures: bool = True,
         progress_interval: float = 0.1,
         fetch_options: dict[str, Any] | None = None,
+        now: datetime | None = None,
         **kwargs: Any,
     ) -> None:
         self.client = client
@@ -160,7 +171,7 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self.picker = LeadPicker(
             client, max_options=max_options, debounce=debounce, scheduler=scheduler
         )
-        self.filters = FilterPanel(time_zone=time_zone)
+        self.filters = FilterPanel(time_zone=time_zone, now=now)
         self.fetch_button = widgets.Button(
             description="Fetch", button_style="primary", icon="download"
         )
@@ -196,6 +207,7 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
             children=self.figure_outputs, titles=[s.title for s in self.figure_specs]
         )
         self.figure_tabs.add_class("lp-figures")
+        self.lead_view = LeadTimelineView(figure_dpi=figure_dpi)
 
         def heading(text: str) -> widgets.HTML:
             return widgets.HTML(f"<h4 style='margin:.6em 0 .2em'>{escape(text)}</h4>")
@@ -221,6 +233,8 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
                 self.table,
                 self.figure_status,
                 self.figure_tabs,
+                heading("5. Lead timeline"),
+                self.lead_view,
             ],
             **kwargs,
         )
@@ -546,6 +560,7 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
                 self.fetch_button.button_style = "primary"
             if index is not None and not self.background_figures:
                 self._draw_figure(index, selection)
+            self.lead_view.set_events(selection.events(), time_zone=self.filters.state.time_zone)
             return view
 
     def _on_tab(self, change: dict[str, Any]) -> None:

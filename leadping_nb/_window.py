@@ -341,6 +341,26 @@ class Window:
         """``(start, end)`` in UTC (``None``: open), as reports and queries take them."""
         return self.start, self.end
 
+    @property
+    def days(self) -> tuple[date, date] | None:
+        """The first and the last local day included, when both bounds are local
+        midnights in :attr:`time_zone` (else ``None``: open, or a bound within a day).
+
+        Examples
+        --------
+        >>> from datetime import date
+        >>> Window.between(date(2026, 11, 1), date(2026, 12, 1)).days
+        (datetime.date(2026, 11, 1), datetime.date(2026, 11, 30))
+        """
+        if self.start is None or self.end is None:
+            return None
+        zone = ZoneInfo(self.time_zone)
+        first = self.start.astimezone(zone).date()
+        after = self.end.astimezone(zone).date()
+        if _midnight(first, zone) != self.start or _midnight(after, zone) != self.end:
+            return None
+        return first, after - timedelta(days=1)
+
     def _local(self, value: datetime | None, *, is_end: bool) -> str:
         if value is None:
             return "open"
