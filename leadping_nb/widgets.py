@@ -6,8 +6,8 @@
 * :class:`FilterPanel`: a date range in a time zone, from a preset (:data:`DATE_PRESETS`:
   last 7 days, last month, ...) or custom dates, as a :class:`~leadping_nb.Window` (sent
   as an explicit UTC half-open range), event type / direction / status / campaign /
-  source multi-selects, text search and page size; produces an :class:`~leadping_nb.EventQuery`, shows invalid
-  combinations inline.
+  source multi-selects, text search and page size; produces an
+  :class:`~leadping_nb.EventQuery`, shows invalid combinations inline.
 * :class:`EventExplorer`: picker + filters + a background Fetch with progress and a
   Cancel that stops it, failed leads with their errors, then KPIs, the first rows and
   the figures of :mod:`leadping_nb.figures`, and a lead view (:class:`LeadTimelineView`:
