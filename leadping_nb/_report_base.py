@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 ColumnKind = Literal["label", "count", "rate", "ms", "money", "number"]
 #: A window as ``(start, end)`` instants (``None``: open).
-Bounds = tuple[datetime | None, datetime | None]
+WindowBounds = tuple[datetime | None, datetime | None]
 FrameLike = pl.DataFrame | pl.LazyFrame
 
 _MAX_LEADS_SHOWN = 500
@@ -179,7 +179,7 @@ class ReportMeta:
     """
 
     title: str
-    window: Bounds | None
+    window: WindowBounds | None
     first_event: datetime | None
     last_event: datetime | None
     leads: tuple[str, ...]
@@ -256,8 +256,8 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
 
 
 def _apply_window(
-    frame: FrameLike, window: Window | Bounds | None
-) -> tuple[pl.DataFrame, Bounds | None, int]:
+    frame: FrameLike, window: Window | WindowBounds | None
+) -> tuple[pl.DataFrame, WindowBounds | None, int]:
     """The events of ``frame`` inside ``window`` (collected), the window in UTC, and how
     many events fell outside. ``window`` is a :class:`~leadping_nb.Window` or a
     ``(start, end)`` pair of aware instants."""
@@ -574,7 +574,7 @@ def _make_meta(
     *,
     title: str,
     frame: pl.DataFrame,
-    window: Bounds | None,
+    window: WindowBounds | None,
     window_label: str = "",
     n_outside: int,
     leads: Sequence[str] | None,

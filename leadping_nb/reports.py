@@ -38,9 +38,12 @@ import polars as pl
 from leadping_nb import metrics as m
 from leadping_nb._query import EventQuery
 from leadping_nb._report_base import KPI as KPI
+from leadping_nb._report_base import Column as Column
+from leadping_nb._report_base import ColumnKind as ColumnKind
+from leadping_nb._report_base import FootingError as FootingError
 from leadping_nb._report_base import (
-    Bounds,
     FrameLike,
+    WindowBounds,
     _apply_window,
     _check_meta_inputs,
     _first,
@@ -55,9 +58,6 @@ from leadping_nb._report_base import (
     _ReportBase,
     _repr,
 )
-from leadping_nb._report_base import Column as Column
-from leadping_nb._report_base import ColumnKind as ColumnKind
-from leadping_nb._report_base import FootingError as FootingError
 from leadping_nb._report_base import ReportMeta as ReportMeta
 from leadping_nb._report_base import ReportTable as ReportTable
 from leadping_nb._report_base import describe_filters as describe_filters
@@ -328,7 +328,7 @@ class DeliveryReport(_ReportBase):
         frame: FrameLike,
         *,
         leads: Sequence[str] | None = None,
-        window: Window | Bounds | None = None,
+        window: Window | WindowBounds | None = None,
         filters: EventQuery | str | None = None,
         time_zone: str = "UTC",
         every: m.Every | Literal["auto"] = "auto",
@@ -566,7 +566,7 @@ class BillingReport(_ReportBase):
         frame: FrameLike,
         *,
         leads: Sequence[str] | None = None,
-        window: Window | Bounds | None = None,
+        window: Window | WindowBounds | None = None,
         filters: EventQuery | str | None = None,
         time_zone: str = "UTC",
         every: m.Every | Literal["auto"] = "auto",
