@@ -122,7 +122,7 @@ def lead_timeline_figure(
                 )
             )
             for (column, _t), x in zip(times, nums, strict=True):
-                marker, mcolor, label = STEP_MARKERS[column]
+                marker, mcolor, _label = STEP_MARKERS[column]
                 ax.plot(
                     [x],
                     [y],
@@ -130,14 +130,13 @@ def lead_timeline_figure(
                     color=mcolor,
                     markersize=8 if column == "delivered_at" else 6,
                     linestyle="none",
-                    label=None if column in seen else label,
                     gid=f"step-{column}",
                 )
                 seen.add(column)
             retry_at = row["next_retry_at"]
             if isinstance(retry_at, datetime):
                 (rx,) = _date_nums([retry_at])
-                marker, mcolor, label = STEP_MARKERS["next_retry_at"]
+                marker, mcolor, _label = STEP_MARKERS["next_retry_at"]
                 ax.plot([max(nums), rx], [y, y], color=mcolor, linestyle="--", linewidth=1)
                 ax.plot(
                     [rx],
@@ -146,7 +145,6 @@ def lead_timeline_figure(
                     markerfacecolor="none",
                     color=mcolor,
                     linestyle="none",
-                    label=None if "next_retry_at" in seen else label,
                     gid="step-next_retry_at",
                 )
                 seen.add("next_retry_at")
@@ -164,6 +162,25 @@ def lead_timeline_figure(
     ax.grid(axis="x", color="0.9")
     ax.set_title(title)
     ax.set_xlabel(xlabel)
-    if seen:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+    if seen:  # the steps drawn, in lifecycle order
+        handles = [
+            Line2D(
+                [],
+                [],
+                marker=marker,
+                color=mcolor,
+                markerfacecolor="none" if column == "next_retry_at" else mcolor,
+                linestyle="none",
+                label=label,
+            )
+            for column, (marker, mcolor, label) in STEP_MARKERS.items()
+            if column in seen
+        ]
+        ax.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize="small",
+            frameon=False,
+        )
     return _figure(ax)

@@ -300,25 +300,27 @@ figs["retries"]
 # lists one lead's messages in time order, each with its lifecycle timestamps, outcome,
 # retries, step durations and billing; `lead_timeline_figure` draws one lane per message
 # with a marker per step (a pending retry is dashed). We take the lead with the most
-# retried messages in the window.
+# retried messages among those with at most 25 messages (so its figure shows them all).
 
 # %%
-retried_leads = (
-    report.frame.filter(m.is_outbound() & (pl.col("retry_count") > 0))
+per_lead = (
+    report.frame.filter(m.is_message())
     .group_by("lead_id")
-    .len()
-    .sort(["len", "lead_id"], descending=[True, False])
-)
-if retried_leads.height:
-    lead = retried_leads["lead_id"][0]
-    timeline = m.lead_timeline(report.frame, lead)
-    display(
-        Markdown(
-            f"Lead `{lead}`: {timeline.height:,} messages, "
-            f"{(timeline['retry_count'].fill_null(0) > 0).sum():,} of them retried."
-        )
+    .agg(
+        pl.len().alias("messages"),
+        (m.is_outbound() & (pl.col("retry_count") > 0)).sum().alias("retried"),
     )
-    with pl.Config(tbl_rows=12, tbl_cols=12):
+    .filter((pl.col("messages") <= 25) & (pl.col("retried") > 0))
+    .sort(["retried", "messages", "lead_id"], descending=[True, True, False])
+)
+if per_lead.height:
+    lead = per_lead["lead_id"][0]
+    timeline = m.lead_timeline(report.frame, lead)
+    n_retried = int((timeline["retry_count"].fill_null(0) > 0).sum())
+    display(
+        Markdown(f"Lead `{lead}`: {timeline.height:,} messages, {n_retried:,} of them retried.")
+    )
+    with pl.Config(tbl_rows=25, tbl_cols=12):
         display(
             timeline.select(
                 "message",
@@ -333,9 +335,9 @@ if retried_leads.height:
                 "billable_amount",
             ).with_columns(pl.col("created_at", "next_retry_at").dt.convert_time_zone(time_zone))
         )
-    display(lead_timeline_figure(report.frame, lead, time_zone=time_zone, max_lanes=25))
+    display(lead_timeline_figure(report.frame, lead, time_zone=time_zone))
 else:
-    display(Markdown("No message in this portfolio and window was retried."))
+    display(Markdown("No lead with at most 25 messages had a retried message in this window."))
 
 # %% [markdown]
 # ## Conclusions

@@ -488,9 +488,18 @@ def test_timeline_figure_draws_one_lane_per_message() -> None:
     assert gids.count("step-next_retry_at") == 1 and gids.count("step-scheduled_for") == 1
     legend = ax.get_legend()
     assert legend is not None
-    texts = {t.get_text() for t in legend.get_texts()}
-    assert {"queued", "delivered", "failed", "next retry due"} <= texts
-    assert texts <= {label for _m, _c, label in STEP_MARKERS.values()}
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert texts == [  # the steps drawn, in lifecycle order
+        "scheduled for",
+        "queued",
+        "sending",
+        "sent",
+        "delivered",
+        "failed",
+        "received (inbound)",
+        "next retry due",
+    ]
+    assert set(texts) <= {label for _m, _c, label in STEP_MARKERS.values()}
     assert "Europe/Berlin" in ax.get_xlabel()
 
 
