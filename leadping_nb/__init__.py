@@ -35,6 +35,7 @@ from ._errors import (
 )
 from ._query import EventQuery, Filter, OrderBy, RangeFilter, check_lead_id
 from ._schema import EVENT_SCHEMA, MONEY_DTYPE, TIMESTAMP_DTYPE
+from ._window import Window
 
 if TYPE_CHECKING:
     from ._client import (
@@ -126,6 +127,7 @@ __all__ = [
     "RetryPolicy",
     "SchemaError",
     "TrafficScope",
+    "Window",
     "check_lead_id",
     "events_frame",
     "schema_table",

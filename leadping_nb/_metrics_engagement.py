@@ -44,6 +44,7 @@ from leadping_nb._metrics_plans import (
     prepare,
     rate,
 )
+from leadping_nb._window import Window
 
 __all__ = [
     "LEAD_CREATED_TYPES",
@@ -181,6 +182,19 @@ def _lazy(df: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     raise TypeError(f"expected a polars DataFrame or LazyFrame, got {type(df).__name__}")
 
 
+def _windowed(df: pl.DataFrame | pl.LazyFrame, window: Window | None, column: str) -> pl.LazyFrame:
+    """``df`` as a LazyFrame, filtered to ``window`` on ``column`` (null: outside)."""
+    lf = _lazy(df)
+    if window is None:
+        return lf
+    if not isinstance(window, Window):
+        raise TypeError(
+            f"window must be a leadping_nb.Window (Window.last(...), Window.parse(...)), "
+            f"got {type(window).__name__}"
+        )
+    return lf.filter(window.predicate(column))
+
+
 def _like(original: F, result: pl.LazyFrame) -> F:
     if isinstance(original, pl.DataFrame):
         return result.collect()
@@ -274,7 +288,8 @@ def reply_summary(
     include_warmup: bool = False,
     include_test: bool = False,
     include_demo: bool = False,
-    window: timedelta = REPLY_WINDOW,
+    window: Window | None = None,
+    reply_window: timedelta = REPLY_WINDOW,
 ) -> F:
     """Reply rate: the share of delivered outbound messages the lead answered.
 
@@ -282,7 +297,7 @@ def reply_summary(
     outcome is ``delivered`` and whose ``lead_id`` is set. Each inbound message of
     countable traffic (its time: ``received_at``, else ``created_at``) answers the lead's
     latest used message delivered strictly before it (all such messages when several
-    share that ``delivered_at``), if it arrived within ``window`` (inclusive) of that
+    share that ``delivered_at``), if it arrived within ``reply_window`` (inclusive) of that
     delivery; a used message is **replied** when at least one inbound message answers it.
     Links are made over the whole frame; a message counts in its own group.
 
@@ -300,6 +315,9 @@ def reply_summary(
     include_warmup, include_test, include_demo
         Count warm-up / test / demo traffic (excluded by default; :class:`TrafficScope`).
     window
+        Keep only the events whose ``period_column`` lies in this
+        :class:`~leadping_nb.Window` before anything is linked or counted.
+    reply_window
         How long after a delivery an inbound message still answers it (default
         :data:`REPLY_WINDOW`, 24 hours; must be positive).
 
@@ -318,8 +336,10 @@ def reply_summary(
     (2, 1, 0.5)
     """
     g = grouping(by, every, time_zone, period_column)
-    window_us = _positive(window, "window", strict=True)
-    base = _base(_lazy(df), g, include_warmup, include_test, include_demo)
+    window_us = _positive(reply_window, "reply_window", strict=True)
+    base = _base(
+        _windowed(df, window, period_column), g, include_warmup, include_test, include_demo
+    )
     used = _delivered() & _has_lead()
     deliveries = (
         base.filter(used)
@@ -392,6 +412,7 @@ def opt_out_summary(
     include_warmup: bool = False,
     include_test: bool = False,
     include_demo: bool = False,
+    window: Window | None = None,
 ) -> F:
     """Opt-out rate: the share of contacted leads that opted out.
 
@@ -425,7 +446,9 @@ def opt_out_summary(
     (2, 1, 0.5)
     """
     g = grouping(by, every, time_zone, period_column)
-    base = _base(_lazy(df), g, include_warmup, include_test, include_demo)
+    base = _base(
+        _windowed(df, window, period_column), g, include_warmup, include_test, include_demo
+    )
     signal = is_opt_out_signal()
     opted = (
         base.filter(pl.col(_OK) & _has_lead() & signal)
@@ -483,6 +506,7 @@ def speed_to_lead_summary(
     include_warmup: bool = False,
     include_test: bool = False,
     include_demo: bool = False,
+    window: Window | None = None,
     within: timedelta = SPEED_TO_LEAD_WITHIN,
 ) -> F:
     """Speed to lead: from a lead's creation to its first outbound message.
@@ -526,7 +550,9 @@ def speed_to_lead_summary(
     """
     g = grouping(by, every, time_zone, period_column)
     within_us = _positive(within, "within", strict=False)
-    base = _base(_lazy(df), g, include_warmup, include_test, include_demo).with_row_index(_ROW)
+    base = _base(
+        _windowed(df, window, period_column), g, include_warmup, include_test, include_demo
+    ).with_row_index(_ROW)
     timed = pl.col(_OK) & _has_lead() & pl.col("created_at").is_not_null()
 
     def first(cond: pl.Expr, t: str, prefix: str) -> pl.LazyFrame:
@@ -586,6 +612,7 @@ def delivery_ranking(
     include_warmup: bool = False,
     include_test: bool = False,
     include_demo: bool = False,
+    window: Window | None = None,
     as_of: datetime | None = None,
     receipt_timeout: timedelta = RECEIPT_TIMEOUT,
     z: float = WILSON_Z,
@@ -615,6 +642,9 @@ def delivery_ranking(
         Final outcomes a group needs to be ranked (default :data:`MIN_VOLUME`, 30).
     include_warmup, include_test, include_demo
         Count warm-up / test / demo traffic (excluded by default; :class:`TrafficScope`).
+    window
+        Keep only the events whose ``period_column`` lies in this
+        :class:`~leadping_nb.Window` before anything is linked or counted.
     as_of, receipt_timeout
         As in :func:`~leadping_nb.metrics.delivery_summary` (when a sent message without a
         receipt counts as ``no_receipt``).
@@ -638,7 +668,7 @@ def delivery_ranking(
     g: Grouping = grouping(by, None, "UTC", "created_at")
     if not g.keys:
         raise ValueError("delivery_ranking needs at least one column in by")
-    lf = _lazy(df)
+    lf = _windowed(df, window, "created_at")
     cube = cube_plan(prepare(lf, g, as_of=as_of, receipt_timeout=receipt_timeout), g)
     d = delivery_from_cube(
         cube, g, include_warmup=include_warmup, include_test=include_test, include_demo=include_demo

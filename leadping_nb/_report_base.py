@@ -31,13 +31,15 @@ from leadping_nb._format import fmt_number as _fmt_number
 from leadping_nb._format import fmt_rate as _fmt_rate
 from leadping_nb._format import money_texts as _money_texts
 from leadping_nb._query import EventQuery
+from leadping_nb._window import Window
 
 if TYPE_CHECKING:
     import jinja2
     from matplotlib.figure import Figure
 
 ColumnKind = Literal["label", "count", "rate", "ms", "money", "number"]
-Window = tuple[datetime | None, datetime | None]
+#: A window as ``(start, end)`` instants (``None``: open).
+WindowBounds = tuple[datetime | None, datetime | None]
 FrameLike = pl.DataFrame | pl.LazyFrame
 
 _MAX_LEADS_SHOWN = 500
@@ -179,10 +181,14 @@ class ReportMeta:
     currency
         The currency of every amount (a report that shows money; the API states none,
         so it is a setting, ``"USD"`` by default), or ``None`` when no money is shown.
+    window_label
+        The :attr:`leadping_nb.Window.label` of the window when one was given as a
+        :class:`~leadping_nb.Window` (``"last month (Europe/Berlin): 2026-10-01 –
+        2026-10-31"``), else ``""``.
     """
 
     title: str
-    window: Window | None
+    window: WindowBounds | None
     first_event: datetime | None
     last_event: datetime | None
     leads: tuple[str, ...]
@@ -207,6 +213,8 @@ class ReportMeta:
     def scope(self) -> m.TrafficScope:
         """The traffic scope of every number in the report."""
         return m.TrafficScope(self.include_warmup, self.include_test, self.include_demo)
+
+    window_label: str = ""
 
 
 # ---------------------------------------------------------------------------------------
@@ -266,15 +274,18 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
 
 
 def _apply_window(
-    frame: FrameLike, window: Window | None
-) -> tuple[pl.DataFrame, Window | None, int]:
+    frame: FrameLike, window: Window | WindowBounds | None
+) -> tuple[pl.DataFrame, WindowBounds | None, int]:
     """The events of ``frame`` inside ``window`` (collected), the window in UTC, and how
-    many events fell outside."""
+    many events fell outside. ``window`` is a :class:`~leadping_nb.Window` or a
+    ``(start, end)`` pair of aware instants."""
     lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
     if not isinstance(lf, pl.LazyFrame):
         raise TypeError(f"expected a polars DataFrame or LazyFrame, got {type(frame).__name__}")
     if window is None:
         return lf.collect(), None, 0
+    if isinstance(window, Window):
+        window = window.bounds
     start, end = _aware(window[0], "start"), _aware(window[1], "end")
     if start is not None and end is not None and not start < end:
         raise ValueError(f"window start {start} must be before its end {end}")
@@ -441,6 +452,8 @@ def _meta_rows(meta: ReportMeta, exclusions_text: str) -> list[dict[str, Any]]:
             f"[{_fmt_instant(start, tz) if start else 'open'}, "
             f"{_fmt_instant(end, tz) if end else 'open'}) on created_at, half-open"
         )
+        if meta.window_label:
+            window = f"{meta.window_label}; {window}"
     span = f"{_fmt_instant(meta.first_event, tz)} → {_fmt_instant(meta.last_event, tz)}"
     shown = meta.leads[:_MAX_LEADS_SHOWN]
     more = len(meta.leads) - len(shown)
@@ -596,7 +609,8 @@ def _make_meta(
     *,
     title: str,
     frame: pl.DataFrame,
-    window: Window | None,
+    window: WindowBounds | None,
+    window_label: str = "",
     n_outside: int,
     leads: Sequence[str] | None,
     filters: EventQuery | str | None,
@@ -644,6 +658,7 @@ def _make_meta(
         as_of=as_of,
         source=source,
         currency=currency,
+        window_label=window_label,
     )
 
 

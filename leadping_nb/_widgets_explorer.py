@@ -19,6 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from html import escape
 from typing import Any, Protocol
 
@@ -39,6 +40,7 @@ from ._widgets_cache import (
     png_output,
 )
 from ._widgets_filters import FilterPanel
+from ._widgets_lead import LeadTimelineView
 from ._widgets_picker import LeadPicker, error_html
 from ._widgets_state import FilterState, Scheduler
 
@@ -121,6 +123,14 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
     currency
         Currency of the amounts shown (three upper-case letters; the API states none,
         so ``"USD"`` by default): the Billed card and the billing figure's axis.
+    now
+        The instant the filter panel's date presets ("last 7 days", "last month") are
+        taken at (default: the current time); pass ``Emulator.now`` for emulator data.
+
+    The **lead view** (:attr:`lead_view`, a
+    :class:`~leadping_nb.widgets.LeadTimelineView`) offers the leads of the current
+    rows; picking one shows its :func:`~leadping_nb.metrics.lead_timeline` table and
+    :func:`~leadping_nb.figures.lead_timeline_figure`.
 
     Examples
     --------
@@ -150,6 +160,7 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         progress_interval: float = 0.1,
         fetch_options: dict[str, Any] | None = None,
         currency: str = DEFAULT_CURRENCY,
+        now: datetime | None = None,
         **kwargs: Any,
     ) -> None:
         self.currency = check_currency(currency)
@@ -166,7 +177,7 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self.picker = LeadPicker(
             client, max_options=max_options, debounce=debounce, scheduler=scheduler
         )
-        self.filters = FilterPanel(time_zone=time_zone)
+        self.filters = FilterPanel(time_zone=time_zone, now=now)
         self.fetch_button = widgets.Button(
             description="Fetch", button_style="primary", icon="download"
         )
@@ -202,6 +213,7 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
             children=self.figure_outputs, titles=[s.title for s in self.figure_specs]
         )
         self.figure_tabs.add_class("lp-figures")
+        self.lead_view = LeadTimelineView(figure_dpi=figure_dpi)
 
         def heading(text: str) -> widgets.HTML:
             return widgets.HTML(f"<h4 style='margin:.6em 0 .2em'>{escape(text)}</h4>")
@@ -227,6 +239,8 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
                 self.table,
                 self.figure_status,
                 self.figure_tabs,
+                heading("5. Lead timeline"),
+                self.lead_view,
             ],
             **kwargs,
         )
@@ -552,6 +566,7 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
                 self.fetch_button.button_style = "primary"
             if index is not None and not self.background_figures:
                 self._draw_figure(index, selection)
+            self.lead_view.set_events(selection.events(), time_zone=self.filters.state.time_zone)
             return view
 
     def _on_tab(self, change: dict[str, Any]) -> None:

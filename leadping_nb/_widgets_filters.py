@@ -15,12 +15,15 @@ from ._errors import QueryError
 from ._query import DEFAULT_PAGE_SIZE, EventQuery
 from ._widgets_picker import error_html
 from ._widgets_state import (
+    DATE_PRESETS,
     DIMENSIONS,
     SEARCH_FIELDS,
     FilterState,
     merge_options,
+    preset_dates,
     time_zones,
 )
+from ._window import Window
 
 __all__ = ["FilterPanel"]
 
@@ -39,7 +42,11 @@ class FilterPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     :class:`~leadping_nb.widgets.FilterState`, apart from the controls) and produces
     the :class:`~leadping_nb.EventQuery` a fetch sends (:attr:`query`). The date range
     is turned into an explicit UTC half-open range ``[start 00:00, end + 1 day 00:00)``
-    in the chosen zone, shown under the dates. An invalid combination (end before start,
+    in the chosen zone, shown under the dates with the :class:`~leadping_nb.Window`
+    label (:attr:`window`). The **Dates** preset (:data:`DATE_PRESETS`: last 7 days,
+    last 30 days, this month, last month, custom) sets both dates to the preset's
+    local days at ``now`` (again when the zone changes); editing a date makes it
+    custom. An invalid combination (end before start,
     a search without fields, a bad page size) is shown inline in :attr:`error`; nothing
     is raised into the log console.
 
@@ -54,6 +61,12 @@ class FilterPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     options
         Extra option values per dimension (``{"campaigns": [...]}``); values of fetched
         events are added by the explorer.
+    preset
+        Initial date preset (a :data:`DATE_PRESETS` value; ``"custom"``: ``start`` and
+        ``end`` as given).
+    now
+        The instant presets are taken at (timezone-aware; default: the current time
+        when a preset is picked). Pass the data's end, e.g. ``Emulator.now``.
 
     Examples
     --------
@@ -65,6 +78,13 @@ class FilterPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     >>> panel.end.value = date(2024, 3, 1)
     >>> panel.query is None, panel.error
     (True, 'date range: the end (2024-03-01) is before the start (2024-03-31)')
+    >>> from datetime import UTC
+    >>> panel = FilterPanel(time_zone="Europe/Berlin", now=datetime(2026, 11, 1, 12, tzinfo=UTC))
+    >>> panel.preset.value = "last month"
+    >>> panel.start.value, panel.end.value
+    (datetime.date(2026, 10, 1), datetime.date(2026, 10, 31))
+    >>> panel.window.label
+    'last month (Europe/Berlin): 2026-10-01 – 2026-10-31'
     """
 
     state = traitlets.Instance(FilterState, help="The current filter values.")
@@ -78,11 +98,28 @@ class FilterPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         end: date | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         options: Mapping[str, Sequence[str]] | None = None,
+        preset: str = "custom",
+        now: datetime | None = None,
         **kwargs: Any,
     ) -> None:
         zones = time_zones()
         if time_zone not in zones:
             zones.append(time_zone)
+        if preset not in {value for value, _label in DATE_PRESETS}:
+            raise ValueError(
+                f"preset must be one of {[v for v, _l in DATE_PRESETS]}, got {preset!r}"
+            )
+        self.now = now
+        self.preset = widgets.Dropdown(
+            description="Dates",
+            options=[(label, value) for value, label in DATE_PRESETS],
+            value=preset,
+            style=_STYLE,
+            layout={"width": "14em"},
+        )
+        self.preset.add_class("lp-date-preset")
+        if preset != "custom":
+            start, end = preset_dates(preset, time_zone, now)
         self.start = widgets.DatePicker(description="From", value=start, style=_STYLE)
         self.end = widgets.DatePicker(description="To (incl.)", value=end, style=_STYLE)
         self.time_zone = widgets.Dropdown(
@@ -123,7 +160,7 @@ class FilterPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.error_html.add_class("lp-filter-error")
         super().__init__(
             children=[
-                widgets.HBox([self.start, self.end, self.time_zone]),
+                widgets.HBox([self.preset, self.start, self.end, self.time_zone]),
                 self.range_note,
                 widgets.HBox(list(self.selects.values()), layout={"flex_flow": "row wrap"}),
                 widgets.HBox([self.search, self.search_fields, self.page_size]),
@@ -134,7 +171,12 @@ class FilterPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.add_class("lp-filter-panel")
         self._updating = False
         self.state = FilterState(time_zone=time_zone, page_size=page_size)
+        self.preset.observe(self._guard(self._on_preset), names="value")
+        self.time_zone.observe(self._guard(self._on_zone), names="value")
+        for picker in (self.start, self.end):
+            picker.observe(self._guard(self._on_date), names="value")
         controls: list[widgets.ValueWidget] = [
+            self.preset,
             self.start,
             self.end,
             self.time_zone,
@@ -162,6 +204,38 @@ class FilterPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         if not self._updating:
             self._update()
 
+    def _apply_preset(self) -> None:
+        """Set both dates to the preset's local days (one update, not two)."""
+        preset = str(self.preset.value)
+        if preset == "custom":
+            return
+        start, end = preset_dates(preset, str(self.time_zone.value), self.now)
+        self._updating = True
+        try:
+            self.start.value, self.end.value = start, end
+        finally:
+            self._updating = False
+
+    def _on_preset(self, _change: dict[str, Any]) -> None:
+        if not self._updating:
+            self._apply_preset()
+            self._update()
+
+    def _on_zone(self, _change: dict[str, Any]) -> None:
+        # runs before _on_change (observers fire in registration order): the dates
+        # follow the zone before the state is read
+        if not self._updating:
+            self._apply_preset()
+
+    def _on_date(self, _change: dict[str, Any]) -> None:
+        if self._updating or self.preset.value == "custom":
+            return
+        self._updating = True
+        try:
+            self.preset.value = "custom"  # a date set by hand: no longer the preset
+        finally:
+            self._updating = False
+
     def _read(self) -> FilterState:
         values = {dim.attr: tuple(self.selects[dim.attr].value) for dim in DIMENSIONS}
         return FilterState(
@@ -171,6 +245,7 @@ class FilterPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             search=str(self.search.value),
             search_fields=tuple(self.search_fields.value),
             page_size=int(self.page_size.value),
+            preset=str(self.preset.value),
             **values,
         )
 
@@ -179,10 +254,11 @@ class FilterPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         problems = state.problems()
         if not problems:
             lo, hi = state.utc_range()
+            window = state.window()
             self.range_note.value = (
-                f'<span style="font-size:.85em;color:#555">UTC range: '
-                f"[{escape(_iso(lo))}, {escape(_iso(hi))})</span>"
-                if lo is not None or hi is not None
+                f'<span style="font-size:.85em;color:#555">{escape(window.label)} · UTC '
+                f"range: [{escape(_iso(lo))}, {escape(_iso(hi))})</span>"
+                if window is not None
                 else '<span style="font-size:.85em;color:#555">All dates</span>'
             )
         # error first, so observers of ``state`` see the matching error
@@ -202,10 +278,19 @@ class FilterPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         except QueryError:
             return None
 
+    @property
+    def window(self) -> Window | None:
+        """The date range as a :class:`~leadping_nb.Window` (``None``: all dates or
+        invalid values), named after the preset."""
+        if self.error:
+            return None
+        return self.state.window()
+
     def set_state(self, state: FilterState) -> None:
         """Show ``state`` in the controls (option lists grow to hold its values)."""
         self._updating = True
         try:
+            self.preset.value = state.preset
             self.start.value = state.start
             self.end.value = state.end
             if state.time_zone not in self.time_zone.options:

@@ -37,8 +37,10 @@ import polars as pl
 from ._errors import QueryError
 from ._query import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, EventQuery, check_lead_id
 from ._schema import EVENT_FIELDS, KNOWN_VALUES, field_by_name
+from ._window import Window
 
 __all__ = [
+    "DATE_PRESETS",
     "DEFAULT_SEARCH_FIELDS",
     "DIMENSIONS",
     "SEARCH_FIELDS",
@@ -51,6 +53,7 @@ __all__ = [
     "check_lead_ids",
     "merge_options",
     "parse_lead_ids",
+    "preset_dates",
     "running_loop",
     "search_column",
     "time_zones",
@@ -91,6 +94,34 @@ SEARCH_FIELDS: tuple[str, ...] = tuple(
 )
 #: The fields searched unless the user picks others.
 DEFAULT_SEARCH_FIELDS: tuple[str, ...] = ("summary", "description")
+
+
+#: The date presets of the filter panel: (value, label). ``"custom"`` is the date
+#: pickers as set; the others are :meth:`leadping_nb.Window.parse` texts.
+DATE_PRESETS: tuple[tuple[str, str], ...] = (
+    ("custom", "Custom dates"),
+    ("last 7 days", "Last 7 days"),
+    ("last 30 days", "Last 30 days"),
+    ("this month", "This month"),
+    ("last month", "Last month"),
+)
+
+
+def preset_dates(preset: str, time_zone: str, now: datetime | None = None) -> tuple[date, date]:
+    """The first and last local day (inclusive) of a date preset at ``now``.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> preset_dates("last month", "Europe/Berlin", datetime(2026, 11, 1, 12, tzinfo=UTC))
+    (datetime.date(2026, 10, 1), datetime.date(2026, 10, 31))
+    """
+    if preset not in {value for value, _label in DATE_PRESETS} or preset == "custom":
+        raise QueryError(f"date preset: unknown preset {preset!r}", field="createdAt")
+    _zone(time_zone)
+    days = Window.parse(preset, time_zone=time_zone, now=now).days
+    assert days is not None  # every preset is whole local days
+    return days
 
 
 def time_zones() -> list[str]:
@@ -164,6 +195,9 @@ class FilterState:
         Inclusive local dates (``None``: open).
     time_zone
         IANA zone the dates are in.
+    preset
+        The :data:`DATE_PRESETS` value the dates came from (``"custom"``: set by hand);
+        it names the :meth:`window`.
     event_types, directions, statuses, campaigns, sources
         Selected values per dimension (empty: any).
     search, search_fields
@@ -191,6 +225,7 @@ class FilterState:
     search: str = ""
     search_fields: tuple[str, ...] = DEFAULT_SEARCH_FIELDS
     page_size: int = DEFAULT_PAGE_SIZE
+    preset: str = "custom"
 
     def values(self, dim: Dimension) -> tuple[str, ...]:
         """The selected values of one dimension."""
@@ -205,6 +240,27 @@ class FilterState:
     def utc_range(self) -> tuple[datetime | None, datetime | None]:
         """The date range as UTC half-open bounds (see :func:`utc_range`)."""
         return utc_range(self.start, self.end, self.time_zone)
+
+    def window(self) -> Window | None:
+        """The date range as a :class:`~leadping_nb.Window` (``None``: all dates).
+
+        Named after the preset the dates came from, so a report of it says "last
+        month (Europe/Berlin): 2026-10-01 – 2026-10-31".
+
+        Examples
+        --------
+        >>> s = FilterState(start=date(2026, 10, 1), end=date(2026, 10, 31),
+        ...                 time_zone="Europe/Berlin", preset="last month")
+        >>> s.window().label
+        'last month (Europe/Berlin): 2026-10-01 – 2026-10-31'
+        >>> FilterState().window() is None
+        True
+        """
+        lo, hi = self.utc_range()
+        if lo is None and hi is None:
+            return None
+        name = "" if self.preset == "custom" else self.preset
+        return Window(lo, hi, self.time_zone, name)
 
     def problems(self) -> list[str]:
         """Every reason this state cannot be fetched, as short sentences (empty: valid)."""

@@ -31,6 +31,7 @@ from leadping_nb._query import (
     check_lead_id,
 )
 from leadping_nb._schema import field_by_name
+from leadping_nb._window import Window
 
 if TYPE_CHECKING:
     import polars as pl
@@ -169,6 +170,15 @@ def _source() -> argparse.ArgumentParser:
         metavar="WHEN",
         help="only events created before WHEN (exclusive; same forms as --since): "
         "--since 2026-05-01 --until 2026-06-01 is all of May",
+    )
+    q.add_argument(
+        "--window",
+        metavar="WINDOW",
+        help="only events created in WINDOW, in --tz: 'last 7 days' (whole days before "
+        "today), 'last month', 'this month', 'today', or START..END with ISO dates or "
+        "datetimes, END excluded, either side may be empty (2026-11-01..2026-12-01 is "
+        "November); with --emulator, relative to the emulator's now; not with "
+        "--since/--until",
     )
     q.add_argument(
         "--tz",
@@ -463,7 +473,30 @@ def parse_filters(items: Sequence[str], time_zone: str) -> list[tuple[str, Any]]
     return out
 
 
+def _window_option(args: argparse.Namespace) -> Window | None:
+    """``--window`` parsed in ``--tz`` (relative names from the emulator's now with
+    ``--emulator``), or ``None`` when it is not given."""
+    text = getattr(args, "window", None)
+    if text is None:
+        return None
+    if args.since or args.until:
+        raise UsageError("--window cannot be combined with --since/--until: give one or the other")
+    _zone(args.tz)
+    now = None
+    if args.emulator:
+        from leadping_nb.emulator._catalog import DEFAULT_NOW
+
+        now = DEFAULT_NOW
+    try:
+        return Window.parse(text, time_zone=args.tz, now=now)
+    except ValueError as exc:
+        raise UsageError(f"--window: {exc}") from None
+
+
 def _window(args: argparse.Namespace) -> tuple[datetime | None, datetime | None]:
+    window = _window_option(args)
+    if window is not None:
+        return window.bounds
     since = parse_instant(args.since, args.tz, "--since") if args.since else None
     until = parse_instant(args.until, args.tz, "--until") if args.until else None
     if since is not None and until is not None and not since < until:
@@ -664,7 +697,7 @@ def _warn_empty(ids: Sequence[str], query: EventQuery | None) -> None:
     filtered = query is not None and bool(query.filters or query.range_filters or query.search)
     why = "unknown ids? the API answers an unknown lead with an empty page, not 404"
     if filtered:
-        why += "; or nothing matched --since/--until/--filter"
+        why += "; or nothing matched --since/--until/--window/--filter"
     n = len(ids)
     _err(f"warning: {n} lead{'s' if n != 1 else ''} returned no events: {named} ({why})")
 
@@ -780,10 +813,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    if args.store and (args.since or args.until):
+    if args.store and (args.since or args.until or args.window):
         raise UsageError(
-            "--since/--until cannot be used with --store: a store fetches everything new "
-            "(use `leadping-nb report --store DIR --since ... --until ...` to report a window)"
+            "--since/--until/--window cannot be used with --store: a store fetches everything "
+            "new (use `leadping-nb report --store DIR --window ...` to report a window)"
         )
     if args.lookback is not None and not args.store:
         raise UsageError("--lookback applies to --store only")
@@ -870,7 +903,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     _zone(args.tz)
     since, until = _window(args)
-    window = (since, until) if since or until else None
+    window: Window | tuple[datetime | None, datetime | None] | None = _window_option(args) or (
+        (since, until) if since or until else None
+    )
     query = _query(args, with_window=True)
     if not 0 <= args.cost_scale <= 18:
         raise UsageError("--cost-scale must be within 0-18")
@@ -932,8 +967,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         b = BillingReport.from_frame(frame, cost_scale=args.cost_scale, currency=currency, **common)
         written.append(b.save(out / BILLING_FILE))
         lines.append(f"  Net amount    {b.kpis['net_amount'].text}")
+    scope = f", window {window.label}" if isinstance(window, Window) else ""
     _say(
-        f"Report of {frame.height:,} events from {source} "
+        f"Report of {frame.height:,} events from {source}{scope} "
         f"in {_fmt_s(time.perf_counter() - started)}:",
         *lines,
         "Wrote:",

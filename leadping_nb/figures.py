@@ -28,7 +28,8 @@ reusable fixed-layout figure (``_Panel``) that draws each bar series as one arti
 
 The shared drawing machinery (axes, time axes, bars, ``_Panel``, money text) is in
 :mod:`leadping_nb._figure_base`, the latency, failure and retry figures with their
-``_draw_*`` functions in :mod:`leadping_nb._figure_latency`; this module keeps the
+``_draw_*`` functions in :mod:`leadping_nb._figure_latency`, the lead timeline in
+:mod:`leadping_nb._figure_timeline`; this module keeps the
 volume, delivery and billing figures and re-exports every public name.
 """
 
@@ -71,11 +72,14 @@ from ._figure_latency import failure_pareto as failure_pareto
 from ._figure_latency import latency_ecdf as latency_ecdf
 from ._figure_latency import latency_histogram as latency_histogram
 from ._figure_latency import retries_by_count as retries_by_count
+from ._figure_timeline import STEP_MARKERS as STEP_MARKERS
+from ._figure_timeline import lead_timeline_figure as lead_timeline_figure
 from ._format import DEFAULT_CURRENCY, check_currency, money_label, money_text
 from ._format import money_texts as money_texts
 
 __all__ = [
     "OUTCOME_COLORS",
+    "STEP_MARKERS",
     "PeriodChoice",
     "billed_by_campaign",
     "billed_over_time",
@@ -85,6 +89,7 @@ __all__ = [
     "failure_pareto",
     "latency_ecdf",
     "latency_histogram",
+    "lead_timeline_figure",
     "money_texts",
     "retries_by_count",
     "volume_by_outcome",

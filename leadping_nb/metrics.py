@@ -14,10 +14,13 @@ Two layers, both documented with formulas in ``docs/metrics.md``:
   take a ``DataFrame`` or a
   ``LazyFrame`` and return the same kind, grouped by any columns (``by``) and optionally
   by calendar period (``every`` in ``time_zone``; the ``period`` column comes first),
-  plus :func:`summary`, which computes all of them in one query plan.
+  plus :func:`summary`, which computes all of them in one query plan. Each takes a
+  ``window`` (:class:`~leadping_nb.Window`) that filters the events first.
 * **Engagement** (:func:`reply_summary`, :func:`opt_out_summary`,
   :func:`speed_to_lead_summary`) and **rankings** (:func:`delivery_ranking`, with
   :func:`wilson_bounds`), with the same grouping and traffic-scope conventions.
+* **One lead** (:func:`lead_timeline`): its messages in time order with their lifecycle
+  timestamps, outcome, retries, step durations and billing.
 
 Every summary row carries ``n_events`` (events in the group) split into ``n_used``
 (events the metric used) and ``n_excluded`` (``n_events - n_used``), with the reasons
@@ -110,6 +113,8 @@ from leadping_nb._metrics_plans import (
     retry_distribution_from_cube,
     retry_from_cube,
 )
+from leadping_nb._timeline import LIFECYCLE_COLUMNS, TIMELINE_COLUMNS, lead_timeline
+from leadping_nb._window import Window
 
 __all__ = [
     "BILLING_STATES",
@@ -120,6 +125,7 @@ __all__ = [
     "FINAL_OUTCOMES",
     "INTERPOLATION",
     "LEAD_CREATED_TYPES",
+    "LIFECYCLE_COLUMNS",
     "MESSAGE_TYPES",
     "MIN_VOLUME",
     "OPT_OUT_CANCEL_REASONS",
@@ -136,6 +142,7 @@ __all__ = [
     "STAGES",
     "STAGE_COLUMNS",
     "STAGE_DTYPE",
+    "TIMELINE_COLUMNS",
     "WILSON_Z",
     "Every",
     "MetricsSummary",
@@ -159,6 +166,7 @@ __all__ = [
     "is_warmup_traffic",
     "latency_ms",
     "latency_summary",
+    "lead_timeline",
     "negative_gap",
     "opt_out_summary",
     "outcome",
@@ -185,6 +193,21 @@ def _lazy(df: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     if isinstance(df, pl.LazyFrame):
         return df
     raise TypeError(f"expected a polars DataFrame or LazyFrame, got {type(df).__name__}")
+
+
+def _windowed(
+    df: pl.DataFrame | pl.LazyFrame, window: Window | None, period_column: str
+) -> pl.LazyFrame:
+    """``df`` as a LazyFrame, filtered to ``window`` on ``period_column`` (null: outside)."""
+    lf = _lazy(df)
+    if window is None:
+        return lf
+    if not isinstance(window, Window):
+        raise TypeError(
+            f"window must be a leadping_nb.Window (Window.last(...), Window.parse(...)), "
+            f"got {type(window).__name__}"
+        )
+    return lf.filter(window.predicate(period_column))
 
 
 def _like(original: FrameT, result: pl.LazyFrame) -> FrameT:
@@ -284,6 +307,7 @@ def outcome_counts(
     include_demo: bool = False,
     as_of: datetime | None = None,
     receipt_timeout: timedelta = RECEIPT_TIMEOUT,
+    window: Window | None = None,
 ) -> FrameT:
     """Count events per :func:`outcome`, one row per group and outcome.
 
@@ -315,6 +339,10 @@ def outcome_counts(
     receipt_timeout
         A message sent this long before ``as_of`` without a receipt or other final
         timestamp counts as ``no_receipt`` (default :data:`RECEIPT_TIMEOUT`, 24 hours).
+    window
+        Keep only the events whose ``period_column`` lies in this
+        :class:`~leadping_nb.Window` (``[start, end)``; a null instant is outside)
+        before anything is counted: the result is that of the filtered frame.
 
     Examples
     --------
@@ -322,15 +350,24 @@ def outcome_counts(
     >>> from datetime import datetime, UTC
     >>> t = datetime(2024, 1, 1, tzinfo=UTC)
     >>> df = pl.DataFrame(
-    ...     [{"direction": "Outbound", "delivered_at": t},
+    ...     [{"direction": "Outbound", "delivered_at": t, "created_at": t},
     ...      {"direction": "Inbound", "event_type": "Sms"}],
     ...     schema=EVENT_SCHEMA,
     ... )
     >>> outcome_counts(df).select("outcome", "n").rows()
     [('delivered', 1), ('inbound', 1)]
+    >>> from leadping_nb import Window
+    >>> jan = Window.parse("2024-01-01..2024-02-01")
+    >>> outcome_counts(df, window=jan).select("outcome", "n").rows()
+    [('delivered', 1)]
     """
     g = grouping(by, every, time_zone, period_column)
-    cube = _cube(df, g, receipt_timeout=receipt_timeout, as_of=_now_or(as_of))
+    cube = _cube(
+        _windowed(df, window, period_column),
+        g,
+        receipt_timeout=receipt_timeout,
+        as_of=_now_or(as_of),
+    )
     result = outcomes_from_cube(cube, g, **_scope(include_warmup, include_test, include_demo))
     return _like(df, result)
 
@@ -347,6 +384,7 @@ def delivery_summary(
     include_demo: bool = False,
     as_of: datetime | None = None,
     receipt_timeout: timedelta = RECEIPT_TIMEOUT,
+    window: Window | None = None,
 ) -> FrameT:
     """Two delivery rates per group: of final outcomes, and of messages sent.
 
@@ -394,7 +432,12 @@ def delivery_summary(
     (0, 1, 0.5, 0.5)
     """
     g = grouping(by, every, time_zone, period_column)
-    cube = _cube(df, g, receipt_timeout=receipt_timeout, as_of=_now_or(as_of))
+    cube = _cube(
+        _windowed(df, window, period_column),
+        g,
+        receipt_timeout=receipt_timeout,
+        as_of=_now_or(as_of),
+    )
     result = delivery_from_cube(cube, g, **_scope(include_warmup, include_test, include_demo))
     return _like(df, result)
 
@@ -409,6 +452,7 @@ def latency_summary(
     include_warmup: bool = False,
     include_test: bool = False,
     include_demo: bool = False,
+    window: Window | None = None,
     stages: Sequence[Stage] = STAGES,
 ) -> FrameT:
     """Latency statistics in milliseconds, one row per group and stage.
@@ -458,7 +502,7 @@ def latency_summary(
     if unknown:
         raise ValueError(f"unknown latency stages {unknown}; expected some of {STAGES}")
     scope = _scope(include_warmup, include_test, include_demo)
-    base = prepare(_lazy(df), g, as_of=None)
+    base = prepare(_windowed(df, window, period_column), g, as_of=None)
     events = events_from_cube(cube_plan(base, g), g)
     values = latency_plan(base, g, stages, **scope)
     return _like(df, latency_from_parts(events, values, g, stages))
@@ -474,6 +518,7 @@ def retry_summary(
     include_warmup: bool = False,
     include_test: bool = False,
     include_demo: bool = False,
+    window: Window | None = None,
     as_of: datetime | None = None,
     receipt_timeout: timedelta = RECEIPT_TIMEOUT,
 ) -> FrameT:
@@ -527,7 +572,12 @@ def retry_summary(
     (1, 2, 1)
     """
     g = grouping(by, every, time_zone, period_column)
-    cube = _cube(df, g, as_of=_now_or(as_of), receipt_timeout=receipt_timeout)
+    cube = _cube(
+        _windowed(df, window, period_column),
+        g,
+        as_of=_now_or(as_of),
+        receipt_timeout=receipt_timeout,
+    )
     result = retry_from_cube(cube, g, **_scope(include_warmup, include_test, include_demo))
     return _like(df, result)
 
@@ -542,6 +592,7 @@ def retry_distribution(
     include_warmup: bool = False,
     include_test: bool = False,
     include_demo: bool = False,
+    window: Window | None = None,
     as_of: datetime | None = None,
     receipt_timeout: timedelta = RECEIPT_TIMEOUT,
 ) -> FrameT:
@@ -567,7 +618,12 @@ def retry_distribution(
     (1, 2, 0.5)
     """
     g = grouping(by, every, time_zone, period_column)
-    cube = _cube(df, g, as_of=_now_or(as_of), receipt_timeout=receipt_timeout)
+    cube = _cube(
+        _windowed(df, window, period_column),
+        g,
+        as_of=_now_or(as_of),
+        receipt_timeout=receipt_timeout,
+    )
     result = retry_distribution_from_cube(
         cube, g, **_scope(include_warmup, include_test, include_demo)
     )
@@ -585,6 +641,7 @@ def billing_summary(
     include_warmup: bool = False,
     include_test: bool = False,
     include_demo: bool = False,
+    window: Window | None = None,
 ) -> FrameT:
     """Exact billing totals per group, and the cost per delivered message.
 
@@ -607,6 +664,9 @@ def billing_summary(
     ----------
     cost_scale
         Decimals of ``cost_per_delivered`` (0 to 18).
+    window
+        Only the events whose ``period_column`` lies in this window (as in
+        :func:`outcome_counts`); other arguments as there.
 
     Examples
     --------
@@ -625,7 +685,7 @@ def billing_summary(
     (Decimal('0.015800'), Decimal('0.0158'))
     """
     g = grouping(by, every, time_zone, period_column)
-    lf = _lazy(df)
+    lf = _windowed(df, window, period_column)
     scale = money_scale(lf)
     result = billing_from_cube(
         _cube(lf, g),
@@ -649,6 +709,7 @@ def billing_breakdown(
     include_warmup: bool = False,
     include_test: bool = False,
     include_demo: bool = False,
+    window: Window | None = None,
 ) -> FrameT:
     """Billing that finance can use: gross, refunded and net amounts, billed vs pending,
     and the cost per unit of each channel.
@@ -682,6 +743,9 @@ def billing_breakdown(
         Decimals of ``cost_per_unit`` (0 to 18).
     include_warmup, include_test, include_demo
         Traffic scope (:class:`TrafficScope`).
+    window
+        Only the events whose ``period_column`` lies in this window (as in
+        :func:`outcome_counts`).
 
     Examples
     --------
@@ -711,7 +775,7 @@ def billing_breakdown(
     if not 0 <= cost_scale <= 18:
         raise ValueError(f"cost_scale must be within [0, 18], got {cost_scale}")
     g = grouping(by, every, time_zone, period_column)
-    lf = _lazy(df)
+    lf = _windowed(df, window, period_column)
     scale = money_scale(lf)
     result = billing_breakdown_from_cube(
         _cube(lf, g),
@@ -832,6 +896,7 @@ def summary(
     include_warmup: bool = False,
     include_test: bool = False,
     include_demo: bool = False,
+    window: Window | None = None,
     billing_by: str | Sequence[str] = ("billing_status",),
     cost_scale: int = 4,
     as_of: datetime | None = None,
@@ -857,6 +922,10 @@ def summary(
         Grouping, as in :func:`outcome_counts`.
     include_warmup, include_test, include_demo
         Traffic scope of every metric (default: customer traffic).
+    window
+        Only the events whose ``period_column`` lies in this window, as in
+        :func:`outcome_counts`; the filter is part of the one plan, so every frame of
+        the result (billing included) covers the same events.
     billing_by
         Billing dimensions (``billing_status``, ``campaign_id``, ``source_id``,
         ``ten_dlc_campaign_id``, ``from_phone_number``, ...).
@@ -892,7 +961,7 @@ def summary(
     g = grouping(by, every, time_zone, period_column)
     dims = extra_dims(g, billing_by)
     when = _now_or(as_of)
-    lf = _lazy(df)
+    lf = _windowed(df, window, period_column)
     scale = money_scale(lf)
     scope = _scope(include_warmup, include_test, include_demo)
     receipt_cutoff(when, receipt_timeout)  # validate before building the plan

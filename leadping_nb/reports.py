@@ -51,7 +51,7 @@ from leadping_nb._report_base import ColumnKind as ColumnKind
 from leadping_nb._report_base import FootingError as FootingError
 from leadping_nb._report_base import (
     FrameLike,
-    Window,
+    WindowBounds,
     _apply_window,
     _check_meta_inputs,
     _first,
@@ -66,6 +66,7 @@ from leadping_nb._report_base import (
 from leadping_nb._report_base import ReportMeta as ReportMeta
 from leadping_nb._report_base import ReportTable as ReportTable
 from leadping_nb._report_base import describe_filters as describe_filters
+from leadping_nb._window import Window
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -513,7 +514,7 @@ class DeliveryReport(_ReportBase):
         frame: FrameLike,
         *,
         leads: Sequence[str] | None = None,
-        window: Window | None = None,
+        window: Window | WindowBounds | None = None,
         filters: EventQuery | str | None = None,
         time_zone: str = "UTC",
         every: m.Every | Literal["auto"] = "auto",
@@ -536,8 +537,10 @@ class DeliveryReport(_ReportBase):
         leads
             The leads the report is about (default: those in the data).
         window
-            Half-open ``(start, end)`` on ``created_at``, timezone-aware; ``None`` on
-            either side leaves it open. Events outside are dropped and counted.
+            A :class:`~leadping_nb.Window` (its label is recorded in
+            :attr:`ReportMeta.window_label` and shown in the header), or a half-open
+            ``(start, end)`` on ``created_at``, timezone-aware; ``None`` on either side
+            leaves it open. Events outside are dropped and counted.
         filters
             The query the data were fetched with (shown as text).
         time_zone
@@ -601,6 +604,7 @@ class DeliveryReport(_ReportBase):
             title=title,
             frame=events,
             window=win,
+            window_label=window.label if isinstance(window, Window) else "",
             n_outside=n_outside,
             leads=leads,
             filters=filters,
@@ -898,7 +902,7 @@ class BillingReport(_ReportBase):
         frame: FrameLike,
         *,
         leads: Sequence[str] | None = None,
-        window: Window | None = None,
+        window: Window | WindowBounds | None = None,
         filters: EventQuery | str | None = None,
         time_zone: str = "UTC",
         every: m.Every | Literal["auto"] = "auto",
@@ -1006,6 +1010,7 @@ class BillingReport(_ReportBase):
             title=title,
             frame=events,
             window=win,
+            window_label=window.label if isinstance(window, Window) else "",
             n_outside=n_outside,
             leads=leads,
             filters=filters,

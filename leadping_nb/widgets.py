@@ -3,14 +3,16 @@
 * :class:`LeadPicker`: search the caller's leads as you type (server-side, debounced,
   at most 500 shown), multi-select, paste ids or take a DataFrame column; bad ids are
   flagged inline.
-* :class:`FilterPanel`: a date range in a time zone (sent as an explicit UTC half-open
-  range), event type / direction / status / campaign / source multi-selects, text search
-  and page size; produces an :class:`~leadping_nb.EventQuery`, shows invalid
-  combinations inline.
+* :class:`FilterPanel`: a date range in a time zone, from a preset (:data:`DATE_PRESETS`:
+  last 7 days, last month, ...) or custom dates, as a :class:`~leadping_nb.Window` (sent
+  as an explicit UTC half-open range), event type / direction / status / campaign /
+  source multi-selects, text search and page size; produces an
+  :class:`~leadping_nb.EventQuery`, shows invalid combinations inline.
 * :class:`EventExplorer`: picker + filters + a background Fetch with progress and a
   Cancel that stops it, failed leads with their errors, then KPIs, the first rows and
-  the figures of :mod:`leadping_nb.figures`. Filter changes refresh from the cached
-  events without a request.
+  the figures of :mod:`leadping_nb.figures`, and a lead view (:class:`LeadTimelineView`:
+  pick a lead of the current rows, see its timeline table and figure). Filter changes
+  refresh from the cached events without a request.
 
 Local filters and refetches
 ---------------------------
@@ -51,8 +53,10 @@ from __future__ import annotations
 from ._widgets_cache import EventCache, FigureSpec, Kpis, LocalView, compute_kpis, default_figures
 from ._widgets_explorer import EventExplorer, ExplorerClient
 from ._widgets_filters import FilterPanel
+from ._widgets_lead import LeadTimelineView
 from ._widgets_picker import LeadPicker, LeadSource
 from ._widgets_state import (
+    DATE_PRESETS,
     DIMENSIONS,
     SEARCH_FIELDS,
     Debouncer,
@@ -66,6 +70,7 @@ from ._widgets_state import (
 )
 
 __all__ = [
+    "DATE_PRESETS",
     "DIMENSIONS",
     "SEARCH_FIELDS",
     "Debouncer",
@@ -80,6 +85,7 @@ __all__ = [
     "Kpis",
     "LeadPicker",
     "LeadSource",
+    "LeadTimelineView",
     "LocalView",
     "Scheduler",
     "check_lead_ids",

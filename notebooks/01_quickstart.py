@@ -66,9 +66,8 @@ output_dir = "notebook-output"  # where files are written (relative to the cwd)
 # %%
 # ruff: noqa: E402, B018  (imports follow the parameters cell; bare names display values)
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import polars as pl
 from IPython.display import Markdown, display
@@ -81,18 +80,12 @@ out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 
 
-def local_instant(text: str | None) -> datetime | None:
-    """An ISO date or date-time as an aware UTC datetime; without an offset it is local to
-    `time_zone`."""
-    if text is None:
-        return None
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(time_zone))
-    return value.astimezone(UTC)
-
-
-start, end = local_instant(since), local_instant(until)
+# the window [since, until) as a Window: dates at local midnight in time_zone, date-times
+# without an offset read there too (Window.parse's START..END form)
+span = None
+if since or until:
+    span = lp.Window.parse(f"{since or ''}..{until or ''}", time_zone=time_zone)
+start, end = span.bounds if span is not None else (None, None)
 
 # %% [markdown]
 # ## 1. Connect

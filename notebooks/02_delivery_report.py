@@ -40,6 +40,10 @@
 # * `since`, `until`: the half-open window `[since, until)` on the events' creation time,
 #   ISO dates or date-times; without a UTC offset they are read in `time_zone`. `None`
 #   leaves that side open.
+# * `window`: instead of `since`/`until`, a window as text (`lp.Window.parse`):
+#   `"last 7 days"`, `"last month"`, `"this month"` (local days in `time_zone`, up to the
+#   data's end: the emulator's now, or the current time against the API) or
+#   `"2026-10-01..2026-11-01"`. `None`: use `since`/`until`.
 # * `time_zone`: the IANA zone of every date in the report: days, weeks and months are
 #   cut at local midnight there.
 # * `every`: the period of the time table and figures, `"day"`, `"week"`, `"month"` or
@@ -52,6 +56,7 @@ source = "emulator"  # "emulator" (offline) or "api" (key from LEADPING_API_KEY)
 lead_ids = None  # list of lead ids; None: the first n_leads of the lead list
 since = None  # window start (inclusive), ISO date or date-time; None: open
 until = None  # window end (exclusive), ISO date or date-time; None: open
+window = None  # e.g. "last 7 days", "last month", "2026-10-01..2026-11-01"; None: since/until
 time_zone = "America/New_York"  # IANA zone for dates, periods and axes
 every = "auto"  # period: "auto", "day", "week" or "month"
 seed = 7  # emulator data set
@@ -72,21 +77,11 @@ from tqdm.auto import tqdm
 
 import leadping_nb as lp
 from leadping_nb import metrics as m
+from leadping_nb.figures import lead_timeline_figure
 from leadping_nb.reports import DeliveryReport
 
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
-
-
-def local_instant(text: str | None) -> datetime | None:
-    """An ISO date or date-time as an aware UTC datetime; without an offset it is local to
-    `time_zone`."""
-    if text is None:
-        return None
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(time_zone))
-    return value.astimezone(UTC)
 
 
 def pct(rate: float | None) -> str:
@@ -106,7 +101,12 @@ def duration(ms: float | None) -> str:
     return f"{ms / 3_600_000:.1f} h"
 
 
-start, end = local_instant(since), local_instant(until)
+# the window [since, until) as a Window: dates at local midnight in time_zone, date-times
+# without an offset read there too (Window.parse's START..END form)
+span = None
+if since or until:
+    span = lp.Window.parse(f"{since or ''}..{until or ''}", time_zone=time_zone)
+start, end = span.bounds if span is not None else (None, None)
 
 # %% [markdown]
 # ## Fetch the portfolio's events
@@ -128,6 +128,15 @@ else:
 
 if lead_ids is None:
     lead_ids = client.leads(max_leads=n_leads)["id"].to_list()
+
+# *Pending retries* and relative windows are judged at `as_of`: the emulator's data end at
+# a fixed "now", so we use that; against the API it is the current time.
+as_of = emu.now if emu is not None else datetime.now(UTC)
+if window:
+    if span is not None:
+        raise ValueError("give either window or since/until, not both")
+    span = lp.Window.parse(window, time_zone=time_zone, now=as_of)
+    start, end = span.bounds
 
 bounds: dict[str, datetime] = {}
 if start is not None:
@@ -153,15 +162,13 @@ result
 # to add up to its total), the metric frames (`summary`) and the events themselves
 # (`frame`). Figures are drawn from the same numbers.
 #
-# *Pending retries* are judged at an instant `as_of`: the emulator's data end at a fixed
-# "now", so we use that; against the API it is the current time.
+# The window goes in as an `lp.Window`, so the report states it in words (its `label`).
 
 # %%
-as_of = emu.now if emu is not None else datetime.now(UTC)
 report = DeliveryReport.from_frame(
     result.frame,
     leads=lead_ids,
-    window=(start, end) if bounds else None,
+    window=span,
     filters=query,
     time_zone=time_zone,
     every=every,
@@ -183,7 +190,7 @@ display(
         f"first event {local(meta.first_event)}, last event {local(meta.last_event)}; "
         f"time zone **{time_zone}**; periods: {meta.every}s. "
         f"Excluded from the message metrics: {meta.n_warmup:,} warm-up and "
-        f"{meta.n_test:,} test events."
+        f"{meta.n_test:,} test events." + (f" Window: {span.label}." if span is not None else "")
     )
 )
 report.kpi_frame()
@@ -285,6 +292,52 @@ report.table("retries")
 
 # %%
 figs["retries"]
+
+# %% [markdown]
+# ## 5. One lead's timeline
+#
+# Behind every rate is a lead whose messages went through these steps. `m.lead_timeline`
+# lists one lead's messages in time order, each with its lifecycle timestamps, outcome,
+# retries, step durations and billing; `lead_timeline_figure` draws one lane per message
+# with a marker per step (a pending retry is dashed). We take the lead with the most
+# retried messages among those with at most 25 messages (so its figure shows them all).
+
+# %%
+per_lead = (
+    report.frame.filter(m.is_message())
+    .group_by("lead_id")
+    .agg(
+        pl.len().alias("messages"),
+        (m.is_outbound() & (pl.col("retry_count") > 0)).sum().alias("retried"),
+    )
+    .filter((pl.col("messages") <= 25) & (pl.col("retried") > 0))
+    .sort(["retried", "messages", "lead_id"], descending=[True, True, False])
+)
+if per_lead.height:
+    lead = per_lead["lead_id"][0]
+    timeline = m.lead_timeline(report.frame, lead)
+    n_retried = int((timeline["retry_count"].fill_null(0) > 0).sum())
+    display(
+        Markdown(f"Lead `{lead}`: {timeline.height:,} messages, {n_retried:,} of them retried.")
+    )
+    with pl.Config(tbl_rows=25, tbl_cols=12):
+        display(
+            timeline.select(
+                "message",
+                "event_type",
+                "direction",
+                "outcome",
+                "created_at",
+                "retry_count",
+                "next_retry_at",
+                "end_to_end_ms",
+                "billing_status",
+                "billable_amount",
+            ).with_columns(pl.col("created_at", "next_retry_at").dt.convert_time_zone(time_zone))
+        )
+    display(lead_timeline_figure(report.frame, lead, time_zone=time_zone))
+else:
+    display(Markdown("No lead with at most 25 messages had a retried message in this window."))
 
 # %% [markdown]
 # ## Conclusions

@@ -35,6 +35,9 @@
 # * `lead_ids`: the portfolio; `None` takes the first `n_leads` of your lead list.
 # * `since`, `until`: the half-open window `[since, until)` on the events' creation time,
 #   ISO dates or date-times (read in `time_zone` when they carry no UTC offset).
+# * `window`: instead of `since`/`until`, a window as text (`lp.Window.parse`), e.g.
+#   `"last month"` (the local calendar month before the data's end: the emulator's now,
+#   or the current time against the API), `"last 7 days"` or `"2026-10-01..2026-11-01"`.
 # * `time_zone`: months (and the period table) are cut at local midnight in this zone.
 # * `every`: the period of the period table, `"day"`, `"week"` or `"month"`.
 # * `cost_scale`: decimals of the cost per delivered message.
@@ -49,6 +52,7 @@ source = "emulator"  # "emulator" (offline) or "api" (key from LEADPING_API_KEY)
 lead_ids = None  # list of lead ids; None: the first n_leads of the lead list
 since = None  # window start (inclusive), ISO date or date-time; None: open
 until = None  # window end (exclusive), ISO date or date-time; None: open
+window = None  # e.g. "last month", "last 7 days", "2026-10-01..2026-11-01"; None: since/until
 time_zone = "America/New_York"  # IANA zone for dates, periods and axes
 every = "month"  # period: "day", "week" or "month"
 cost_scale = 4  # decimals of the cost per delivered message
@@ -61,10 +65,9 @@ output_dir = "notebook-output"  # where files are written (relative to the cwd)
 # %%
 # ruff: noqa: E402, B018  (imports follow the parameters cell; bare names display values)
 # %matplotlib inline
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import polars as pl
 from IPython.display import Markdown, display
@@ -79,18 +82,12 @@ out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 
 
-def local_instant(text: str | None) -> datetime | None:
-    """An ISO date or date-time as an aware UTC datetime; without an offset it is local to
-    `time_zone`."""
-    if text is None:
-        return None
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(time_zone))
-    return value.astimezone(UTC)
-
-
-start, end = local_instant(since), local_instant(until)
+# the window [since, until) as a Window: dates at local midnight in time_zone, date-times
+# without an offset read there too (Window.parse's START..END form)
+span = None
+if since or until:
+    span = lp.Window.parse(f"{since or ''}..{until or ''}", time_zone=time_zone)
+start, end = span.bounds if span is not None else (None, None)
 
 # %% [markdown]
 # ## Fetch the portfolio's events
@@ -112,6 +109,13 @@ else:
 
 if lead_ids is None:
     lead_ids = client.leads(max_leads=n_leads)["id"].to_list()
+
+# a relative window ends at the data's end: the emulator's fixed now, else the current time
+if window:
+    if span is not None:
+        raise ValueError("give either window or since/until, not both")
+    span = lp.Window.parse(window, time_zone=time_zone, now=emu.now if emu is not None else None)
+    start, end = span.bounds
 
 bounds: dict[str, datetime] = {}
 if start is not None:
@@ -410,7 +414,7 @@ display(Markdown("\n\n".join(conclusions)))
 report = BillingReport.from_frame(
     frame,
     leads=lead_ids,
-    window=(start, end) if bounds else None,
+    window=span,
     filters=query,
     time_zone=time_zone,
     every=every,
@@ -420,4 +424,4 @@ report = BillingReport.from_frame(
 )
 assert report.kpis["total_amount"].value == grand_total
 path = report.save(out / "billing-report.html")
-print(f"{report!r}\nSaved {path}")
+print(f"{report!r}\nWindow: {span.label if span is not None else 'all the data'}\nSaved {path}")

@@ -61,7 +61,6 @@ with_faults = True  # inject network faults into the emulator
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import polars as pl
 from IPython.display import Markdown, display
@@ -70,19 +69,12 @@ from matplotlib.figure import Figure
 import leadping_nb as lp
 from leadping_nb import metrics as m
 
-
-def local_instant(text: str | None) -> datetime | None:
-    """An ISO date or date-time as an aware UTC datetime; without an offset it is local to
-    `time_zone`."""
-    if text is None:
-        return None
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(time_zone))
-    return value.astimezone(UTC)
-
-
-start, end = local_instant(since), local_instant(until)
+# the window [since, until) as a Window: dates at local midnight in time_zone, date-times
+# without an offset read there too (Window.parse's START..END form)
+span = None
+if since or until:
+    span = lp.Window.parse(f"{since or ''}..{until or ''}", time_zone=time_zone)
+start, end = span.bounds if span is not None else (None, None)
 
 # %% [markdown]
 # ## 1. The definition

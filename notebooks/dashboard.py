@@ -16,7 +16,8 @@
 # 1. **Leads**: search your leads as you type (name, e-mail or phone; the search runs on the
 #    server), pick several, or paste a list of lead ids. Ids that are malformed, or not
 #    among your leads, are listed under the box and not added.
-# 2. **Filters**: a date range in the time zone you choose (sent as an explicit UTC
+# 2. **Filters**: a date range in the time zone you choose, from a preset (last 7 days,
+#    last 30 days, this month, last month) or custom dates (sent as an explicit UTC
 #    half-open range, shown under the dates), event type, direction, status, campaign and
 #    source, a text search in the fields you pick, and the page size of the fetch.
 # 3. **Fetch**: pages the events of the picked leads in the background. The bar advances
@@ -24,6 +25,8 @@
 #    failed are listed with their errors; their events are left out.
 # 4. **Results**: KPIs (events, leads, delivery rate, median latency, retried messages,
 #    exact billed amount), the newest rows, and figures (one tab at a time).
+# 5. **Lead timeline**: pick a lead of the current rows to see its messages in time order
+#    (lifecycle timestamps, outcome, retries, step durations, billing) and their lanes.
 #
 # Changing a filter or the lead selection after a fetch recomputes everything from the
 # fetched events in memory, without a request. If the new filters reach beyond what was
@@ -50,12 +53,15 @@ from leadping_nb import Client
 from leadping_nb.emulator import Emulator
 from leadping_nb.widgets import EventExplorer
 
+now = None  # the date presets ("last 7 days", "last month") end now
 if use_emulator:
-    client = Emulator(seed=seed, n_leads=n_leads, latency_ms=latency_ms).client()
+    emu = Emulator(seed=seed, n_leads=n_leads, latency_ms=latency_ms)
+    client = emu.client()
+    now = emu.now  # the emulator's data end at its own fixed now
 else:
     client = Client()  # reads LEADPING_API_KEY; the key stays out of every widget
     if not client.has_api_key:
         display(HTML("<b>Set LEADPING_API_KEY (or use_emulator = True) to fetch.</b>"))
 
-explorer = EventExplorer(client, time_zone=time_zone)
+explorer = EventExplorer(client, time_zone=time_zone, now=now)
 explorer

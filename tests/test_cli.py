@@ -334,6 +334,43 @@ def test_report_traffic_flags_set_one_scope_for_both_reports(tmp_path: Path) -> 
     assert int(delivery.values["n_delivered"]) == t["n_delivered"]
 
 
+def test_report_and_fetch_with_a_window_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from leadping_nb import Window
+
+    # relative to the emulator's now (2026-11-01 12:00 UTC): October in Berlin
+    window = Window.last_month(time_zone="Europe/Berlin", now=EMU_NOW)
+    start, end = window.bounds
+    assert (start, end) == (
+        datetime(2026, 9, 30, 22, tzinfo=UTC),
+        datetime(2026, 10, 31, 23, tzinfo=UTC),
+    )
+    args = ["report", "--emulator", "--emulator-leads", "15", "--kind", "both"]
+    args += ["--window", "last month", "--tz", "Europe/Berlin", "-o", str(tmp_path)]
+    assert main([*args, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "window last month (Europe/Berlin): 2026-10-01 – 2026-10-31" in out
+    q = EventQuery(page_size=1000, range_filters={"createdAt": {"ge": start, "lt": end}})
+    frame = fetch_like_cli(Emulator(0, 15).lead_ids(), q, n_leads=15)
+    assert frame.height > 0
+    page = kpis(tmp_path / "billing_report.html")
+    t = m.billing_summary(frame, by=()).row(0, named=True)
+    assert Decimal(page.values["total_amount"]) == t["total_amount"]
+    assert page.meta["window"].startswith("last month (Europe/Berlin): 2026-10-01 – 2026-10-31; [")
+    assert (
+        "createdAt ≥ 2026-09-30T22:00:00Z; createdAt < 2026-10-31T23:00:00Z" in page.meta["filters"]
+    )
+    delivery = kpis(tmp_path / "delivery_report.html")
+    assert "last month (Europe/Berlin)" in delivery.meta["window"]
+    # fetch: the file holds exactly the window's events
+    pq = tmp_path / "w.parquet"
+    fetch = ["fetch", "--emulator", "--emulator-leads", "15", "-o", str(pq), "--no-progress"]
+    assert main([*fetch, "--window", "2026-10-01..2026-11-01", "--tz", "Europe/Berlin"]) == 0
+    got = pl.read_parquet(pq).sort("lead_id", "created_at", "id")
+    assert_frame_equal(got, frame)
+
+
 # ---------------------------------------------------------------------------------------
 # errors and exit codes
 
@@ -355,6 +392,23 @@ def test_report_traffic_flags_set_one_scope_for_both_reports(tmp_path: Path) -> 
         ),
         (["fetch", "lead_1", "--emulator", "--store", "s", "--lookback", "7w"], "--lookback"),
         (["fetch", "lead_1", "--emulator", "-o", "x.csv", "--lookback", "7d"], "--store only"),
+        (["fetch", "lead_1", "--emulator", "-o", "x.csv", "--window", "last week"], "--window"),
+        (
+            ["fetch", "lead_1", "--emulator", "-o", "x.csv", "--window", "2026-12-01..2026-11-01"],
+            "must be before",
+        ),
+        (
+            ["report", "lead_1", "--emulator", "--window", "last month", "--since", "2026-01-01"],
+            "--window cannot be combined with --since/--until",
+        ),
+        (
+            ["fetch", "lead_1", "--emulator", "--store", "s", "--window", "last month"],
+            "cannot be used with --store",
+        ),
+        (
+            ["report", "lead_1", "--emulator", "--window", "last month", "--tz", "Mars/Base"],
+            "time zone",
+        ),
         (["report", "--emulator", "--store-version", "1"], "--store only"),
         (["fetch", "--emulator", "--emulator-leads", "0", "-o", "x.csv"], "no leads"),
         (
@@ -574,7 +628,7 @@ def test_leads_that_return_nothing_are_named_and_the_exit_code_stays_0(
     # a filter that matches nothing is named as a possible reason
     argv = ["fetch", "lead_0001", "--emulator", "--no-progress", "-o", "c.parquet"]
     assert main([*argv, "--since", "2030-01-01"]) == 0
-    assert "or nothing matched --since/--until/--filter" in capsys.readouterr().err
+    assert "or nothing matched --since/--until/--window/--filter" in capsys.readouterr().err
     # a report says it too
     argv = ["report", "lead_0001", "nope_1", "--emulator", "--no-progress", "-o", "r"]
     assert main(argv) == 0

@@ -80,9 +80,8 @@ def test_reply_rate_by_campaign_hand_computed() -> None:
 def test_reply_window_and_traffic_scope() -> None:
     warm = by_key(m.reply_summary(REPLIES, by="campaign_id", include_warmup=True), "campaign_id")
     assert (warm["c1"]["n_replied"], warm["c1"]["reply_rate"]) == (2, 0.4)  # E16 now replied
-    short = by_key(
-        m.reply_summary(REPLIES, by="campaign_id", window=timedelta(minutes=10)), "campaign_id"
-    )
+    ten = timedelta(minutes=10)
+    short = by_key(m.reply_summary(REPLIES, by="campaign_id", reply_window=ten), "campaign_id")
     # within 10 minutes: E6 and E7 (5 min); not E2 (1 h), E4 (24 h), E18 (30 min)
     assert (short["c1"]["n_replied"], short["c2"]["n_replied"]) == (0, 2)
     whole = m.reply_summary(REPLIES).row(0, named=True)
@@ -96,9 +95,9 @@ def test_reply_summary_lazy_equals_eager_and_validates() -> None:
     assert eager.equals(lazy.collect())
     assert eager.columns[:2] == ["period", "campaign_id"]
     with pytest.raises(ValueError, match="window"):
-        m.reply_summary(REPLIES, window=timedelta(0))
+        m.reply_summary(REPLIES, reply_window=timedelta(0))
     with pytest.raises(TypeError, match="timedelta"):
-        m.reply_summary(REPLIES, window=24)  # type: ignore[arg-type]
+        m.reply_summary(REPLIES, reply_window=24)  # type: ignore[arg-type]
 
 
 def test_reply_summary_of_no_events_has_one_empty_row() -> None:

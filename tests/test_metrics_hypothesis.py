@@ -968,6 +968,30 @@ def engagement_p(kw: dict[str, Any]) -> Params:
     return Params(**kw, billing_by=(), cost_scale=4, as_of=BASES[0])
 
 
+# ----------------------------------------------------------------------------------------
+# windows (docs/metrics.md, Windows): the reference bounds, then the summary of the events
+# inside them
+
+
+def ref_window(kind: str, n: int, zone: str, now: datetime) -> tuple[datetime, datetime]:
+    """``[start, end)`` of ``Window.last`` / ``this_month`` / ``last_month`` from local
+    dates and :func:`first_instant` alone."""
+    today = now.astimezone(ZoneInfo(zone)).date()
+    if kind == "last":
+        return first_instant(today - timedelta(days=n), zone), first_instant(today, zone)
+    first = today.replace(day=1)
+    if kind == "last_month":
+        prev = (first - timedelta(days=1)).replace(day=1)
+        return first_instant(prev, zone), first_instant(first, zone)
+    nxt = (first + timedelta(days=32)).replace(day=1)
+    return first_instant(first, zone), first_instant(nxt, zone)
+
+
+def ref_in_window(e: Event, start: datetime, end: datetime) -> bool:
+    ts = e["created_at"]
+    return ts is not None and start <= ts < end
+
+
 @SETTINGS
 @given(
     st.lists(event(), max_size=40),
@@ -987,7 +1011,7 @@ def test_engagement_matches_the_reference(
     def run(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         return frame.collect() if isinstance(frame, pl.LazyFrame) else frame
 
-    reply = run(m.reply_summary(src, **kw, window=window))
+    reply = run(m.reply_summary(src, **kw, reply_window=window))
     assert_same(keyed(reply, keys), ref_reply(events, p, window), "reply")
     opt = run(m.opt_out_summary(src, **kw))
     assert_same(keyed(opt, keys), ref_opt_out(events, p), "opt-out")
@@ -1025,3 +1049,36 @@ def test_ranking_matches_the_reference(
     want = ref_ranking(events, p, min_volume)
     assert [tuple(r[c] for c in by) for r in got.iter_rows(named=True)] == [k for k, _ in want]
     assert_same(keyed(got, list(by)), dict(want), "ranking")
+
+
+@SETTINGS
+@given(
+    st.lists(event(), max_size=40),
+    params,
+    st.sampled_from(["last", "this_month", "last_month"]),
+    st.integers(1, 3),
+    timestamps,
+)
+def test_summary_of_a_window_matches_the_reference(
+    events: list[Event], kw: dict[str, Any], kind: str, n: int, now: datetime
+) -> None:
+    from leadping_nb import Window
+
+    zone = kw["time_zone"]
+    if kind == "last":
+        w = Window.last(days=n, time_zone=zone, now=now)
+    else:
+        w = getattr(Window, kind)(time_zone=zone, now=now)
+    start, end = ref_window(kind, n, zone, now)
+    assert (w.start, w.end) == (start, end)
+    inside = [e for e in events if ref_in_window(e, start, end)]
+    p = Params(**kw)
+    s = m.summary(build(events), window=w, **kw)
+    keys = (["period"] if p.every else []) + list(p.by)
+    assert_same(keyed(s.delivery, keys), ref_delivery(inside, p), "delivery")
+    assert_same(keyed(s.outcomes, [*keys, "outcome"]), ref_outcomes(inside, p), "outcomes")
+    assert_same(keyed(s.latency, [*keys, "stage"]), ref_latency_summary(inside, p), "latency")
+    assert_same(keyed(s.retry, keys), ref_retry(inside, p), "retry")
+    total = ref_billing(inside, Params(**{**kw, "every": None}), ())
+    assert_same(keyed(s.billing_total, []), total, "billing total")
+    assert s.counts.rows() == ref_counts(inside, Params(**{**kw, "every": None}))

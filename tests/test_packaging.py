@@ -96,6 +96,7 @@ PUBLIC = [
     "RetryPolicy",
     "SchemaError",
     "TrafficScope",
+    "Window",
     "check_lead_id",
     "events_frame",
     "schema_table",

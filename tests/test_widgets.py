@@ -747,6 +747,64 @@ def test_filter_panel_options_and_set_state() -> None:
     assert "src_new" in panel.selects["sources"].options
 
 
+def test_filter_panel_date_presets_produce_a_window() -> None:
+    from leadping_nb import Window
+    from leadping_nb.widgets import DATE_PRESETS
+
+    now = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    assert [v for v, _label in DATE_PRESETS][:1] == ["custom"]
+    assert {"last 7 days", "last month"} <= {v for v, _label in DATE_PRESETS}
+    panel = FilterPanel(time_zone="Europe/Berlin", now=now)
+    assert panel.preset.value == "custom" and panel.window is None
+    panel.preset.value = "last 7 days"
+    assert (panel.start.value, panel.end.value) == (date(2026, 10, 25), date(2026, 10, 31))
+    assert panel.window == Window.last(days=7, time_zone="Europe/Berlin", now=now)
+    assert panel.state.preset == "last 7 days"
+    assert "last 7 days (Europe/Berlin): 2026-10-25 – 2026-10-31" in panel.range_note.value
+    panel.preset.value = "last month"
+    w = panel.window
+    assert w == Window.last_month(time_zone="Europe/Berlin", now=now)
+    assert w is not None and w.label == "last month (Europe/Berlin): 2026-10-01 – 2026-10-31"
+    # the query sends the window's UTC bounds: CEST at the start, CET at the end
+    assert panel.query is not None
+    assert panel.query.to_body()["rangeFilters"] == [
+        {
+            "field": "createdAt",
+            "greaterThanOrEqual": "2026-09-30T22:00:00Z",
+            "lessThan": "2026-10-31T23:00:00Z",
+        }
+    ]
+    # a preset follows the zone
+    panel.time_zone.value = "America/New_York"
+    assert panel.window == Window.last_month(time_zone="America/New_York", now=now)
+    # a date set by hand makes it custom, the window unnamed
+    panel.end.value = date(2026, 10, 15)
+    assert panel.preset.value == "custom" and panel.state.preset == "custom"
+    custom = panel.window
+    assert custom == Window.between(
+        date(2026, 10, 1), date(2026, 10, 16), time_zone="America/New_York"
+    )
+    assert custom is not None and custom.label == "2026-10-01 – 2026-10-15 (America/New_York)"
+    # set_state shows a preset without recomputing it
+    state = FilterState(
+        start=date(2026, 9, 1), end=date(2026, 9, 30), time_zone="UTC", preset="last month"
+    )
+    panel.set_state(state)
+    assert panel.state == state and panel.preset.value == "last month"
+    assert FilterPanel(preset="this month", now=now).window == Window.this_month(now=now)
+    with pytest.raises(ValueError, match="preset must be one of"):
+        FilterPanel(preset="last week")
+
+
+def test_filter_state_window() -> None:
+    from leadping_nb import Window
+
+    s = FilterState(start=date(2024, 3, 31), end=date(2024, 3, 31), time_zone="Europe/Berlin")
+    assert s.window() == Window(*s.utc_range(), "Europe/Berlin", "")
+    assert FilterState(end=date(2024, 1, 1)).window() == Window.between(None, date(2024, 1, 2))
+    assert FilterState().window() is None
+
+
 # ---------------------------------------------------------------------------------------
 # EventExplorer
 
@@ -1070,3 +1128,34 @@ def test_explorer_shows_money_in_its_currency(emu: Emulator, frame: pl.DataFrame
             make_explorer(client, currency="eur")
     with pytest.raises(ValueError, match="currency"):
         default_figures(currency="E")
+
+
+def test_explorer_lead_view_shows_a_timeline(emu: Emulator, client: Client) -> None:
+    ex = make_explorer(client, now=emu.now)
+    assert ex.lead_view.lead_id is None and ex.lead_view.timeline is None
+    ex.picker.options.value = ("lead_0001", "lead_0002", "lead_0003")
+    ex.fetch()
+    result = ex.wait(timeout=30)
+    assert result is not None and result.ok
+    view = ex.lead_view
+    # the leads of the current rows
+    assert view.lead.options[1:] == ("lead_0001", "lead_0002", "lead_0003")
+    assert "Pick one of the 3 leads" in view.note.value
+    timeline = view.show("lead_0002")
+    assert timeline.equals(metrics.lead_timeline(result.frame, "lead_0002"))
+    assert timeline.height > 0
+    assert f"{timeline.height:,} messages of <code>lead_0002</code>" in view.note.value
+    assert view.table.value.count("<tr>") == min(timeline.height, 200) + 1
+    png_of(view.figure)
+    # fewer rows: only lead_0001 left; the picked lead is gone, so is its timeline
+    ex.picker.options.value = ("lead_0001",)
+    assert view.lead.options[1:] == ("lead_0001",)
+    assert view.lead_id is None and view.timeline is None and view.figure.outputs == ()
+    view.lead.value = "lead_0001"
+    assert view.timeline is not None and set(view.timeline["id"]) <= set(result.frame["id"])
+    # filters narrow the timeline too: outbound messages only
+    ex.filters.selects["directions"].value = ("Outbound",)
+    assert view.lead_id == "lead_0001"
+    assert view.timeline is not None and set(view.timeline["direction"]) <= {"Outbound"}
+    with pytest.raises(ValueError, match="not among the current rows"):
+        view.show("lead_0009")
