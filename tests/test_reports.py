@@ -200,7 +200,7 @@ def test_delivery_tables_foot(events: pl.DataFrame, delivery: DeliveryReport) ->
     per = delivery.table("delivery_by_period")
     assert per.row(-1, named=True)["n_delivered"] == d["n_delivered"]
     assert per.head(-1)["n_delivered"].sum() == d["n_delivered"]
-    failures = delivery.table("failures_by_error_code")
+    failures = delivery.table("failures")
     assert failures.head(-1)["n"].sum() == d["n_failed"] + d["n_undeliverable"] + d["n_blocked"]
     outcomes = delivery.table("outcomes")
     assert outcomes.head(-1)["n"].sum() == outcomes.row(-1, named=True)["n"]
@@ -291,7 +291,7 @@ def test_requested_leads_are_listed_even_without_events(events: pl.DataFrame) ->
 
 
 def test_html_is_self_contained(delivery_html: Page, billing_html: Page) -> None:
-    for page, n_figures in ((delivery_html, 7), (billing_html, 2)):
+    for page, n_figures in ((delivery_html, 6), (billing_html, 2)):
         assert len(page.images) == n_figures
         for img in page.images:
             assert img["src"].startswith("data:image/png;base64,")
@@ -323,7 +323,7 @@ def test_repr_html_is_a_fragment(delivery: DeliveryReport) -> None:
     assert "<html" not in fragment and "<!DOCTYPE" not in fragment
     page = Page(fragment)
     assert page.kpis.keys() == delivery.kpis.keys()
-    assert len(page.images) == 7
+    assert len(page.images) == 6
     assert "DeliveryReport(events=6,000" in repr(delivery)
 
 
@@ -405,3 +405,62 @@ def test_lazyframe_input(events: pl.DataFrame) -> None:
     b = BillingReport.from_frame(events, as_of=AS_OF)
     assert a.kpis == b.kpis
     assert a.table("billing_by_status").equals(b.table("billing_by_status"))
+
+
+def test_one_failure_table_pairs_error_code_and_status_reason() -> None:
+    """Hand-computed: 3 x (40001, Not routable), 1 x (40001, Blocked), 1 x (no code,
+    Spam) failed; one delivered message and one inbound message are out of scope."""
+    t = datetime(2026, 5, 1, tzinfo=UTC)
+    rows: list[dict[str, Any]] = [
+        {
+            "id": f"f{i}",
+            "direction": "Outbound",
+            "event_type": "Sms",
+            "failed_at": t,
+            "created_at": t,
+            "error_code": code,
+            "status_reason": reason,
+        }
+        for i, (code, reason) in enumerate(
+            [("40001", "Not routable")] * 3 + [("40001", "Blocked"), (None, "Spam")]
+        )
+    ]
+    rows.append(
+        {
+            "id": "d",
+            "direction": "Outbound",
+            "event_type": "Sms",
+            "created_at": t,
+            "delivered_at": t,
+        }
+    )
+    rows.append(
+        {
+            "id": "i",
+            "direction": "Inbound",
+            "event_type": "Sms",
+            "created_at": t,
+            "error_code": "40001",
+            "status_reason": "Not routable",
+        }
+    )
+    frame = pl.DataFrame(rows, schema=EVENT_SCHEMA)
+    report = DeliveryReport.from_frame(frame, as_of=AS_OF)
+    assert [t.key for t in report.tables].count("failures") == 1
+    assert not any(t.key.startswith("failures_by_") for t in report.tables)
+    table = report.table("failures")
+    assert table.columns == ["label", "status_reason", "n", "share", "cumulative_share"]
+    assert table.rows() == [
+        ("40001", "Not routable", 3, 0.6, 0.6),
+        ("(not given)", "Spam", 1, 0.2, 0.8),
+        ("40001", "Blocked", 1, 0.2, 1.0),
+        ("Total", "", 5, 1.0, 1.0),
+    ]
+    assert set(report.figures()) == {
+        "volume_by_outcome",
+        "delivery_rate",
+        "latency_ecdf",
+        "latency_histogram",
+        "failures",
+        "retries",
+    }

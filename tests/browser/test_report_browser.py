@@ -35,7 +35,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, A
     }
 
 
-@pytest.mark.parametrize(("kind", "n_figures"), [("delivery", 7), ("billing", 2)])
+@pytest.mark.parametrize(("kind", "n_figures"), [("delivery", 6), ("billing", 2)])
 def test_report_renders_every_figure_and_table(
     kind: str, n_figures: int, reports: dict[str, tuple[Path, Any]], page: Any, tmp_path: Path
 ) -> None:
