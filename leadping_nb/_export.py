@@ -21,8 +21,12 @@ Excel (:func:`to_excel`)
     Excel has no time zones and stores every number as a float64 that it shows with at most
     15 significant digits. Therefore:
 
-    * Time-zone-aware timestamps are converted to ``time_zone``, the zone is dropped, and
-      the header says which zone the wall-clock times are in (``queued_at (Europe/Berlin)``).
+    * Columns keep the names they have in the frame and in the CSV (``queued_at``, never
+      ``queued_at (Europe/Berlin)``), so one script reads both files. What a column holds
+      beyond its name is in a **note on its header cell** and in the ``about`` sheet.
+    * Time-zone-aware timestamps are converted to ``time_zone`` and the zone is dropped;
+      the header note (and ``about``) says which zone the wall-clock times are in
+      (``wall-clock time in Europe/Berlin``; a zone-less column: ``no time zone``).
       Excel shows milliseconds at most (``yyyy-mm-dd hh:mm:ss.000``), so times are
       truncated to the millisecond (never rounded up into the next second, minute or day);
       use Parquet or CSV when microseconds matter.
@@ -31,10 +35,11 @@ Excel (:func:`to_excel`)
       decimal; format ``0.0000##`` shows all 6 decimal places that are used) — real amounts
       such as ``0.0079`` always qualify. If any value has more digits (e.g. a
       ``123456789012.345678`` total), the **whole column** is written as exact **text** and
-      its header says ``(text)``: a column that mixed numbers and text would make Excel's
+      its header note says so: a column that mixed numbers and text would make Excel's
       ``SUM`` silently skip the text cells. ``money_as="number"`` / ``"text"`` force
       either choice (``"number"`` refuses values Excel cannot show exactly).
-    * A second sheet, ``about``, records the time zone and these rules.
+    * A second sheet, ``about``, records the time zone, these rules, and one line per
+      column whose header has a note (the column name, then the note).
 """
 
 from __future__ import annotations
@@ -283,7 +288,8 @@ def to_excel(
     path
         Target file (written atomically).
     time_zone
-        IANA zone for wall-clock times; the zone is named in each timestamp header.
+        IANA zone for wall-clock times; named in a note on each timestamp header and in the
+        ``about`` sheet (the column names are those of the frame, as in the CSV).
     money_as
         ``"auto"`` (numbers when Excel can show every value exactly, else the whole column
         as text), ``"number"`` (raise if a value has more than 15 significant digits) or
@@ -306,7 +312,12 @@ def to_excel(
     ...     p = to_excel(df, pathlib.Path(d) / "events.xlsx", time_zone="Europe/Berlin")
     ...     ws = openpyxl.load_workbook(p)["events"]
     ...     [c.value for c in ws[1]], [c.value for c in ws[2]]
-    (['at (Europe/Berlin)', 'amount'], [datetime.datetime(2026, 7, 1, 14, 0), 0.0079])
+    (['at', 'amount'], [datetime.datetime(2026, 7, 1, 14, 0), 0.0079])
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = to_excel(df, pathlib.Path(d) / "events.xlsx", time_zone="Europe/Berlin")
+    ...     book = openpyxl.load_workbook(p)
+    ...     book["events"]["A1"].comment.text, dict(book["about"].iter_rows(values_only=True))["at"]
+    ('wall-clock time in Europe/Berlin', 'wall-clock time in Europe/Berlin')
     """
     import xlsxwriter
 
@@ -324,25 +335,21 @@ def to_excel(
     for name, dtype in df.schema.items():
         col = pl.col(name)
         if isinstance(dtype, pl.Datetime):
-            header = f"{name} ({zone})" if dtype.time_zone is not None else f"{name} (no zone)"
-            value = (
-                col.dt.convert_time_zone(zone).dt.replace_time_zone(None)
-                if dtype.time_zone is not None
-                else col
-            )
+            aware = dtype.time_zone is not None
+            value = col.dt.convert_time_zone(zone).dt.replace_time_zone(None) if aware else col
             # Excel shows milliseconds: truncate, so 23:59:59.9999 never displays as the next day.
-            exprs.append(value.dt.truncate("1ms").alias(header))
-            formats[header] = _EXCEL_DATETIME_FORMAT
+            exprs.append(value.dt.truncate("1ms").alias(name))
+            formats[name] = _EXCEL_DATETIME_FORMAT
+            notes.append((name, f"wall-clock time in {zone}" if aware else "no time zone"))
         elif isinstance(dtype, pl.Decimal):
             choice = _money_choice(df.get_column(name), money_as)
             if choice == "number":
                 exprs.append(col.cast(pl.Float64).alias(name))
                 formats[name] = _money_format(dtype)
             else:
-                header = f"{name} (text)"
-                exprs.append(col.cast(pl.String).alias(header))
+                exprs.append(col.cast(pl.String).alias(name))
                 notes.append(
-                    (header, f"exact decimal text: some values exceed {EXCEL_DIGITS} digits")
+                    (name, f"exact decimal text: some values exceed {EXCEL_DIGITS} digits")
                 )
         elif _is_nested(dtype):
             exprs.append(_json_text(name))
@@ -359,10 +366,19 @@ def to_excel(
                 autofit=out.height <= 10_000,
                 freeze_panes="A2",
             )
+            _header_notes(workbook.get_worksheet_by_name(sheet), out.columns, notes)
             _about_sheet(workbook, zone, notes)
         finally:
             workbook.close()
     return Path(path)
+
+
+def _header_notes(worksheet: object, columns: list[str], notes: list[tuple[str, str]]) -> None:
+    """A note (an Excel comment) on the header cell of each column in ``notes``."""
+    position = {name: i for i, name in enumerate(columns)}
+    comment: Callable[..., object] = worksheet.write_comment  # type: ignore[attr-defined]
+    for name, text in notes:
+        comment(0, position[name], text, {"x_scale": 1.6, "y_scale": 0.6})
 
 
 def _about_sheet(workbook: object, zone: str, notes: list[tuple[str, str]]) -> None:
