@@ -47,17 +47,21 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import tempfile
-from collections.abc import Callable, Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
-__all__ = ["to_csv", "to_excel", "to_parquet"]
+if TYPE_CHECKING:
+    from leadping_nb._query import EventQuery
+
+__all__ = ["provenance", "safe_source", "to_csv", "to_excel", "to_parquet"]
 
 #: Excel shows at most this many significant digits of a number.
 EXCEL_DIGITS = 15
@@ -145,6 +149,127 @@ def _atomic(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
+# ---------------------------------------------------------------------------------------
+# provenance: where a file's data came from, with no secret in it
+
+#: Prefix of the provenance keys in Parquet key-value metadata (``leadping_nb.source``, ...).
+PROVENANCE_PREFIX = "leadping_nb."
+#: The keys of :func:`provenance`, in order.
+PROVENANCE_KEYS = ("source", "window", "query", "store_version", "package_version", "built_at")
+
+_URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s'\"<>]*)")
+_SECRET_PAIR = re.compile(
+    r"(?i)\b(api[_-]?key|key|token|access[_-]?token|secret|password|authorization|bearer)"
+    r"(\s*[=:]\s*|\s+)\S+"
+)
+
+
+def _clean_url(match: re.Match[str]) -> str:
+    scheme, rest = match.group(1), match.group(2)
+    authority, slash, path = rest.partition("/")
+    if "@" in authority or "@" in path.split("?", 1)[0].split("#", 1)[0]:
+        # credentials: everything up to the last @ before the query goes (as mask_url)
+        head = rest.split("?", 1)[0].split("#", 1)[0]
+        rest = "***@" + head.rsplit("@", 1)[1]
+        authority, slash, path = rest.partition("/")
+    path = path.split("?", 1)[0].split("#", 1)[0]  # a query string may carry a key
+    return f"{scheme}{authority}{slash}{path}"
+
+
+def safe_source(text: str) -> str:
+    """``text`` (a data source: an API base URL, a store path, the emulator) with nothing
+    secret in it: URL credentials masked, URL query strings and fragments dropped, and any
+    ``key=...`` / ``token ...`` / ``Bearer ...`` value replaced by ``***``.
+
+    Examples
+    --------
+    >>> safe_source("Leadping API at https://user:s3cret@api.example.com/v1?api_key=abc#x")
+    'Leadping API at https://***@api.example.com/v1'
+    >>> safe_source("built-in emulator (seed 7, 40 leads)")
+    'built-in emulator (seed 7, 40 leads)'
+    >>> safe_source("token=abc123 Bearer xyz")
+    'token=*** Bearer ***'
+    """
+    cleaned = _URL.sub(_clean_url, str(text))
+    return _SECRET_PAIR.sub(lambda mt: f"{mt.group(1)}{mt.group(2)}***", cleaned)
+
+
+def _window_text(window: tuple[datetime | None, datetime | None] | None) -> str:
+    if window is None:
+        return "all the data given (no window)"
+
+    def end(value: datetime | None) -> str:
+        if value is None:
+            return "open"
+        if value.tzinfo is None:
+            raise ValueError(f"window bounds must be timezone-aware, got {value.isoformat()}")
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+    return f"[{end(window[0])}, {end(window[1])}) on created_at"
+
+
+def provenance(
+    *,
+    source: str,
+    window: tuple[datetime | None, datetime | None] | None = None,
+    query: EventQuery | str | None = None,
+    store_version: int | None = None,
+    built_at: datetime | None = None,
+) -> dict[str, str]:
+    """Where data came from, as text: the record reports, Parquet files and store commits
+    carry (:data:`PROVENANCE_KEYS`).
+
+    Parameters
+    ----------
+    source
+        The emulator, the API base URL or the store path; passed through
+        :func:`safe_source`, so no key or credential is ever recorded.
+    window
+        Half-open ``(start, end)`` on ``created_at`` (timezone-aware; ``None`` ends are
+        open), or ``None`` for all the data given.
+    query
+        The :class:`~leadping_nb.EventQuery` (or its text) the data were fetched with.
+    store_version
+        The version of the local store the data were read from (``""`` when not a store).
+    built_at
+        When the data or the report were built (default: now, UTC, whole seconds).
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> p = provenance(source="https://k:KEY@api.example.com", store_version=3,
+    ...                window=(datetime(2026, 5, 1, tzinfo=UTC), None),
+    ...                built_at=datetime(2026, 6, 1, 12, tzinfo=UTC))
+    >>> for key in ("source", "window", "query", "store_version", "built_at"):
+    ...     print(f"{key}: {p[key]}")
+    source: https://***@api.example.com
+    window: [2026-05-01T00:00:00Z, open) on created_at
+    query: none
+    store_version: 3
+    built_at: 2026-06-01T12:00:00Z
+    """
+    from leadping_nb import __version__
+    from leadping_nb._report_base import describe_filters
+
+    when = built_at if built_at is not None else datetime.now(UTC).replace(microsecond=0)
+    return {
+        "source": safe_source(source),
+        "window": _window_text(window),
+        "query": safe_source(describe_filters(query)),
+        "store_version": "" if store_version is None else str(int(store_version)),
+        "package_version": __version__,
+        "built_at": when.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+    }
+
+
+def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    if metadata is None:
+        return {}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise TypeError("metadata must map text to text (e.g. provenance(...))")
+    return dict(metadata)
+
+
 def _zone(time_zone: str) -> str:
     try:
         ZoneInfo(time_zone)
@@ -166,8 +291,16 @@ def _json_text(column: str) -> pl.Expr:
     return pl.when(pl.col(column).is_not_null()).then(text).alias(column)
 
 
-def to_parquet(df: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
+def to_parquet(
+    df: pl.DataFrame,
+    path: str | os.PathLike[str],
+    *,
+    metadata: Mapping[str, str] | None = None,
+) -> Path:
     """Write *df* to Parquet, losslessly (Decimal, UTC timestamps, nested media kept).
+
+    ``metadata`` (e.g. :func:`provenance`) goes into the file's key-value metadata, each
+    key prefixed ``leadping_nb.`` (read it with ``pl.read_parquet_metadata``).
 
     Returns
     -------
@@ -186,8 +319,9 @@ def to_parquet(df: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
     ...     pl.read_parquet(p).get_column("amount").to_list()
     [Decimal('0.007900')]
     """
+    extra = {PROVENANCE_PREFIX + k: v for k, v in _check_metadata(metadata).items()}
     with _atomic(path) as tmp:
-        df.write_parquet(tmp)
+        df.write_parquet(tmp, metadata=extra or None)
     return Path(path)
 
 
@@ -278,6 +412,7 @@ def to_excel(
     time_zone: str = "UTC",
     money_as: Literal["auto", "number", "text"] = "auto",
     sheet: str = "events",
+    metadata: Mapping[str, str] | None = None,
 ) -> Path:
     """Write *df* to an ``.xlsx`` workbook with honest times and no lost money digits.
 
@@ -296,6 +431,8 @@ def to_excel(
         ``"text"``.
     sheet
         Name of the data worksheet.
+    metadata
+        Extra lines of the ``about`` sheet (e.g. :func:`provenance`), after the rules.
 
     Examples
     --------
@@ -322,6 +459,7 @@ def to_excel(
     import xlsxwriter
 
     zone = _zone(time_zone)
+    extra = _check_metadata(metadata)
     if money_as not in ("auto", "number", "text"):
         raise ValueError(f"money_as must be 'auto', 'number' or 'text', not {money_as!r}")
     if df.height > EXCEL_MAX_ROWS:
@@ -367,7 +505,7 @@ def to_excel(
                 freeze_panes="A2",
             )
             _header_notes(workbook.get_worksheet_by_name(sheet), out.columns, notes)
-            _about_sheet(workbook, zone, notes)
+            _about_sheet(workbook, zone, [*notes, *extra.items()])
         finally:
             workbook.close()
     return Path(path)

@@ -390,6 +390,7 @@ class DeliveryReport(_ReportBase):
         as_of: datetime | None = None,
         title: str = "Delivery report",
         source: str = "events frame",
+        store_version: int | None = None,
     ) -> DeliveryReport:
         """Compute a delivery report from an events frame.
 
@@ -413,7 +414,11 @@ class DeliveryReport(_ReportBase):
         as_of
             Instant for pending retries (default: now).
         title, source
-            Shown in the header.
+            Shown in the header (``source`` without credentials, URL query strings or
+            keys).
+        store_version
+            The store version the data were read from, when from a local store
+            (recorded with the report's provenance, :meth:`ReportMeta.provenance`).
         """
         from leadping_nb.figures import choose_period
 
@@ -443,6 +448,7 @@ class DeliveryReport(_ReportBase):
             produced_at=produced_at,
             as_of=when,
             source=source,
+            store_version=store_version,
             **kw,
         )
         return cls(meta, _delivery_kpis(s, events), tables, s, events)
@@ -620,6 +626,7 @@ class BillingReport(_ReportBase):
         as_of: datetime | None = None,
         title: str = "Billing report",
         source: str = "events frame",
+        store_version: int | None = None,
     ) -> BillingReport:
         """Compute a billing report from an events frame.
 
@@ -705,6 +712,7 @@ class BillingReport(_ReportBase):
             produced_at=produced_at,
             as_of=when,
             source=source,
+            store_version=store_version,
             **flags,
         )
         kpis = _billing_kpis(total, tables[2].rows, cost_scale)

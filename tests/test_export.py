@@ -330,3 +330,56 @@ def test_naive_datetimes_are_labelled_as_zoneless(tmp_path: Path) -> None:
     aware = pl.DataFrame({"when": [datetime(2026, 1, 1, 12, 0, tzinfo=UTC)]})
     header, rows = sheet_rows(to_excel(aware, tmp_path / "a.xlsx", time_zone="Asia/Tokyo"))
     assert rows[0]["when"].value == datetime(2026, 1, 1, 21)
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def test_provenance_is_written_into_parquet_and_the_excel_about_sheet(tmp_path: Path) -> None:
+    from leadping_nb import EventQuery, __version__
+    from leadping_nb._export import PROVENANCE_KEYS, provenance
+
+    prov = provenance(
+        source="Leadping API at https://api.example.com/v1",
+        window=(datetime(2026, 5, 1, tzinfo=BERLIN), None),
+        query=EventQuery(filters={"direction": "Outbound"}),
+        store_version=4,
+        built_at=datetime(2026, 6, 1, 12, 30, tzinfo=UTC),
+    )
+    assert prov == {
+        "source": "Leadping API at https://api.example.com/v1",
+        "window": "[2026-04-30T22:00:00Z, open) on created_at",
+        "query": "direction = Outbound",
+        "store_version": "4",
+        "package_version": __version__,
+        "built_at": "2026-06-01T12:30:00Z",
+    }
+    assert tuple(prov) == PROVENANCE_KEYS
+    meta = pl.read_parquet_metadata(to_parquet(events(), tmp_path / "e.parquet", metadata=prov))
+    assert {k: meta[f"leadping_nb.{k}"] for k in prov} == prov
+    assert not any(
+        k.startswith("leadping_nb.")
+        for k in pl.read_parquet_metadata(to_parquet(events(), tmp_path / "plain.parquet"))
+    )
+    to_excel(events(), tmp_path / "e.xlsx", metadata=prov)
+    about = dict(openpyxl.load_workbook(tmp_path / "e.xlsx")["about"].iter_rows(values_only=True))
+    assert {k: about[k] for k in prov} == prov
+    with pytest.raises(TypeError, match="text to text"):
+        to_parquet(events(), tmp_path / "bad.parquet", metadata={"n": 1})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [
+        ("https://user:pw@api.example.com/v1", "https://***@api.example.com/v1"),
+        ("https://a@b:c@host/p?x=1", "https://***@host/p"),
+        ("http://127.0.0.1:8000/?api_key=SECRET#frag", "http://127.0.0.1:8000/"),
+        ("key=SECRET and Bearer SECRET", "key=*** and Bearer ***"),
+        ("local store /data/store (version 3)", "local store /data/store (version 3)"),
+    ],
+)
+def test_safe_source_removes_credentials(source: str, shown: str) -> None:
+    from leadping_nb._export import safe_source
+
+    assert safe_source(source) == shown
+    assert "SECRET" not in safe_source(source) and "pw" not in safe_source(source)

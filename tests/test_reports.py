@@ -464,3 +464,31 @@ def test_one_failure_table_pairs_error_code_and_status_reason() -> None:
         "failures",
         "retries",
     }
+
+
+def test_reports_record_their_provenance(events: pl.DataFrame) -> None:
+    from leadping_nb import __version__
+
+    window = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC))
+    query = EventQuery(filters={"direction": "Outbound"})
+    for cls in (DeliveryReport, BillingReport):
+        report = cls.from_frame(
+            events,
+            window=window,
+            filters=query,
+            as_of=AS_OF,
+            source="Leadping API at https://me:pw@api.example.com/?api_key=k",
+            store_version=3,
+        )
+        p = report.meta.provenance()
+        assert p["source"] == "Leadping API at https://***@api.example.com/"
+        assert p["window"] == "[2026-01-01T00:00:00Z, 2026-02-01T00:00:00Z) on created_at"
+        assert p["query"] == "direction = Outbound"
+        assert p["store_version"] == "3" and report.meta.store_version == 3
+        assert p["package_version"] == __version__ == report.meta.package_version
+        assert p["built_at"] == report.meta.produced_at.isoformat().replace("+00:00", "Z")
+        page = Page(report.to_html())
+        assert page.meta["source"].strip() == p["source"]
+        assert page.meta["store_version"].strip() == "3"
+        assert page.meta["package_version"].strip() == f"leadping_nb {__version__}"
+        assert page.meta["filters"].strip() == "direction = Outbound"
