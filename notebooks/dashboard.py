@@ -23,7 +23,8 @@
 #    per lead, the counters per page; **Cancel** stops the requests in flight. Leads that
 #    failed are listed with their errors; their events are left out.
 # 4. **Results**: KPIs (events, leads, delivery rate, median latency, retried messages,
-#    exact billed amount), the newest rows, and figures (one tab at a time).
+#    exact billed amount), every matching event in an interactive table (sort, search and
+#    page through them; money is exact text), and figures (one tab at a time).
 #
 # Changing a filter or the lead selection after a fetch recomputes everything from the
 # fetched events in memory, without a request. If the new filters reach beyond what was
@@ -57,5 +58,5 @@ else:
     if not client.has_api_key:
         display(HTML("<b>Set LEADPING_API_KEY (or use_emulator = True) to fetch.</b>"))
 
-explorer = EventExplorer(client, time_zone=time_zone)
+explorer = EventExplorer(client, time_zone=time_zone, title=None)  # the page has its title
 explorer
