@@ -49,6 +49,19 @@ _NOTE = "font-size:.85em;color:#555"
 _FIGURE_CACHE = 32
 
 
+#: Options of the events table (:class:`itables.widget.ITable`), at creation and on
+#: every update.
+_GRID_OPTIONS: dict[str, Any] = {
+    "maxBytes": 0,  # never downsample: every matching row is in the table
+    "pageLength": 15,
+    "lengthMenu": [15, 50, 200, 1000],
+    "classes": "display compact nowrap",
+    "showIndex": False,
+    "show_dtypes": False,
+    "scrollX": True,
+}
+
+
 class ExplorerClient(Protocol):
     """What the explorer needs of a client (:class:`leadping_nb.Client` has it)."""
 
@@ -195,16 +208,7 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
 
         self.table = widgets.HTML()  # the caption: how many rows, order, time zone
         self.table.add_class("lp-table-caption")
-        self.grid = ITable(
-            caption="",
-            maxBytes=0,  # never downsample: every matching row is in the table
-            pageLength=15,
-            lengthMenu=[15, 50, 200, 1000],
-            classes="display compact nowrap",
-            showIndex=False,
-            show_dtypes=False,
-            scrollX=True,
-        )
+        self.grid = ITable(caption="", **_GRID_OPTIONS)
         self.grid.add_class("lp-grid")
         self.table_box = widgets.VBox([self.table, self.grid])
         self.table_box.add_class("lp-table-box")
@@ -559,7 +563,8 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
                 f'<div class="lp-table" style="font-size:.85em;color:#555">'
                 f"{escape(view.caption())}</div>"
             )
-            self.grid.update(grid_frame(view.table))
+            # the options again: update() falls back to itables' defaults (which downsample)
+            self.grid.update(grid_frame(view.table), **_GRID_OPTIONS)
             if view.not_covered:
                 items = "".join(f"<li>{escape(r)}</li>" for r in view.not_covered)
                 self.notice.value = (

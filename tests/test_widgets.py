@@ -1099,3 +1099,18 @@ def test_grid_frame_keeps_money_exact_text() -> None:
         schema={"billable_amount": pl.Decimal(18, 6)},
     )
     assert grid_frame(t)["billable_amount"].to_list() == ["0.0079", "123,456,789,012.345678", "—"]
+
+
+def test_explorer_table_holds_every_matching_row_never_downsampled(client: Client) -> None:
+    ex = make_explorer(client)
+    frame = events_frame(5, 3000)  # far more than itables' default 64 KB
+    ex.load_frame(frame)
+    assert ex.grid.df is not None and ex.grid.df.height == frame.height
+    assert not ex.grid._dt_args.get("downsampling_warning")
+    assert len(json.loads(ex.grid._dt_args["data_json"])) == frame.height
+    assert f"All {frame.height:,} matching events" in ex.table.value
+    ex.filters.selects["directions"].value = ("Outbound",)
+    outbound = frame.filter(pl.col("direction") == "Outbound").height
+    assert len(json.loads(ex.grid._dt_args["data_json"])) == outbound == ex.grid.df.height
+    assert not ex.grid._dt_args.get("downsampling_warning")
+    ex.close()
