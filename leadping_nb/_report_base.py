@@ -473,7 +473,9 @@ def _meta_rows(meta: ReportMeta, exclusions_text: str) -> list[dict[str, Any]]:
         {
             "key": "store_version",
             "label": "Store version",
-            "text": "—" if meta.store_version is None else str(meta.store_version),
+            "text": "— (not read from a store)"
+            if meta.store_version is None
+            else str(meta.store_version),
         },
         {
             "key": "package_version",

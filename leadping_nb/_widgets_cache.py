@@ -90,8 +90,8 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "status",
     "campaign_id",
     "source_id",
-    "summary",
     "billable_amount",
+    "summary",  # last: long texts, the grid scrolls sideways for them alone
 )
 _SCOPE = "__lp_scope"
 _LEAD = "__lp_lead"  # lead id as an integer code: n_unique and filtering stay cheap

@@ -478,7 +478,9 @@ class DeliveryReport(_ReportBase):
             (
                 "failures",
                 "Failures by error code and status reason",
-                lambda: f.failure_pareto(_with_failure_key(ev), by=_FAILURE_KEY, **kw),
+                lambda: f.failure_pareto(
+                    _with_failure_key(ev), by=_FAILURE_KEY, top=_FAILURE_TOP, **kw
+                ),
             ),
             (
                 "retries",
