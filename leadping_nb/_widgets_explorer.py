@@ -62,6 +62,15 @@ _GRID_OPTIONS: dict[str, Any] = {
 }
 
 
+def _money_column_defs(table: pl.DataFrame) -> list[dict[str, Any]]:
+    """DataTables column options for the money columns: right-aligned, and sorted by their
+    numeric value (the cells stay the exact text; DataTables parses it only to sort)."""
+    money = [i for i, d in enumerate(table.dtypes) if isinstance(d, pl.Decimal)]
+    if not money:
+        return []
+    return [{"targets": money, "className": "dt-right", "type": "num-fmt"}]
+
+
 class ExplorerClient(Protocol):
     """What the explorer needs of a client (:class:`leadping_nb.Client` has it)."""
 
@@ -564,7 +573,8 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
                 f"{escape(view.caption())}</div>"
             )
             # the options again: update() falls back to itables' defaults (which downsample)
-            self.grid.update(grid_frame(view.table), **_GRID_OPTIONS)
+            grid = grid_frame(view.table)
+            self.grid.update(grid, columnDefs=_money_column_defs(view.table), **_GRID_OPTIONS)
             if view.not_covered:
                 items = "".join(f"<li>{escape(r)}</li>" for r in view.not_covered)
                 self.notice.value = (
