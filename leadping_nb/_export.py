@@ -21,8 +21,12 @@ Excel (:func:`to_excel`)
     Excel has no time zones and stores every number as a float64 that it shows with at most
     15 significant digits. Therefore:
 
-    * Time-zone-aware timestamps are converted to ``time_zone``, the zone is dropped, and
-      the header says which zone the wall-clock times are in (``queued_at (Europe/Berlin)``).
+    * Columns keep the names they have in the frame and in the CSV (``queued_at``, never
+      ``queued_at (Europe/Berlin)``), so one script reads both files. What a column holds
+      beyond its name is in a **note on its header cell** and in the ``about`` sheet.
+    * Time-zone-aware timestamps are converted to ``time_zone`` and the zone is dropped;
+      the header note (and ``about``) says which zone the wall-clock times are in
+      (``wall-clock time in Europe/Berlin``; a zone-less column: ``no time zone``).
       Excel shows milliseconds at most (``yyyy-mm-dd hh:mm:ss.000``), so times are
       truncated to the millisecond (never rounded up into the next second, minute or day);
       use Parquet or CSV when microseconds matter.
@@ -31,10 +35,11 @@ Excel (:func:`to_excel`)
       decimal; format ``0.0000##`` shows all 6 decimal places that are used) — real amounts
       such as ``0.0079`` always qualify. If any value has more digits (e.g. a
       ``123456789012.345678`` total), the **whole column** is written as exact **text** and
-      its header says ``(text)``: a column that mixed numbers and text would make Excel's
+      its header note says so: a column that mixed numbers and text would make Excel's
       ``SUM`` silently skip the text cells. ``money_as="number"`` / ``"text"`` force
       either choice (``"number"`` refuses values Excel cannot show exactly).
-    * A second sheet, ``about``, records the time zone and these rules.
+    * A second sheet, ``about``, records the time zone, these rules, and one line per
+      column whose header has a note (the column name, then the note).
 """
 
 from __future__ import annotations
@@ -42,17 +47,21 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import tempfile
-from collections.abc import Callable, Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
-__all__ = ["to_csv", "to_excel", "to_parquet"]
+if TYPE_CHECKING:
+    from leadping_nb._query import EventQuery
+
+__all__ = ["provenance", "safe_source", "to_csv", "to_excel", "to_parquet"]
 
 #: Excel shows at most this many significant digits of a number.
 EXCEL_DIGITS = 15
@@ -140,6 +149,127 @@ def _atomic(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
+# ---------------------------------------------------------------------------------------
+# provenance: where a file's data came from, with no secret in it
+
+#: Prefix of the provenance keys in Parquet key-value metadata (``leadping_nb.source``, ...).
+PROVENANCE_PREFIX = "leadping_nb."
+#: The keys of :func:`provenance`, in order.
+PROVENANCE_KEYS = ("source", "window", "query", "store_version", "package_version", "built_at")
+
+_URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s'\"<>]*)")
+_SECRET_PAIR = re.compile(
+    r"(?i)\b(api[_-]?key|key|token|access[_-]?token|secret|password|authorization|bearer)"
+    r"(\s*[=:]\s*|\s+)\S+"
+)
+
+
+def _clean_url(match: re.Match[str]) -> str:
+    scheme, rest = match.group(1), match.group(2)
+    authority, slash, path = rest.partition("/")
+    if "@" in authority or "@" in path.split("?", 1)[0].split("#", 1)[0]:
+        # credentials: everything up to the last @ before the query goes (as mask_url)
+        head = rest.split("?", 1)[0].split("#", 1)[0]
+        rest = "***@" + head.rsplit("@", 1)[1]
+        authority, slash, path = rest.partition("/")
+    path = path.split("?", 1)[0].split("#", 1)[0]  # a query string may carry a key
+    return f"{scheme}{authority}{slash}{path}"
+
+
+def safe_source(text: str) -> str:
+    """``text`` (a data source: an API base URL, a store path, the emulator) with nothing
+    secret in it: URL credentials masked, URL query strings and fragments dropped, and any
+    ``key=...`` / ``token ...`` / ``Bearer ...`` value replaced by ``***``.
+
+    Examples
+    --------
+    >>> safe_source("Leadping API at https://user:s3cret@api.example.com/v1?api_key=abc#x")
+    'Leadping API at https://***@api.example.com/v1'
+    >>> safe_source("built-in emulator (seed 7, 40 leads)")
+    'built-in emulator (seed 7, 40 leads)'
+    >>> safe_source("token=abc123 Bearer xyz")
+    'token=*** Bearer ***'
+    """
+    cleaned = _URL.sub(_clean_url, str(text))
+    return _SECRET_PAIR.sub(lambda mt: f"{mt.group(1)}{mt.group(2)}***", cleaned)
+
+
+def _window_text(window: tuple[datetime | None, datetime | None] | None) -> str:
+    if window is None:
+        return "all the data given (no window)"
+
+    def end(value: datetime | None) -> str:
+        if value is None:
+            return "open"
+        if value.tzinfo is None:
+            raise ValueError(f"window bounds must be timezone-aware, got {value.isoformat()}")
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+    return f"[{end(window[0])}, {end(window[1])}) on created_at"
+
+
+def provenance(
+    *,
+    source: str,
+    window: tuple[datetime | None, datetime | None] | None = None,
+    query: EventQuery | str | None = None,
+    store_version: int | None = None,
+    built_at: datetime | None = None,
+) -> dict[str, str]:
+    """Where data came from, as text: the record reports, Parquet files and store commits
+    carry (:data:`PROVENANCE_KEYS`).
+
+    Parameters
+    ----------
+    source
+        The emulator, the API base URL or the store path; passed through
+        :func:`safe_source`, so no key or credential is ever recorded.
+    window
+        Half-open ``(start, end)`` on ``created_at`` (timezone-aware; ``None`` ends are
+        open), or ``None`` for all the data given.
+    query
+        The :class:`~leadping_nb.EventQuery` (or its text) the data were fetched with.
+    store_version
+        The version of the local store the data were read from (``""`` when not a store).
+    built_at
+        When the data or the report were built (default: now, UTC, whole seconds).
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> p = provenance(source="https://k:KEY@api.example.com", store_version=3,
+    ...                window=(datetime(2026, 5, 1, tzinfo=UTC), None),
+    ...                built_at=datetime(2026, 6, 1, 12, tzinfo=UTC))
+    >>> for key in ("source", "window", "query", "store_version", "built_at"):
+    ...     print(f"{key}: {p[key]}")
+    source: https://***@api.example.com
+    window: [2026-05-01T00:00:00Z, open) on created_at
+    query: none
+    store_version: 3
+    built_at: 2026-06-01T12:00:00Z
+    """
+    from leadping_nb import __version__
+    from leadping_nb._report_base import describe_filters
+
+    when = built_at if built_at is not None else datetime.now(UTC).replace(microsecond=0)
+    return {
+        "source": safe_source(source),
+        "window": _window_text(window),
+        "query": safe_source(describe_filters(query)),
+        "store_version": "" if store_version is None else str(int(store_version)),
+        "package_version": __version__,
+        "built_at": when.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+    }
+
+
+def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    if metadata is None:
+        return {}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise TypeError("metadata must map text to text (e.g. provenance(...))")
+    return dict(metadata)
+
+
 def _zone(time_zone: str) -> str:
     try:
         ZoneInfo(time_zone)
@@ -161,8 +291,16 @@ def _json_text(column: str) -> pl.Expr:
     return pl.when(pl.col(column).is_not_null()).then(text).alias(column)
 
 
-def to_parquet(df: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
+def to_parquet(
+    df: pl.DataFrame,
+    path: str | os.PathLike[str],
+    *,
+    metadata: Mapping[str, str] | None = None,
+) -> Path:
     """Write *df* to Parquet, losslessly (Decimal, UTC timestamps, nested media kept).
+
+    ``metadata`` (e.g. :func:`provenance`) goes into the file's key-value metadata, each
+    key prefixed ``leadping_nb.`` (read it with ``pl.read_parquet_metadata``).
 
     Returns
     -------
@@ -181,8 +319,9 @@ def to_parquet(df: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
     ...     pl.read_parquet(p).get_column("amount").to_list()
     [Decimal('0.007900')]
     """
+    extra = {PROVENANCE_PREFIX + k: v for k, v in _check_metadata(metadata).items()}
     with _atomic(path) as tmp:
-        df.write_parquet(tmp)
+        df.write_parquet(tmp, metadata=extra or None)
     return Path(path)
 
 
@@ -273,6 +412,7 @@ def to_excel(
     time_zone: str = "UTC",
     money_as: Literal["auto", "number", "text"] = "auto",
     sheet: str = "events",
+    metadata: Mapping[str, str] | None = None,
 ) -> Path:
     """Write *df* to an ``.xlsx`` workbook with honest times and no lost money digits.
 
@@ -283,13 +423,16 @@ def to_excel(
     path
         Target file (written atomically).
     time_zone
-        IANA zone for wall-clock times; the zone is named in each timestamp header.
+        IANA zone for wall-clock times; named in a note on each timestamp header and in the
+        ``about`` sheet (the column names are those of the frame, as in the CSV).
     money_as
         ``"auto"`` (numbers when Excel can show every value exactly, else the whole column
         as text), ``"number"`` (raise if a value has more than 15 significant digits) or
         ``"text"``.
     sheet
         Name of the data worksheet.
+    metadata
+        Extra lines of the ``about`` sheet (e.g. :func:`provenance`), after the rules.
 
     Examples
     --------
@@ -306,11 +449,17 @@ def to_excel(
     ...     p = to_excel(df, pathlib.Path(d) / "events.xlsx", time_zone="Europe/Berlin")
     ...     ws = openpyxl.load_workbook(p)["events"]
     ...     [c.value for c in ws[1]], [c.value for c in ws[2]]
-    (['at (Europe/Berlin)', 'amount'], [datetime.datetime(2026, 7, 1, 14, 0), 0.0079])
+    (['at', 'amount'], [datetime.datetime(2026, 7, 1, 14, 0), 0.0079])
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = to_excel(df, pathlib.Path(d) / "events.xlsx", time_zone="Europe/Berlin")
+    ...     book = openpyxl.load_workbook(p)
+    ...     book["events"]["A1"].comment.text, dict(book["about"].iter_rows(values_only=True))["at"]
+    ('wall-clock time in Europe/Berlin', 'wall-clock time in Europe/Berlin')
     """
     import xlsxwriter
 
     zone = _zone(time_zone)
+    extra = _check_metadata(metadata)
     if money_as not in ("auto", "number", "text"):
         raise ValueError(f"money_as must be 'auto', 'number' or 'text', not {money_as!r}")
     if df.height > EXCEL_MAX_ROWS:
@@ -324,25 +473,21 @@ def to_excel(
     for name, dtype in df.schema.items():
         col = pl.col(name)
         if isinstance(dtype, pl.Datetime):
-            header = f"{name} ({zone})" if dtype.time_zone is not None else f"{name} (no zone)"
-            value = (
-                col.dt.convert_time_zone(zone).dt.replace_time_zone(None)
-                if dtype.time_zone is not None
-                else col
-            )
+            aware = dtype.time_zone is not None
+            value = col.dt.convert_time_zone(zone).dt.replace_time_zone(None) if aware else col
             # Excel shows milliseconds: truncate, so 23:59:59.9999 never displays as the next day.
-            exprs.append(value.dt.truncate("1ms").alias(header))
-            formats[header] = _EXCEL_DATETIME_FORMAT
+            exprs.append(value.dt.truncate("1ms").alias(name))
+            formats[name] = _EXCEL_DATETIME_FORMAT
+            notes.append((name, f"wall-clock time in {zone}" if aware else "no time zone"))
         elif isinstance(dtype, pl.Decimal):
             choice = _money_choice(df.get_column(name), money_as)
             if choice == "number":
                 exprs.append(col.cast(pl.Float64).alias(name))
                 formats[name] = _money_format(dtype)
             else:
-                header = f"{name} (text)"
-                exprs.append(col.cast(pl.String).alias(header))
+                exprs.append(col.cast(pl.String).alias(name))
                 notes.append(
-                    (header, f"exact decimal text: some values exceed {EXCEL_DIGITS} digits")
+                    (name, f"exact decimal text: some values exceed {EXCEL_DIGITS} digits")
                 )
         elif _is_nested(dtype):
             exprs.append(_json_text(name))
@@ -359,10 +504,19 @@ def to_excel(
                 autofit=out.height <= 10_000,
                 freeze_panes="A2",
             )
-            _about_sheet(workbook, zone, notes)
+            _header_notes(workbook.get_worksheet_by_name(sheet), out.columns, notes)
+            _about_sheet(workbook, zone, [*notes, *extra.items()])
         finally:
             workbook.close()
     return Path(path)
+
+
+def _header_notes(worksheet: object, columns: list[str], notes: list[tuple[str, str]]) -> None:
+    """A note (an Excel comment) on the header cell of each column in ``notes``."""
+    position = {name: i for i, name in enumerate(columns)}
+    comment: Callable[..., object] = worksheet.write_comment  # type: ignore[attr-defined]
+    for name, text in notes:
+        comment(0, position[name], text, {"x_scale": 1.6, "y_scale": 0.6})
 
 
 def _about_sheet(workbook: object, zone: str, notes: list[tuple[str, str]]) -> None:

@@ -177,7 +177,12 @@ class ReportMeta:
     produced_at, as_of
         When the report was built (UTC), and the instant used for pending retries.
     source
-        Where the data came from (API base URL, store path, emulator seed).
+        Where the data came from (API base URL, store path, emulator seed), with any
+        credential, URL query string or key removed (``_export.safe_source``).
+    store_version
+        The version of the local store the data were read from (None: not a store).
+    package_version
+        The ``leadping_nb`` version that built the report.
     currency
         The currency of every amount (a report that shows money; the API states none,
         so it is a setting, ``"USD"`` by default), or ``None`` when no money is shown.
@@ -215,6 +220,34 @@ class ReportMeta:
         return m.TrafficScope(self.include_warmup, self.include_test, self.include_demo)
 
     window_label: str = ""
+
+    store_version: int | None = None
+    package_version: str = ""
+
+    def provenance(self) -> dict[str, str]:
+        """Where the report's data came from, as text: ``source``, ``window``, ``query``,
+        ``store_version``, ``package_version``, ``built_at`` (the same record as the
+        Parquet and store metadata, :func:`leadping_nb._export.provenance`).
+
+        Examples
+        --------
+        >>> from leadping_nb.emulator import events_frame
+        >>> from leadping_nb.reports import DeliveryReport
+        >>> meta = DeliveryReport.from_frame(events_frame(0, 200), source="emulator seed 0").meta
+        >>> p = meta.provenance()
+        >>> p["source"], p["store_version"], p["package_version"] == meta.package_version
+        ('emulator seed 0', '', True)
+        """
+        from leadping_nb._export import provenance
+
+        p = provenance(
+            source=self.source,
+            window=self.window,
+            query=self.filters,
+            store_version=self.store_version,
+            built_at=self.produced_at,
+        )
+        return {**p, "package_version": self.package_version or p["package_version"]}
 
 
 # ---------------------------------------------------------------------------------------
@@ -484,8 +517,20 @@ def _meta_rows(meta: ReportMeta, exclusions_text: str) -> list[dict[str, Any]]:
             ]
         ),
         {
+            "key": "store_version",
+            "label": "Store version",
+            "text": "— (not read from a store)"
+            if meta.store_version is None
+            else str(meta.store_version),
+        },
+        {
+            "key": "package_version",
+            "label": "Built by",
+            "text": f"leadping_nb {meta.package_version}",
+        },
+        {
             "key": "produced_at",
-            "label": "Produced at",
+            "label": "Built at",
             "text": meta.produced_at.strftime("%Y-%m-%d %H:%M:%S UTC")
             + f" (pending retries as of {meta.as_of.strftime('%Y-%m-%d %H:%M:%S UTC')})",
         },
@@ -624,7 +669,11 @@ def _make_meta(
     as_of: datetime,
     source: str,
     currency: str | None = None,
+    store_version: int | None = None,
 ) -> ReportMeta:
+    from leadping_nb import __version__
+    from leadping_nb._export import safe_source
+
     stats = frame.select(
         pl.col("created_at").min().alias("first"),
         pl.col("created_at").max().alias("last"),
@@ -656,9 +705,11 @@ def _make_meta(
         n_demo=int(stats["demo"] or 0),
         produced_at=produced_at,
         as_of=as_of,
-        source=source,
+        source=safe_source(source),
         currency=currency,
         window_label=window_label,
+        store_version=store_version,
+        package_version=__version__,
     )
 
 

@@ -32,7 +32,14 @@ import numpy as np
 import polars as pl
 
 from . import metrics
-from ._format import DEFAULT_CURRENCY, check_currency, fmt_count, fmt_rate, money_text
+from ._format import (
+    DEFAULT_CURRENCY,
+    check_currency,
+    fmt_count,
+    fmt_rate,
+    money_text,
+    money_texts,
+)
 from ._metrics_exprs import Every, Stage, period_key
 from ._metrics_plans import (
     AMOUNT_N,
@@ -56,7 +63,13 @@ from ._metrics_plans import (
     prepare,
     retry_distribution_from_cube,
 )
-from ._widgets_state import DEFAULT_SEARCH_FIELDS, DIMENSIONS, FilterState, search_column
+from ._widgets_state import (
+    DEFAULT_SEARCH_FIELDS,
+    DIMENSIONS,
+    FilterState,
+    canonical_status,
+    search_column,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -72,11 +85,12 @@ __all__ = [
     "compute_kpis",
     "default_figures",
     "figure_output",
+    "grid_frame",
     "png_output",
     "rows_html",
 ]
 
-#: Columns of the first-rows table, in order (those missing from a frame are skipped).
+#: Columns of the events table, in order (those missing from a frame are skipped).
 TABLE_COLUMNS: tuple[str, ...] = (
     "created_at",
     "lead_id",
@@ -85,8 +99,8 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "status",
     "campaign_id",
     "source_id",
-    "summary",
     "billable_amount",
+    "summary",  # last: long texts, the grid scrolls sideways for them alone
 )
 _SCOPE = "__lp_scope"
 _LEAD = "__lp_lead"  # lead id as an integer code: n_unique and filtering stay cheap
@@ -387,7 +401,8 @@ class LocalView:
     kpis
         Headline numbers of the matching events.
     table
-        The first matching rows (newest first), times in the state's zone.
+        The matching rows shown (newest first; every one unless the view was asked for
+        fewer), times in the state's zone.
     not_covered
         Why the cache may miss matching events (empty: the view is exact).
     """
@@ -417,15 +432,29 @@ class LocalView:
         lf = self._events.lazy()
         return lf if self._mask is None else lf.filter(self._mask)
 
-    def table_html(self) -> str:
-        """The first rows as an HTML table with a caption (values escaped, money exact)."""
+    def caption(self) -> str:
+        """What the table shows: how many of the matching events, in which order and zone.
+
+        Examples
+        --------
+        >>> from leadping_nb.emulator import events_frame
+        >>> frame = events_frame(0, 30)
+        >>> cache = EventCache(frame, fetched=FilterState(), lead_ids=frame["lead_id"].unique())
+        >>> cache.view(FilterState(), rows=None).caption()
+        'All 30 matching events, newest first (times in UTC)'
+        """
         shown = self.table.height
-        caption = (
-            f"First {shown:,} of {self.n_events:,} matching events, newest first "
-            f"(times in {self.state.time_zone})"
-            if shown
-            else "No events match the filters."
+        if not shown:
+            return "No events match the filters."
+        which = (
+            f"All {shown:,}" if shown == self.n_events else f"First {shown:,} of {self.n_events:,}"
         )
+        return f"{which} matching events, newest first (times in {self.state.time_zone})"
+
+    def table_html(self) -> str:
+        """The rows as an HTML table with a caption (values escaped, money exact)."""
+        shown = self.table.height
+        caption = self.caption()
         return (
             f'<div class="lp-table"><div style="font-size:.85em;color:#555">{escape(caption)}'
             f"</div>{rows_html(self.table) if shown else ''}</div>"
@@ -440,6 +469,37 @@ def _cell(value: object) -> str:
     if isinstance(value, Decimal):
         return format(value, "f")
     return escape(str(value))
+
+
+def grid_frame(table: pl.DataFrame) -> pl.DataFrame:
+    """``table`` as text for an interactive grid: times as ``YYYY-MM-DD HH:MM:SS`` (in
+    the zone they carry), money as its exact text (:func:`~leadping_nb._format.money_texts`:
+    the same decimals down a column, at least 4; never a float),
+    everything else as text; a null is ``—``.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> t = pl.DataFrame(
+    ...     {"created_at": [datetime(2026, 7, 1, 12, tzinfo=UTC), None],
+    ...      "billable_amount": [Decimal("0.007900"), None], "retry_count": [2, None]},
+    ...     schema={"created_at": pl.Datetime("us", "UTC"),
+    ...             "billable_amount": pl.Decimal(18, 6), "retry_count": pl.Int32},
+    ... )
+    >>> grid_frame(t).rows()
+    [('2026-07-01 12:00:00', '0.0079', '2'), ('—', '—', '—')]
+    """
+    columns: list[pl.Series] = []
+    for name, dtype in table.schema.items():
+        series = table.get_column(name)
+        if isinstance(dtype, pl.Decimal):
+            texts = money_texts(series.to_list())
+            columns.append(pl.Series(name, texts, dtype=pl.String))
+        elif isinstance(dtype, pl.Datetime):
+            columns.append(series.dt.strftime("%Y-%m-%d %H:%M:%S").fill_null("—"))
+        else:
+            columns.append(series.cast(pl.String).fill_null("—"))
+    return pl.DataFrame(columns, schema=dict.fromkeys(table.columns, pl.String))
 
 
 def rows_html(frame: pl.DataFrame) -> str:
@@ -576,8 +636,11 @@ class EventCache:
         return [v for v in values if isinstance(v, str)]
 
     def options(self) -> dict[str, list[str]]:
-        """Distinct values per filter dimension, keyed by ``Dimension.attr``."""
-        return {dim.attr: self.distinct(dim.column) for dim in DIMENSIONS}
+        """Distinct values per filter dimension, keyed by ``Dimension.attr`` (a status the
+        API spells two ways, ``Canceled`` / ``Cancelled``, is one option)."""
+        out = {dim.attr: self.distinct(dim.column) for dim in DIMENSIONS}
+        out["statuses"] = list(dict.fromkeys(canonical_status(v) for v in out["statuses"]))
+        return out
 
     def not_covered(self, state: FilterState, leads: Sequence[str]) -> list[str]:
         """Why the cache may miss events of ``state`` and ``leads`` (empty: it has all)."""
@@ -611,7 +674,9 @@ class EventCache:
         """The events matching ``state`` and ``leads`` (empty: every fetched lead)."""
         return Selection(self, state, tuple(leads), self.mask(state, leads))
 
-    def view(self, state: FilterState, leads: Sequence[str] = (), *, rows: int = 20) -> LocalView:
+    def view(
+        self, state: FilterState, leads: Sequence[str] = (), *, rows: int | None = 20
+    ) -> LocalView:
         """KPIs, first rows and matching events for ``state`` and ``leads``.
 
         ``leads`` empty means every fetched lead. Leads that were not fetched are
@@ -619,12 +684,16 @@ class EventCache:
         """
         return self.view_of(self.select(state, leads), rows=rows)
 
-    def view_of(self, selection: Selection, *, rows: int = 20) -> LocalView:
-        """The :class:`LocalView` (KPIs, first rows) of a :meth:`select` result."""
+    def view_of(self, selection: Selection, *, rows: int | None = 20) -> LocalView:
+        """The :class:`LocalView` (KPIs, first rows) of a :meth:`select` result; ``rows``
+        ``None`` puts every matching row in the table."""
         state, leads, mask = selection.state, selection.leads, selection.mask
         kpi_frame = self._kpi_frame if mask is None else self._kpi_frame.filter(mask)
         kpis = _kpis_from_row(kpi_frame.select(_kpi_exprs()).row(0, named=True))
-        first = self.events.head(rows) if mask is None else self.events[_first_true(mask, rows)]
+        if rows is None:
+            first = self.events if mask is None else self.events.filter(mask)
+        else:
+            first = self.events.head(rows) if mask is None else self.events[_first_true(mask, rows)]
         cols = [c for c in TABLE_COLUMNS if c in first.columns]
         table = first.select(cols).with_columns(
             pl.col("created_at").dt.convert_time_zone(state.time_zone)

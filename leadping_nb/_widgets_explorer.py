@@ -37,6 +37,7 @@ from ._widgets_cache import (
     _MetricFigure,
     default_figures,
     figure_output,
+    grid_frame,
     png_output,
 )
 from ._widgets_filters import FilterPanel
@@ -49,6 +50,28 @@ __all__ = ["EventExplorer", "ExplorerClient"]
 log = logging.getLogger("leadping_nb.widgets")
 _NOTE = "font-size:.85em;color:#555"
 _FIGURE_CACHE = 32
+
+
+#: Options of the events table (:class:`itables.widget.ITable`), at creation and on
+#: every update.
+_GRID_OPTIONS: dict[str, Any] = {
+    "maxBytes": 0,  # never downsample: every matching row is in the table
+    "pageLength": 15,
+    "lengthMenu": [15, 50, 200, 1000],
+    "classes": "display compact nowrap",
+    "showIndex": False,
+    "show_dtypes": False,
+    "scrollX": True,
+}
+
+
+def _money_column_defs(table: pl.DataFrame) -> list[dict[str, Any]]:
+    """DataTables column options for the money columns: right-aligned, and sorted by their
+    numeric value (the cells stay the exact text; DataTables parses it only to sort)."""
+    money = [i for i, d in enumerate(table.dtypes) if isinstance(d, pl.Decimal)]
+    if not money:
+        return []
+    return [{"targets": money, "className": "dt-right", "type": "num-fmt"}]
 
 
 class ExplorerClient(Protocol):
@@ -107,12 +130,16 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
     max_options, debounce, scheduler
         Passed to :class:`~leadping_nb.widgets.LeadPicker`.
     table_rows
-        Rows of the first-rows table.
+        Rows of the events table (default ``None``: every matching event, in an
+        interactive :class:`itables.widget.ITable` that sorts, searches and pages them;
+        money is exact text, times are in the chosen zone).
     figures
         Figure tabs (default: delivery rate, volume, latency, failures, retries,
         billing). Only the visible tab is drawn; others are drawn when selected.
     figure_dpi
-        Resolution of the figure images.
+        Resolution of the figure images (they are shown as wide as the explorer).
+    title
+        Heading above the controls (``None``: none, when the page has its own title).
     background_figures
         Draw figures on a worker thread (default) or inline (tests, benchmarks).
     progress_interval
@@ -153,9 +180,10 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         max_options: int = 500,
         debounce: float = 0.3,
         scheduler: Scheduler | None = None,
-        table_rows: int = 20,
+        table_rows: int | None = None,
         figures: Sequence[FigureSpec] | None = None,
-        figure_dpi: int = 72,
+        figure_dpi: int = 120,
+        title: str | None = "Leadping event explorer",
         background_figures: bool = True,
         progress_interval: float = 0.1,
         fetch_options: dict[str, Any] | None = None,
@@ -202,8 +230,14 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
             f'<span style="{_NOTE}">No data yet: pick leads, set filters, press Fetch.</span>'
         )
         self.kpis.add_class("lp-kpis-box")
-        self.table = widgets.HTML()
-        self.table.add_class("lp-table-box")
+        from itables.widget import ITable
+
+        self.table = widgets.HTML()  # the caption: how many rows, order, time zone
+        self.table.add_class("lp-table-caption")
+        self.grid = ITable(caption="", **_GRID_OPTIONS)
+        self.grid.add_class("lp-grid")
+        self.table_box = widgets.VBox([self.table, self.grid])
+        self.table_box.add_class("lp-table-box")
         self.figure_status = widgets.HTML()
         self.figure_status.add_class("lp-figure-status")
         self.figure_outputs = [widgets.Output() for _ in self.figure_specs]
@@ -218,11 +252,14 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         def heading(text: str) -> widgets.HTML:
             return widgets.HTML(f"<h4 style='margin:.6em 0 .2em'>{escape(text)}</h4>")
 
+        heading_html = f"<h3 style='margin:.2em 0'>{escape(title)}</h3>" if title else ""
         super().__init__(
             children=[
                 widgets.HTML(
-                    f"<h3 style='margin:.2em 0'>Leadping event explorer</h3>"
-                    f"<span style='{_NOTE}'>API: {escape(client.base_url)}</span>"
+                    # figures as wide as the explorer (their PNGs are drawn at figure_dpi)
+                    "<style>.lp-explorer .lp-figures .widget-output img"
+                    "{width:100%;max-width:1400px;height:auto}</style>"
+                    f"{heading_html}<span style='{_NOTE}'>API: {escape(client.base_url)}</span>"
                 ),
                 heading("1. Leads"),
                 self.picker,
@@ -236,7 +273,7 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
                 heading("4. Results"),
                 self.notice,
                 self.kpis,
-                self.table,
+                self.table_box,
                 self.figure_status,
                 self.figure_tabs,
                 heading("5. Lead timeline"),
@@ -551,7 +588,13 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
             view = cache.view_of(selection, rows=self.table_rows)
             self.view = view
             self.kpis.value = view.kpis.to_html(currency=self.currency)
-            self.table.value = view.table_html()
+            self.table.value = (
+                f'<div class="lp-table" style="font-size:.85em;color:#555">'
+                f"{escape(view.caption())}</div>"
+            )
+            # the options again: update() falls back to itables' defaults (which downsample)
+            grid = grid_frame(view.table)
+            self.grid.update(grid, columnDefs=_money_column_defs(view.table), **_GRID_OPTIONS)
             if view.not_covered:
                 items = "".join(f"<li>{escape(r)}</li>" for r in view.not_covered)
                 self.notice.value = (

@@ -72,6 +72,40 @@ class Dimension:
     defaults: tuple[str, ...] = ()
 
 
+#: Statuses the API spells two ways (both occur in real data). The filter shows the first
+#: spelling once and matches every one of them; the frame keeps the value as sent.
+STATUS_SPELLINGS: dict[str, tuple[str, ...]] = {"Canceled": ("Canceled", "Cancelled")}
+_CANONICAL_STATUS = {alt: name for name, alts in STATUS_SPELLINGS.items() for alt in alts}
+
+
+def canonical_status(value: str) -> str:
+    """The one spelling of a status the filter shows (``Cancelled`` -> ``Canceled``).
+
+    Examples
+    --------
+    >>> canonical_status("Cancelled"), canonical_status("Delivered")
+    ('Canceled', 'Delivered')
+    """
+    return _CANONICAL_STATUS.get(value, value)
+
+
+def _spellings(dim: Dimension, values: tuple[str, ...]) -> tuple[str, ...]:
+    """The values a filter on ``dim`` matches: every spelling of a chosen status."""
+    if dim.attr != "statuses":
+        return values
+    out = [alt for v in values for alt in STATUS_SPELLINGS.get(canonical_status(v), (v,))]
+    return tuple(dict.fromkeys(out))
+
+
+def _sent(dim: Dimension, values: tuple[str, ...]) -> str | None:
+    """The one value a fetch sends as an exact filter on ``dim``, or None (no filter: the
+    API has one exact filter per field, so several values, or a status spelled two ways,
+    are fetched whole and filtered locally)."""
+    if len(values) != 1 or len(_spellings(dim, values)) != 1:
+        return None
+    return values[0]
+
+
 #: The multi-select dimensions of the filter panel, in display order. Option lists start
 #: from ``defaults`` and grow with the values seen in fetched events.
 DIMENSIONS: tuple[Dimension, ...] = (
@@ -83,7 +117,13 @@ DIMENSIONS: tuple[Dimension, ...] = (
         ("Call", "Mms", "Note", "Sms", "Voicemail"),
     ),
     Dimension("directions", "direction", "direction", "Direction", ("Inbound", "Outbound")),
-    Dimension("statuses", "status", "status", "Status", tuple(sorted(KNOWN_VALUES["status"]))),
+    Dimension(
+        "statuses",
+        "status",
+        "status",
+        "Status",
+        tuple(sorted({canonical_status(v) for v in KNOWN_VALUES["status"]})),
+    ),
     Dimension("campaigns", "campaign_id", "campaignId", "Campaign"),
     Dimension("sources", "source_id", "sourceId", "Source"),
 )
@@ -287,7 +327,9 @@ class FilterState:
         if hi is not None:
             bounds["lt"] = hi
         filters = [
-            (dim.api, self.values(dim)[0]) for dim in DIMENSIONS if len(self.values(dim)) == 1
+            (dim.api, value)
+            for dim in DIMENSIONS
+            if (value := _sent(dim, self.values(dim))) is not None
         ]
         term = self.search.strip()
         if term and not self.search_fields:
@@ -324,7 +366,7 @@ class FilterState:
         if hi is not None:
             parts.append(pl.col("created_at") < hi)
         for dim in DIMENSIONS:
-            chosen = self.values(dim)
+            chosen = _spellings(dim, self.values(dim))
             if len(chosen) == 1:
                 parts.append(pl.col(dim.column) == chosen[0])
             elif chosen:
@@ -361,7 +403,7 @@ class FilterState:
             out.append(f"date range: fetched until {fetched.end} only")
         for dim in DIMENSIONS:
             have = fetched.values(dim)
-            if len(have) != 1:  # not sent to the server: everything was fetched
+            if _sent(dim, have) is None:  # not sent to the server: everything was fetched
                 continue
             want = self.values(dim)
             if not want or set(want) - set(have):

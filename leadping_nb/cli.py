@@ -716,9 +716,15 @@ def _all_failed(result: FetchResult) -> bool:
     return True
 
 
-def _write_frame(frame: pl.DataFrame, path: Path, time_zone: str = "UTC") -> Path:
+def _write_frame(
+    frame: pl.DataFrame,
+    path: Path,
+    time_zone: str = "UTC",
+    provenance: dict[str, str] | None = None,
+) -> Path:
     """Write ``frame`` by the file's extension (money exact; CSV/Excel times in
-    ``time_zone``); files are written atomically by :mod:`leadping_nb._export`."""
+    ``time_zone``); files are written atomically by :mod:`leadping_nb._export`.
+    ``provenance`` goes into Parquet's key-value metadata and Excel's about sheet."""
     from leadping_nb import _export
 
     kind = _FORMATS.get(path.suffix.lower())
@@ -729,10 +735,10 @@ def _write_frame(frame: pl.DataFrame, path: Path, time_zone: str = "UTC") -> Pat
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "parquet":
-        return _export.to_parquet(frame, path)
+        return _export.to_parquet(frame, path, metadata=provenance)
     if kind == "csv":
         return _export.to_csv(frame, path, time_zone=time_zone)
-    return _export.to_excel(frame, path, time_zone=time_zone)
+    return _export.to_excel(frame, path, time_zone=time_zone, metadata=provenance)
 
 
 def _fmt_s(seconds: float) -> str:
@@ -780,7 +786,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     frame = result.frame
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    events_path = _write_frame(frame, out / EVENTS_FILE)
+    from leadping_nb._export import provenance
+
+    events_path = _write_frame(
+        frame,
+        out / EVENTS_FILE,
+        provenance=provenance(source=source, window=(HISTORY_START, emu.now), query=query),
+    )
     common: dict[str, Any] = {
         "leads": ids,
         "filters": query,
@@ -872,7 +884,16 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
             result = src.fetch(ids, query)
             if _all_failed(result):
                 return FAILED
-            path = _write_frame(result.frame, output, args.tz)
+            from leadping_nb._export import provenance
+
+            since, until = _window(args)
+            window = (since, until) if since or until else None
+            path = _write_frame(
+                result.frame,
+                output,
+                args.tz,
+                provenance(source=src.description, window=window, query=query),
+            )
             _say(
                 f"Fetched {result.frame.height:,} events {src.what(result, ids)} in "
                 f"{_fmt_s(time.perf_counter() - started)} ({src.description}).",
@@ -933,7 +954,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         frame = store.read(ids, start=since, end=until, version=version)
         frame = _local_filter(frame, parse_filters(args.filter, args.tz))
         source = f"local store {store_dir.resolve()} (version {version})"
-        leads, as_of = ids, None
+        leads, as_of, store_version = ids, None, version
     else:
         src = _Source(args)
         with src.client:
@@ -944,6 +965,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         empty_leads = result.empty
         failed = result if result.errors else None
         frame, leads, source, as_of = result.frame, ids, src.description, src.as_of
+        store_version = None
     out = Path(args.out_dir)
     common: dict[str, Any] = {
         "include_warmup": args.include_warmup,
@@ -956,6 +978,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         "every": args.every,
         "as_of": as_of,
         "source": source,
+        "store_version": store_version,
     }
     written: list[Path] = []
     lines: list[str] = []

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import polars as pl
@@ -289,24 +290,77 @@ def _retry_table(s: m.MetricsSummary) -> ReportTable:
     )
 
 
-def _failure_table(
-    frame: pl.DataFrame, s: m.MetricsSummary, by: str, title: str, kw: _Traffic
-) -> ReportTable:
-    from leadping_nb.figures import failure_counts
+#: The failure key of the delivery report's Pareto figure: error code and status reason
+#: of a failed message, as one text (``"40001 Not routable"``).
+_FAILURE_KEY = "error_code_and_reason"
+_FAILURE_TOP = 15
+_NOT_GIVEN = "(not given)"
 
+
+def _with_failure_key(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with :data:`_FAILURE_KEY`: the error code and the status reason of an
+    event in one text (a missing part is ``(not given)``), for the Pareto figure."""
+    return frame.with_columns(
+        pl.concat_str(
+            [
+                pl.col("error_code").cast(pl.String).fill_null(_NOT_GIVEN),
+                pl.col("status_reason").cast(pl.String).fill_null(_NOT_GIVEN),
+            ],
+            separator=" ",
+        ).alias(_FAILURE_KEY)
+    )
+
+
+def _failure_table(frame: pl.DataFrame, s: m.MetricsSummary, kw: _Traffic) -> ReportTable:
+    """One table of failures by (error code, status reason): counts, shares, cumulative
+    share, largest first, the tail beyond 15 pairs as one "other" row. The scope is that
+    of :func:`leadping_nb.figures.failure_counts` (failed, undeliverable and blocked
+    outbound messages of countable traffic), so it foots to the delivery summary."""
     cols = (
-        Column("label", by.replace("_", " ").capitalize(), "label"),
+        Column("label", "Error code", "label"),
+        Column("status_reason", "Status reason", "label"),
         Column("n", "Failed messages", "count", foots=True),
         Column("share", "Share", "rate"),
         Column("cumulative_share", "Cumulative share", "rate"),
     )
-    counts = failure_counts(frame, by, top=15, **kw)
-    rows = counts.select(pl.col("key").alias("label"), "n", "share", "cumulative_share")
+    scope = m.outcome().is_in(["failed", "undeliverable", "blocked"]).fill_null(
+        False
+    ) & m.is_countable_traffic(**kw)
+    counts = (
+        frame.filter(scope)
+        .group_by(
+            pl.col("error_code").cast(pl.String).fill_null(_NOT_GIVEN).alias("label"),
+            pl.col("status_reason").cast(pl.String).fill_null(_NOT_GIVEN),
+        )
+        .agg(pl.len().cast(pl.Int64).alias("n"))
+        .sort(["n", "label", "status_reason"], descending=[True, False, False])
+    )
+    head, tail = counts.head(_FAILURE_TOP), counts.slice(_FAILURE_TOP)
+    if tail.height:
+        other = pl.DataFrame(
+            {
+                "label": [f"other ({tail.height} pairs)"],
+                "status_reason": [""],
+                "n": [int(tail["n"].sum())],
+            },
+            schema=head.schema,
+        )
+        head = pl.concat([head, other])
+    n_all = int(head["n"].sum())
+    # in Python: one correctly rounded division each (Polars divides by a literal through
+    # its reciprocal, so 3 / 5 would read 0.6000000000000001)
+    ns = head["n"].to_list()
+    cums = list(accumulate(ns))
+    rows = head.with_columns(
+        pl.Series("share", [v / n_all for v in ns], dtype=pl.Float64),
+        pl.Series("cumulative_share", [v / n_all for v in cums], dtype=pl.Float64),
+    )
     d = _first(s.delivery)
     n = sum(int(d.get(f"n_{o}", 0)) for o in ("failed", "undeliverable", "blocked"))
     total = pl.DataFrame(
         {
             "label": [_TOTAL],
+            "status_reason": [""],
             "n": [n],
             "share": [1.0 if n else None],
             "cumulative_share": [1.0 if n else None],
@@ -314,13 +368,13 @@ def _failure_table(
         schema=rows.schema,
     )
     return ReportTable(
-        f"failures_by_{by}",
-        title,
+        "failures",
+        "Failures by error code and status reason",
         cols,
         rows,
         total,
-        note="Failed, undeliverable and blocked outbound messages; the tail beyond 15 "
-        "values is one 'other' row.",
+        note="Failed, undeliverable and blocked outbound messages, one row per pair of error "
+        f"code and status reason; the tail beyond {_FAILURE_TOP} pairs is one 'other' row.",
     )
 
 
@@ -527,6 +581,7 @@ class DeliveryReport(_ReportBase):
         source: str = "events frame",
         by: RankBy | None = None,
         min_volume: int = m.MIN_VOLUME,
+        store_version: int | None = None,
     ) -> DeliveryReport:
         """Compute a delivery report from an events frame.
 
@@ -557,7 +612,8 @@ class DeliveryReport(_ReportBase):
             A message sent this long before ``as_of`` without a receipt counts as
             "no receipt" (default :data:`~leadping_nb.metrics.RECEIPT_TIMEOUT`).
         title, source
-            Shown in the header.
+            Shown in the header (``source`` without credentials, URL query strings or
+            keys).
         by
             Rank the groups of this column worst first (``"campaign_id"``,
             ``"from_phone_number"`` or ``"source_id"``): adds a ranking table and a "too
@@ -567,6 +623,9 @@ class DeliveryReport(_ReportBase):
         min_volume
             Final outcomes (delivered, undeliverable, failed, blocked, no receipt) a
             group needs to be ranked (default :data:`~leadping_nb.metrics.MIN_VOLUME`, 30).
+        store_version
+            The store version the data were read from, when from a local store
+            (recorded with the report's provenance, :meth:`ReportMeta.provenance`).
         """
         from leadping_nb.figures import choose_period
 
@@ -584,8 +643,7 @@ class DeliveryReport(_ReportBase):
             _outcome_table(s),
             _delivery_period_table(events, s, period, time_zone, kw),
             _latency_table(s),
-            _failure_table(events, s, "status_reason", "Failures by status reason", kw),
-            _failure_table(events, s, "error_code", "Failures by error code", kw),
+            _failure_table(events, s, kw),
             _retry_table(s),
             _engagement_table(
                 events, by if by in ("campaign_id", "source_id") else "source_id", kw
@@ -614,6 +672,7 @@ class DeliveryReport(_ReportBase):
             produced_at=produced_at,
             as_of=when,
             source=source,
+            store_version=store_version,
             **kw,
         )
         return cls(meta, kpis, tables, s, events)
@@ -650,14 +709,11 @@ class DeliveryReport(_ReportBase):
                 lambda: f.latency_histogram(ev, **kw),
             ),
             (
-                "failures_status_reason",
-                "Failures by status reason",
-                lambda: f.failure_pareto(ev, by="status_reason", **kw),
-            ),
-            (
-                "failures_error_code",
-                "Failures by error code",
-                lambda: f.failure_pareto(ev, by="error_code", **kw),
+                "failures",
+                "Failures by error code and status reason",
+                lambda: f.failure_pareto(
+                    _with_failure_key(ev), by=_FAILURE_KEY, top=_FAILURE_TOP, **kw
+                ),
             ),
             (
                 "retries",
@@ -914,6 +970,7 @@ class BillingReport(_ReportBase):
         as_of: datetime | None = None,
         title: str = "Billing report",
         source: str = "events frame",
+        store_version: int | None = None,
     ) -> BillingReport:
         """Compute a billing report from an events frame.
 
@@ -1021,6 +1078,7 @@ class BillingReport(_ReportBase):
             as_of=when,
             source=source,
             currency=currency,
+            store_version=store_version,
             **flags,
         )
         by_campaign = next(t for t in tables if t.key == "billing_by_campaign").rows

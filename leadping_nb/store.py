@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from ._errors import QueryError
+from ._export import provenance as _provenance
 from ._query import HISTORY_START, WHOLE_HISTORY, EventQuery, RangeFilter, check_lead_id
 from ._schema import EVENT_SCHEMA
 from ._store_delta import (
@@ -536,7 +537,16 @@ class EventStore:
                 n_leads = len(ok)
             if _hook:
                 _hook("fetched")
-            return self._merge(snap, state, fetched, frame, fp, n_leads, "refresh", _hook)
+            prov = _provenance(
+                source=str(getattr(client, "base_url", type(client).__name__)),
+                window=(HISTORY_START if since is None else since, None)
+                if account is not None
+                else None,
+                query=base,
+            )
+            return self._merge(
+                snap, state, fetched, frame, fp, n_leads, "refresh", _hook, provenance=prov
+            )
 
     @staticmethod
     def _lead_query(
@@ -588,6 +598,8 @@ class EventStore:
         n_leads: int,
         action: str,
         hook: Callable[[str], None] | None,
+        *,
+        provenance: dict[str, str] | None = None,
     ) -> RefreshResult:
         """Sort fetched events into added / changed / unchanged and commit what is not
         unchanged, with ``state``; commit nothing when neither data nor state changed."""
@@ -627,6 +639,9 @@ class EventStore:
             "leads": n_leads,
             "query": fp,
         }
+        if provenance is not None:
+            # where the data came from (no key: _export.safe_source), like Parquet metadata
+            summary["provenance"] = provenance
         version = commit_upsert(snap, source, months.to_list(), state, summary, hook)
         return RefreshResult(fetched, added, changed, unchanged, requests, version, True)
 

@@ -262,23 +262,17 @@ figs["latency_histogram"]
 # %% [markdown]
 # ## 3. Failures
 #
-# Failed, undeliverable and blocked messages, grouped by the carrier's status reason and
-# by error code, largest first (a Pareto chart: bars per reason, the line is the
-# cumulative share). A few reasons usually explain most failures; those are the ones to
-# act on (bad numbers: clean the list; spam blocks: review content and 10DLC registration;
-# opt-outs: respect them).
+# Failed, undeliverable and blocked messages, grouped by error code and the carrier's
+# status reason together (one row per pair), largest first (a Pareto chart: bars per
+# pair, the line is the cumulative share). A few pairs usually explain most failures;
+# those are the ones to act on (bad numbers: clean the list; spam blocks: review content
+# and 10DLC registration; opt-outs: respect them).
 
 # %%
-report.table("failures_by_status_reason")
+report.table("failures")
 
 # %%
-figs["failures_status_reason"]
-
-# %%
-report.table("failures_by_error_code")
-
-# %%
-figs["failures_error_code"]
+figs["failures"]
 
 # %% [markdown]
 # ## 4. Retries
@@ -402,12 +396,13 @@ if e2e.get("n_used"):
         + ")."
     )
 
-failures = report.table("failures_by_status_reason").filter(pl.col("label") != "Total")
+failures = report.table("failures").filter(pl.col("label") != "Total")
 if failures.height:
     top = failures.row(0, named=True)
     top3 = failures.head(3)["n"].sum() / failures["n"].sum()
     conclusions.append(
-        f"**Failures.** The most common failure reason is *{top['label']}* with "
+        f"**Failures.** The most common failure is *{top['label']} "
+        f"{top['status_reason']}* with "
         f"{top['n']:,} messages ({pct(top['share'])} of all failures); the top three reasons "
         f"account for {pct(top3)}."
     )

@@ -312,15 +312,15 @@ reconciliation
 # * **Numbers are 64-bit floats**, shown with at most 15 significant digits. The exporter
 #   writes an amount column as numbers only when every value fits in 15 digits (real
 #   amounts like `0.0079` always do); then each cell shows exactly the decimal we
-#   computed. Otherwise it writes the whole column as exact text and says so in the
-#   header. An Excel `SUM` is still float arithmetic: over many cells it can be off in the
+#   computed. Otherwise it writes the whole column as exact text and says so in a note on
+#   the header. An Excel `SUM` is still float arithmetic: over many cells it can be off in the
 #   last digits, hidden by the number format. The exact totals are the ones in this
 #   notebook.
 # * **Excel has no time zones.** Timestamps are converted to `time_zone` and written as
-#   wall-clock times; the column header names the zone (`created_at (America/New_York)`),
-#   and they are truncated to milliseconds (Excel's precision). An `about` sheet in each
-#   workbook records these rules. Use Parquet (`to_parquet`) to hand data to another
-#   program without any of these losses.
+#   wall-clock times; a note on the column header names the zone (the column names are
+#   those of the CSV: `created_at`), and they are truncated to milliseconds (Excel's
+#   precision). An `about` sheet in each workbook records these rules. Use Parquet
+#   (`to_parquet`) to hand data to another program without any of these losses.
 
 # %%
 stacked = pl.concat(

@@ -24,7 +24,8 @@
 #    per lead, the counters per page; **Cancel** stops the requests in flight. Leads that
 #    failed are listed with their errors; their events are left out.
 # 4. **Results**: KPIs (events, leads, delivery rate, median latency, retried messages,
-#    exact billed amount), the newest rows, and figures (one tab at a time).
+#    exact billed amount), every matching event in an interactive table (sort, search and
+#    page through them; money is exact text), and figures (one tab at a time).
 # 5. **Lead timeline**: pick a lead of the current rows to see its messages in time order
 #    (lifecycle timestamps, outcome, retries, step durations, billing) and their lanes.
 #
@@ -63,5 +64,5 @@ else:
     if not client.has_api_key:
         display(HTML("<b>Set LEADPING_API_KEY (or use_emulator = True) to fetch.</b>"))
 
-explorer = EventExplorer(client, time_zone=time_zone, now=now)
+explorer = EventExplorer(client, time_zone=time_zone, now=now, title=None)  # the page has its title
 explorer

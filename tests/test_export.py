@@ -219,12 +219,34 @@ def sheet_rows(path: Path, sheet: str = "events") -> tuple[list[str], list[dict[
     return header, [dict(zip(header, row, strict=True)) for row in rows[1:]]
 
 
+def header_notes(path: Path, sheet: str = "events") -> dict[str, str]:
+    """Column name -> the text of the note on its header cell."""
+    ws = openpyxl.load_workbook(path)[sheet]
+    return {c.value: c.comment.text for c in next(ws.iter_rows()) if c.comment is not None}
+
+
+def test_excel_and_csv_have_the_same_column_names(tmp_path: Path) -> None:
+    df = events(big=True, keep_unknown=True)
+    excel, _ = sheet_rows(to_excel(df, tmp_path / "e.xlsx", time_zone="Europe/Berlin"))
+    csv = read_csv_text(to_csv(df, tmp_path / "e.csv", time_zone="Europe/Berlin")).columns
+    assert excel == csv == df.columns
+    notes = header_notes(tmp_path / "e.xlsx")
+    times = [n for n, t in df.schema.items() if isinstance(t, pl.Datetime)]
+    assert times and {n: notes[n] for n in times} == dict.fromkeys(
+        times, "wall-clock time in Europe/Berlin"
+    )
+    assert notes["billable_amount"].startswith("exact decimal text")
+    about = dict(openpyxl.load_workbook(tmp_path / "e.xlsx")["about"].iter_rows(values_only=True))
+    assert {n: about[n] for n in notes} == notes  # the same notes in the about sheet
+
+
 def test_excel_times_are_converted_and_labelled(tmp_path: Path) -> None:
     df = events()
     header, rows = sheet_rows(to_excel(df, tmp_path / "e.xlsx", time_zone="Europe/Berlin"))
-    assert "created_at (Europe/Berlin)" in header and "created_at" not in header
-    assert all(h.endswith("(Europe/Berlin)") for h in header if h.endswith("_at"))
-    cells = [r["created_at (Europe/Berlin)"] for r in rows]
+    assert "created_at" in header and not any("(" in h for h in header)
+    notes = header_notes(tmp_path / "e.xlsx")
+    assert all(notes[h] == "wall-clock time in Europe/Berlin" for h in header if h.endswith("_at"))
+    cells = [r["created_at"] for r in rows]
     assert cells[0].number_format == "yyyy-mm-dd hh:mm:ss.000"
     expected = [
         v.astimezone(BERLIN).replace(tzinfo=None) if v else None
@@ -259,17 +281,18 @@ def test_excel_money_as_exact_numbers_when_excel_can_show_them(tmp_path: Path) -
 def test_excel_money_beyond_15_digits_becomes_exact_text(tmp_path: Path) -> None:
     df = events(big=True)
     header, rows = sheet_rows(to_excel(df, tmp_path / "e.xlsx"))
-    assert "billable_amount (text)" in header and "billable_amount" not in header
-    values = [r["billable_amount (text)"].value for r in rows]
+    assert "billable_amount" in header
+    values = [r["billable_amount"].value for r in rows]
     assert values == ["123456789012.345678", "-1.500000", "999999999.999999", None]
-    assert all(r["billable_amount (text)"].data_type == "s" for r in rows[:3])
+    assert all(r["billable_amount"].data_type == "s" for r in rows[:3])
     about = dict(openpyxl.load_workbook(tmp_path / "e.xlsx")["about"].iter_rows(values_only=True))
-    assert "billable_amount (text)" in about
+    assert about["billable_amount"].startswith("exact decimal text")
+    assert header_notes(tmp_path / "e.xlsx")["billable_amount"] == about["billable_amount"]
     with pytest.raises(ValueError, match=r"123456789012\.345678"):
         to_excel(df, tmp_path / "f.xlsx", money_as="number")
     assert not (tmp_path / "f.xlsx").exists()
     header, rows = sheet_rows(to_excel(events(), tmp_path / "g.xlsx", money_as="text"))
-    assert rows[0]["billable_amount (text)"].value == "0.007900"
+    assert rows[0]["billable_amount"].value == "0.007900"
 
 
 def test_excel_nested_and_unknown_columns_and_limits(
@@ -293,17 +316,70 @@ def test_exports_of_an_empty_frame(tmp_path: Path) -> None:
     assert pl.read_parquet(to_parquet(empty, tmp_path / "e.parquet")).schema == EVENT_SCHEMA
     assert read_csv_text(to_csv(empty, tmp_path / "e.csv")).columns == list(EVENT_SCHEMA)
     header, rows = sheet_rows(to_excel(empty, tmp_path / "e.xlsx"))
-    assert rows == [] and "created_at (UTC)" in header
+    assert rows == [] and "created_at" in header
+    assert header_notes(tmp_path / "e.xlsx")["created_at"] == "wall-clock time in UTC"
 
 
 def test_naive_datetimes_are_labelled_as_zoneless(tmp_path: Path) -> None:
     df = pl.DataFrame({"when": [datetime(2026, 1, 1, 12, 0)]})
     header, rows = sheet_rows(to_excel(df, tmp_path / "n.xlsx", time_zone="Asia/Tokyo"))
-    assert header == ["when (no zone)"] and rows[0]["when (no zone)"].value == datetime(
-        2026, 1, 1, 12
-    )
+    assert header == ["when"] and rows[0]["when"].value == datetime(2026, 1, 1, 12)
+    assert header_notes(tmp_path / "n.xlsx") == {"when": "no time zone"}
     text = read_csv_text(to_csv(df, tmp_path / "n.csv", time_zone="Asia/Tokyo"))
     assert text.get_column("when").to_list() == ["2026-01-01T12:00:00.000000"]
     aware = pl.DataFrame({"when": [datetime(2026, 1, 1, 12, 0, tzinfo=UTC)]})
     header, rows = sheet_rows(to_excel(aware, tmp_path / "a.xlsx", time_zone="Asia/Tokyo"))
-    assert rows[0]["when (Asia/Tokyo)"].value == datetime(2026, 1, 1, 21)
+    assert rows[0]["when"].value == datetime(2026, 1, 1, 21)
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def test_provenance_is_written_into_parquet_and_the_excel_about_sheet(tmp_path: Path) -> None:
+    from leadping_nb import EventQuery, __version__
+    from leadping_nb._export import PROVENANCE_KEYS, provenance
+
+    prov = provenance(
+        source="Leadping API at https://api.example.com/v1",
+        window=(datetime(2026, 5, 1, tzinfo=BERLIN), None),
+        query=EventQuery(filters={"direction": "Outbound"}),
+        store_version=4,
+        built_at=datetime(2026, 6, 1, 12, 30, tzinfo=UTC),
+    )
+    assert prov == {
+        "source": "Leadping API at https://api.example.com/v1",
+        "window": "[2026-04-30T22:00:00Z, open) on created_at",
+        "query": "direction = Outbound",
+        "store_version": "4",
+        "package_version": __version__,
+        "built_at": "2026-06-01T12:30:00Z",
+    }
+    assert tuple(prov) == PROVENANCE_KEYS
+    meta = pl.read_parquet_metadata(to_parquet(events(), tmp_path / "e.parquet", metadata=prov))
+    assert {k: meta[f"leadping_nb.{k}"] for k in prov} == prov
+    assert not any(
+        k.startswith("leadping_nb.")
+        for k in pl.read_parquet_metadata(to_parquet(events(), tmp_path / "plain.parquet"))
+    )
+    to_excel(events(), tmp_path / "e.xlsx", metadata=prov)
+    about = dict(openpyxl.load_workbook(tmp_path / "e.xlsx")["about"].iter_rows(values_only=True))
+    assert {k: about[k] for k in prov} == prov
+    with pytest.raises(TypeError, match="text to text"):
+        to_parquet(events(), tmp_path / "bad.parquet", metadata={"n": 1})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [
+        ("https://user:pw@api.example.com/v1", "https://***@api.example.com/v1"),
+        ("https://a@b:c@host/p?x=1", "https://***@host/p"),
+        ("http://127.0.0.1:8000/?api_key=SECRET#frag", "http://127.0.0.1:8000/"),
+        ("key=SECRET and Bearer SECRET", "key=*** and Bearer ***"),
+        ("local store /data/store (version 3)", "local store /data/store (version 3)"),
+    ],
+)
+def test_safe_source_removes_credentials(source: str, shown: str) -> None:
+    from leadping_nb._export import safe_source
+
+    assert safe_source(source) == shown
+    assert "SECRET" not in safe_source(source) and "pw" not in safe_source(source)

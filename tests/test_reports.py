@@ -296,7 +296,7 @@ def test_delivery_tables_foot(events: pl.DataFrame, delivery: DeliveryReport) ->
     per = delivery.table("delivery_by_period")
     assert per.row(-1, named=True)["n_delivered"] == d["n_delivered"]
     assert per.head(-1)["n_delivered"].sum() == d["n_delivered"]
-    failures = delivery.table("failures_by_error_code")
+    failures = delivery.table("failures")
     assert failures.head(-1)["n"].sum() == d["n_failed"] + d["n_undeliverable"] + d["n_blocked"]
     outcomes = delivery.table("outcomes")
     assert outcomes.head(-1)["n"].sum() == outcomes.row(-1, named=True)["n"]
@@ -460,7 +460,7 @@ def test_requested_leads_are_listed_even_without_events(events: pl.DataFrame) ->
 
 
 def test_html_is_self_contained(delivery_html: Page, billing_html: Page) -> None:
-    for page, n_figures in ((delivery_html, 7), (billing_html, 2)):
+    for page, n_figures in ((delivery_html, 6), (billing_html, 2)):
         assert len(page.images) == n_figures
         for img in page.images:
             assert img["src"].startswith("data:image/png;base64,")
@@ -492,7 +492,7 @@ def test_repr_html_is_a_fragment(delivery: DeliveryReport) -> None:
     assert "<html" not in fragment and "<!DOCTYPE" not in fragment
     page = Page(fragment)
     assert page.kpis.keys() == delivery.kpis.keys()
-    assert len(page.images) == 7
+    assert len(page.images) == 6
     assert "DeliveryReport(events=6,000" in repr(delivery)
 
 
@@ -577,3 +577,90 @@ def test_lazyframe_input(events: pl.DataFrame) -> None:
     b = BillingReport.from_frame(events, as_of=AS_OF)
     assert a.kpis == b.kpis
     assert a.table("billing_by_status").equals(b.table("billing_by_status"))
+
+
+def test_one_failure_table_pairs_error_code_and_status_reason() -> None:
+    """Hand-computed: 3 x (40001, Not routable), 1 x (40001, Blocked), 1 x (no code,
+    Spam) failed; one delivered message and one inbound message are out of scope."""
+    t = datetime(2026, 5, 1, tzinfo=UTC)
+    rows: list[dict[str, Any]] = [
+        {
+            "id": f"f{i}",
+            "direction": "Outbound",
+            "event_type": "Sms",
+            "failed_at": t,
+            "created_at": t,
+            "error_code": code,
+            "status_reason": reason,
+        }
+        for i, (code, reason) in enumerate(
+            [("40001", "Not routable")] * 3 + [("40001", "Blocked"), (None, "Spam")]
+        )
+    ]
+    rows.append(
+        {
+            "id": "d",
+            "direction": "Outbound",
+            "event_type": "Sms",
+            "created_at": t,
+            "delivered_at": t,
+        }
+    )
+    rows.append(
+        {
+            "id": "i",
+            "direction": "Inbound",
+            "event_type": "Sms",
+            "created_at": t,
+            "error_code": "40001",
+            "status_reason": "Not routable",
+        }
+    )
+    frame = pl.DataFrame(rows, schema=EVENT_SCHEMA)
+    report = DeliveryReport.from_frame(frame, as_of=AS_OF)
+    assert [t.key for t in report.tables].count("failures") == 1
+    assert not any(t.key.startswith("failures_by_") for t in report.tables)
+    table = report.table("failures")
+    assert table.columns == ["label", "status_reason", "n", "share", "cumulative_share"]
+    assert table.rows() == [
+        ("40001", "Not routable", 3, 0.6, 0.6),
+        ("(not given)", "Spam", 1, 0.2, 0.8),
+        ("40001", "Blocked", 1, 0.2, 1.0),
+        ("Total", "", 5, 1.0, 1.0),
+    ]
+    assert set(report.figures()) == {
+        "volume_by_outcome",
+        "delivery_rate",
+        "latency_ecdf",
+        "latency_histogram",
+        "failures",
+        "retries",
+    }
+
+
+def test_reports_record_their_provenance(events: pl.DataFrame) -> None:
+    from leadping_nb import __version__
+
+    window = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC))
+    query = EventQuery(filters={"direction": "Outbound"})
+    for cls in (DeliveryReport, BillingReport):
+        report = cls.from_frame(
+            events,
+            window=window,
+            filters=query,
+            as_of=AS_OF,
+            source="Leadping API at https://me:pw@api.example.com/?api_key=k",
+            store_version=3,
+        )
+        p = report.meta.provenance()
+        assert p["source"] == "Leadping API at https://***@api.example.com/"
+        assert p["window"] == "[2026-01-01T00:00:00Z, 2026-02-01T00:00:00Z) on created_at"
+        assert p["query"] == "direction = Outbound"
+        assert p["store_version"] == "3" and report.meta.store_version == 3
+        assert p["package_version"] == __version__ == report.meta.package_version
+        assert p["built_at"] == report.meta.produced_at.isoformat().replace("+00:00", "Z")
+        page = Page(report.to_html())
+        assert page.meta["source"].strip() == p["source"]
+        assert page.meta["store_version"].strip() == "3"
+        assert page.meta["package_version"].strip() == f"leadping_nb {__version__}"
+        assert page.meta["filters"].strip() == "direction = Outbound"

@@ -846,8 +846,10 @@ def test_explorer_fetch_progress_kpis_table_and_figure(
     # KPIs, table, figure
     assert f'data-kpi="events" style="font-size:1.5em;font-weight:600">{n}<' in ex.kpis.value
     assert 'data-kpi="leads" style="font-size:1.5em;font-weight:600">2<' in ex.kpis.value
-    assert f"First 20 of {n} matching events" in ex.table.value
-    assert "lead_0001" in ex.table.value
+    assert f"All {n} matching events" in ex.table.value
+    grid = ex.grid.df  # the interactive table: every matching row, as text
+    assert grid is not None and grid.height == n and "lead_0001" in grid["lead_id"].to_list()
+    assert ex.grid._dt_args.get("downsampling_warning", "") == ""
     png_of(ex.figure_outputs[0])
     assert all(o.outputs == () for o in ex.figure_outputs[1:])  # only the visible tab
     # campaign / source options come from the fetched events
@@ -876,7 +878,9 @@ def test_explorer_filter_change_refreshes_from_cache_without_requests(
     inbound = result.frame.filter(pl.col("direction") == "Inbound")
     assert ex.view is not None and ex.view.kpis == compute_kpis(inbound)
     assert ex.kpis.value != before_kpis
-    assert ex.table.value != before_table and "Outbound" not in ex.table.value
+    assert ex.table.value != before_table
+    assert ex.grid.df is not None and set(ex.grid.df["direction"]) == {"Inbound"}
+    assert ex.grid.df.height == inbound.height
     assert png_of(ex.figure_outputs[0]) != before_png
     assert ex.notice.value == ""  # everything was fetched: the view is exact
 
@@ -1159,3 +1163,66 @@ def test_explorer_lead_view_shows_a_timeline(emu: Emulator, client: Client) -> N
     assert view.timeline is not None and set(view.timeline["direction"]) <= {"Outbound"}
     with pytest.raises(ValueError, match="not among the current rows"):
         view.show("lead_0009")
+
+
+def test_one_canceled_status_in_the_filter_matching_both_spellings() -> None:
+    """The API spells it ``Canceled`` and ``Cancelled``: the filter offers one option,
+    matches both, and never sends it as an exact filter (which would miss one)."""
+    from leadping_nb._widgets_state import DIMENSIONS, canonical_status
+
+    statuses = next(d for d in DIMENSIONS if d.attr == "statuses").defaults
+    assert "Canceled" in statuses and "Cancelled" not in statuses
+    frame = pl.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "status": ["Canceled", "Cancelled", "Delivered"],
+            "created_at": [datetime(2026, 1, 1, tzinfo=UTC)] * 3,
+        },
+        schema={"id": pl.String, "status": pl.String, "created_at": pl.Datetime("us", "UTC")},
+    )
+    state = FilterState(statuses=("Canceled",))
+    predicate = state.local_predicate()
+    assert predicate is not None
+    assert frame.filter(predicate)["id"].to_list() == ["a", "b"]  # the frame keeps both
+    assert not any(f.field == "status" for f in state.to_query().filters)
+    assert FilterState(statuses=("Delivered",)).to_query().filters[0].field == "status"
+    assert state.not_covered_by(FilterState()) == []
+    assert canonical_status("Cancelled") == "Canceled"
+    events = events_frame(3, 400)
+    spelled = ["Canceled", "Cancelled"] + [None] * (events.height - 2)
+    events = (
+        events.with_columns(pl.Series("spelled", spelled, dtype=pl.String))
+        .with_columns(pl.coalesce("spelled", "status").alias("status"))
+        .drop("spelled")
+    )
+    leads = events["lead_id"].unique().to_list()
+    cache = EventCache(events, fetched=FilterState(), lead_ids=leads)
+    options = cache.options()["statuses"]
+    assert "Cancelled" not in options and options.count("Canceled") == 1
+    view = cache.view(FilterState(statuses=("Canceled",)), rows=None)
+    assert set(view.table["status"]) == {"Canceled", "Cancelled"}
+
+
+def test_grid_frame_keeps_money_exact_text() -> None:
+    from leadping_nb._widgets_cache import grid_frame
+
+    t = pl.DataFrame(
+        {"billable_amount": [Decimal("0.007900"), Decimal("123456789012.345678"), None]},
+        schema={"billable_amount": pl.Decimal(18, 6)},
+    )
+    assert grid_frame(t)["billable_amount"].to_list() == ["0.007900", "123,456,789,012.345678", "—"]
+
+
+def test_explorer_table_holds_every_matching_row_never_downsampled(client: Client) -> None:
+    ex = make_explorer(client)
+    frame = events_frame(5, 3000)  # far more than itables' default 64 KB
+    ex.load_frame(frame)
+    assert ex.grid.df is not None and ex.grid.df.height == frame.height
+    assert not ex.grid._dt_args.get("downsampling_warning")
+    assert len(json.loads(ex.grid._dt_args["data_json"])) == frame.height
+    assert f"All {frame.height:,} matching events" in ex.table.value
+    ex.filters.selects["directions"].value = ("Outbound",)
+    outbound = frame.filter(pl.col("direction") == "Outbound").height
+    assert len(json.loads(ex.grid._dt_args["data_json"])) == outbound == ex.grid.df.height
+    assert not ex.grid._dt_args.get("downsampling_warning")
+    ex.close()

@@ -35,7 +35,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, A
     }
 
 
-@pytest.mark.parametrize(("kind", "n_figures"), [("delivery", 7), ("billing", 2)])
+@pytest.mark.parametrize(("kind", "n_figures"), [("delivery", 6), ("billing", 2)])
 def test_report_renders_every_figure_and_table(
     kind: str, n_figures: int, reports: dict[str, tuple[Path, Any]], page: Any, tmp_path: Path
 ) -> None:
@@ -76,3 +76,36 @@ def test_report_renders_every_figure_and_table(
     assert shot.stat().st_size > 10_000
     assert page.errors == []
     assert page.blocked == []
+
+
+@pytest.mark.parametrize("kind", ["delivery", "billing"])
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_report_tables_fit_without_a_horizontal_scrollbar(
+    kind: str, width: int, reports: dict[str, tuple[Path, Any]], page: Any
+) -> None:
+    """At 1,280 px (and 1,920), no table is wider than its box and the page does not
+    scroll sideways: headers wrap, numbers stay on one line."""
+    path, report = reports[kind]
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(path.as_uri(), wait_until="load")
+    doc = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert doc[0] <= doc[1], f"the page scrolls sideways: {doc}"
+    boxes = page.evaluate(
+        """() => [...document.querySelectorAll('.lp-table-block')].map(b => {
+             const box = b.querySelector('.lp-scroll'), t = b.querySelector('table');
+             return [b.dataset.table, box.scrollWidth, box.clientWidth,
+                     t.getBoundingClientRect().width];
+           })"""
+    )
+    assert len(boxes) == len(report.tables) + 1
+    too_wide = [b for b in boxes if b[1] > b[2] or b[3] > b[2] + 0.5]
+    assert not too_wide, f"tables behind a scrollbar: {too_wide}"
+    # a number never breaks over two lines (a wrapped cell is taller than one line)
+    broken = page.evaluate(
+        """() => [...document.querySelectorAll('.lp-table td:not(.lp-label)')]
+             .filter(td => td.getClientRects().length && td.scrollHeight > 2.2 * parseFloat(
+               getComputedStyle(td).fontSize)).map(td => td.textContent)"""
+    )
+    assert broken == []

@@ -643,3 +643,60 @@ def test_a_malformed_key_is_refused_and_never_shown(
     search.add("stderr", captured.err)
     search.assert_clean(min_places=10)
     tally["secrets: malformed keys refused"] += len(refusals)
+
+
+# ---- provenance: reports, Parquet and store commits say where data came from, not the key --
+
+
+def test_provenance_records_the_source_and_never_the_key(
+    accepting: tuple[LiveServer, RecordingEmulator],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tally: Counter[str],
+) -> None:
+    import openpyxl  # type: ignore[import-untyped]
+    import polars as pl
+    from deltalake import DeltaTable
+
+    from leadping_nb._export import provenance, to_excel, to_parquet
+    from leadping_nb.reports import BillingReport, DeliveryReport
+
+    monkeypatch.setenv("LEADPING_API_KEY", SENTINEL)
+    search = Search(tally)
+    ok_url = accepting[0].base_url
+    # a careless caller puts the key into the source text: credentials and a query string
+    dirty = f"Leadping API at {ok_url.replace('//', f'//me:{SENTINEL}@')}?api_key={SENTINEL}"
+    with Client(base_url=ok_url, retry=FAST) as c:
+        frame = c.fetch_events(["lead_0001"], EventQuery(page_size=5)).frame
+        store = EventStore(tmp_path / "store")
+        store.refresh(c, ["lead_0001"], EventQuery(page_size=5))
+    assert frame.height > 0
+    prov = provenance(source=dirty, query=EventQuery(page_size=5), store_version=store.version)
+    assert prov["source"].startswith("Leadping API at http://***@127.0.0.1")
+
+    to_parquet(frame, tmp_path / "e.parquet", metadata=prov)
+    meta = pl.read_parquet_metadata(tmp_path / "e.parquet")
+    assert meta["leadping_nb.source"] == prov["source"]
+    assert meta["leadping_nb.store_version"] == str(store.version)
+    search.add("parquet metadata", json.dumps(meta))
+    to_excel(frame, tmp_path / "e.xlsx", metadata=prov)
+    about = dict(openpyxl.load_workbook(tmp_path / "e.xlsx")["about"].iter_rows(values_only=True))
+    assert about["source"] == prov["source"]
+    search.add("excel about sheet", json.dumps(about))  # the .xlsx itself is compressed
+
+    history = DeltaTable(str(tmp_path / "store")).history()
+    recorded = [h["leadping.action"]["provenance"] for h in history if "leadping.action" in h]
+    assert recorded and recorded[0]["source"] == ok_url.rstrip("/")
+    search.add("store commit metadata", json.dumps(history, default=str))
+
+    for cls in (DeliveryReport, BillingReport):
+        report = cls.from_frame(frame, source=dirty, store_version=store.version)
+        assert report.meta.provenance()["source"] == prov["source"]
+        assert report.meta.provenance()["store_version"] == str(store.version)
+        html = report.to_html()
+        assert prov["source"] in html and "Store version" in html
+        search.add(f"{cls.__name__} html", html)
+        search.add(f"{cls.__name__} provenance", json.dumps(report.meta.provenance()))
+        search.add(f"{cls.__name__} meta", repr(report.meta))
+    search.files(tmp_path)
+    search.assert_clean(min_places=8)
