@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from leadping_nb._wire import WireRequest
 
-from ._handler import MAX_BODY_BYTES
+from ._routes import MAX_BODY_BYTES
 
 if TYPE_CHECKING:
     from ._handler import Emulator
