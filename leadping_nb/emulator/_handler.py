@@ -200,6 +200,10 @@ class Emulator:
         """World seconds per ``clock`` second (``0``: still between :meth:`advance` calls)."""
         return self._clock.speed
 
+    @clock_speed.setter
+    def clock_speed(self, speed: float) -> None:
+        self._clock.speed = speed
+
     # ---------------------------------------------------------------- the clock
 
     @property
