@@ -17,14 +17,11 @@ import itertools
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from leadping_nb._wire import WireRequest
+from leadping_nb._wire import WireHandler, WireRequest
 
-from ._handler import MAX_BODY_BYTES
-
-if TYPE_CHECKING:
-    from ._handler import Emulator
+from ._routes import MAX_BODY_BYTES
 
 __all__ = ["make_asgi_app"]
 
@@ -104,8 +101,8 @@ async def _drop_connection(send: Send) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": []})
 
 
-def make_asgi_app(emulator: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-    """Build the ASGI 3 callable serving ``emulator``."""
+def make_asgi_app(emulator: WireHandler) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """Build the ASGI 3 callable serving ``emulator`` (anything with ``handle``)."""
     alarm = _Alarm()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:

@@ -235,198 +235,230 @@ def parse_body(
     Raises
     ------
     BodyError
-        With every problem found, keyed by JSON path.
+        With every problem found, keyed by JSON path (in the order the fields are checked:
+        unknown keys, ``pageSize``, ``continuationToken``, ``includeCount``, ``orderBy``,
+        ``filters``, ``rangeFilters``, ``search`` and ``searchFields``).
     """
-    body = _load(raw)
-    errors: dict[str, list[str]] = {}
-
-    def err(path: str, msg: str) -> None:
-        errors.setdefault(path, []).append(msg)
-
-    def resolve(path: str, name: Any, allowed: Sequence[str], use: str) -> FieldSpec | None:
-        if not isinstance(name, str):
-            err(path, f"Expected a string field name, got {_type_name(name)}.")
-            return None
-        spec = fields.get(name)
-        if spec is None:
-            err(path, f"Unknown field '{name}'.")
-            return None
-        if spec.kind not in allowed:
-            err(path, f"Field '{name}' cannot be used {use}.")
-            return None
-        return spec
-
-    def as_list(key: str) -> list[Any]:
-        v = body.get(key)
-        if v is None:
-            return []
-        if not isinstance(v, list):
-            err(key, f"Expected an array or null, got {_type_name(v)}.")
-            return []
-        return v
-
-    for key in body:
-        if key not in TOP_LEVEL_FIELDS:
-            err(key, f"Unknown field '{key}'.")
-
-    # pageSize
-    page_size = default_page_size
-    ps = body.get("pageSize")
-    if "pageSize" in body and ps is None:
-        # the API's pageSize is a non-nullable int32: System.Text.Json refuses null
-        err("pageSize", "The JSON value null could not be converted to an integer.")
-    if ps is not None:
-        n: int | None = None
-        if isinstance(ps, int) and not isinstance(ps, bool):
-            n = ps
-        elif isinstance(ps, str) and _INT_RE.match(ps):
-            n = int(ps)
-        else:
-            err("pageSize", f"Expected an integer (or an integer string), got {ps!r}.")
-        if n is not None:
-            if n < 1:
-                err("pageSize", f"The page size must be at least 1, got {n}.")
-            elif n > INT32_MAX:
-                err("pageSize", f"The page size must be a 32-bit integer, got {n}.")
-            else:
-                page_size = min(n, max_page_size)
-
-    token = body.get("continuationToken")
-    if token is not None and not isinstance(token, str):
-        err("continuationToken", f"Expected a string or null, got {_type_name(token)}.")
-        token = None
-    if token == "":
-        token = None
-
-    include_count = body.get("includeCount")
-    if include_count is not None and not isinstance(include_count, bool):
-        err("includeCount", f"Expected true, false or null, got {_type_name(include_count)}.")
-        include_count = None
-
-    # orderBy
-    order: list[tuple[int, bool]] = []
-    order_fp: list[Any] = []
-    for i, ob in enumerate(as_list("orderBy")):
-        path = f"orderBy[{i}]"
-        if not isinstance(ob, dict):
-            err(path, f"Expected an object, got {_type_name(ob)}.")
-            continue
-        for k in ob:
-            if k not in ("field", "direction"):
-                err(f"{path}.{k}", f"Unknown field '{k}'.")
-        if "field" not in ob:
-            err(f"{path}.field", "A field name is required.")
-            continue
-        spec = resolve(f"{path}.field", ob["field"], _ORDERABLE, "for ordering")
-        direction = ob.get("direction")
-        desc = False
-        if direction is not None:
-            if not isinstance(direction, str) or direction.lower() not in ("asc", "desc"):
-                err(f"{path}.direction", f"Expected 'asc' or 'desc', got {direction!r}.")
-            else:
-                desc = direction.lower() == "desc"
-        if spec is not None:
-            order.append((spec.slot, desc))
-            order_fp.append([spec.slot, desc])
-    if not order:
-        created = fields.get("createdAt")
-        if created is not None:
-            order.append((created.slot, False))
-    if all(slot != id_slot for slot, _ in order):
-        order.append((id_slot, False))
-
-    preds: list[Callable[[Sequence[Any]], bool]] = []
-    fp_filters: list[Any] = []
-
-    # filters
-    for i, flt in enumerate(as_list("filters")):
-        path = f"filters[{i}]"
-        if not isinstance(flt, dict):
-            err(path, f"Expected an object, got {_type_name(flt)}.")
-            continue
-        for k in flt:
-            if k not in ("field", "value"):
-                err(f"{path}.{k}", f"Unknown field '{k}'.")
-        if "field" not in flt:
-            err(f"{path}.field", "A field name is required.")
-            continue
-        spec = resolve(f"{path}.field", flt["field"], _ORDERABLE, "in filters")
-        if "value" not in flt:
-            err(f"{path}.value", "A value is required (use null to match nulls).")
-            continue
-        if spec is None:
-            continue
-        raw_v = flt["value"]
-        if raw_v is None:
-            v = None
-        else:
-            try:
-                v = convert_value(raw_v, spec.kind)
-            except ValueError as exc:
-                err(f"{path}.value", f"{exc} Field '{spec.name}' is {spec.kind}.")
-                continue
-        preds.append(_eq(spec.slot, v))
-        fp_filters.append(["eq", spec.slot, _canon(v)])
-
-    # rangeFilters
-    for i, rf in enumerate(as_list("rangeFilters")):
-        path = f"rangeFilters[{i}]"
-        if not isinstance(rf, dict):
-            err(path, f"Expected an object, got {_type_name(rf)}.")
-            continue
-        for k in rf:
-            if k != "field" and k not in _BOUNDS:
-                err(f"{path}.{k}", f"Unknown field '{k}'.")
-        if "field" not in rf:
-            err(f"{path}.field", "A field name is required.")
-            continue
-        spec = resolve(f"{path}.field", rf["field"], _COMPARABLE, "in range filters")
-        if spec is None:
-            continue
-        for bound in _BOUNDS:
-            raw_b = rf.get(bound)
-            if raw_b is None:
-                continue
-            try:
-                b = convert_value(raw_b, spec.kind)
-            except ValueError as exc:
-                err(f"{path}.{bound}", f"{exc} Field '{spec.name}' is {spec.kind}.")
-                continue
-            preds.append(_cmp(spec.slot, bound, b))
-            fp_filters.append([bound, spec.slot, _canon(b)])
-
-    # search
-    search = body.get("search")
-    if search is not None and not isinstance(search, str):
-        err("search", f"Expected a string or null, got {_type_name(search)}.")
-        search = None
-    search_specs: list[FieldSpec] = []
-    sf_given = body.get("searchFields")
-    for i, name in enumerate(as_list("searchFields")):
-        spec = resolve(f"searchFields[{i}]", name, _SEARCHABLE, "for search (not a string)")
-        if spec is not None:
-            search_specs.append(spec)
-    if search:
-        if not search_specs and not sf_given:
-            search_specs = [fields[n] for n in default_search]
-        term = search.casefold()
-        slots = tuple(sorted({s.slot for s in search_specs}))
-        preds.append(_search(slots, term))
-        fp_filters.append(["search", list(slots), term])
-
-    if errors:
-        raise BodyError(errors)
-
-    fp_src = json.dumps([order_fp, fp_filters], sort_keys=True, default=str)
+    b = _BodyParser(_load(raw), fields)
+    b.unknown_keys()
+    page_size = b.page_size(default_page_size, max_page_size)
+    token = b.token()
+    include_count = b.include_count()
+    order, order_fp = b.order(id_slot)
+    b.filters()
+    b.range_filters()
+    b.search(default_search)
+    if b.errors:
+        raise BodyError(b.errors)
+    fp_src = json.dumps([order_fp, b.fp_filters], sort_keys=True, default=str)
     fingerprint = hashlib.blake2b(fp_src.encode(), digest_size=8).hexdigest()
     return ParsedQuery(
         page_size=page_size,
         token=token,
-        include_count=bool(include_count),
-        order=tuple(order),
-        predicate=_all(preds),
+        include_count=include_count,
+        order=order,
+        predicate=_all(b.preds),
         fingerprint=fingerprint,
     )
+
+
+class _BodyParser:
+    """One body's validation: each method checks one field, collecting every problem in
+    ``errors`` and every row test in ``preds`` (with its fingerprint in ``fp_filters``)."""
+
+    def __init__(self, body: dict[str, Any], fields: Mapping[str, FieldSpec]) -> None:
+        self.body = body
+        self.fields = fields
+        self.errors: dict[str, list[str]] = {}
+        self.preds: list[Callable[[Sequence[Any]], bool]] = []
+        self.fp_filters: list[Any] = []
+
+    def err(self, path: str, msg: str) -> None:
+        self.errors.setdefault(path, []).append(msg)
+
+    def resolve(self, path: str, name: Any, allowed: Sequence[str], use: str) -> FieldSpec | None:
+        if not isinstance(name, str):
+            self.err(path, f"Expected a string field name, got {_type_name(name)}.")
+            return None
+        spec = self.fields.get(name)
+        if spec is None:
+            self.err(path, f"Unknown field '{name}'.")
+            return None
+        if spec.kind not in allowed:
+            self.err(path, f"Field '{name}' cannot be used {use}.")
+            return None
+        return spec
+
+    def as_list(self, key: str) -> list[Any]:
+        v = self.body.get(key)
+        if v is None:
+            return []
+        if not isinstance(v, list):
+            self.err(key, f"Expected an array or null, got {_type_name(v)}.")
+            return []
+        return v
+
+    def unknown_keys(self) -> None:
+        for key in self.body:
+            if key not in TOP_LEVEL_FIELDS:
+                self.err(key, f"Unknown field '{key}'.")
+
+    def page_size(self, default_page_size: int, max_page_size: int) -> int:
+        body, err = self.body, self.err
+        page_size = default_page_size
+        ps = body.get("pageSize")
+        if "pageSize" in body and ps is None:
+            # the API's pageSize is a non-nullable int32: System.Text.Json refuses null
+            err("pageSize", "The JSON value null could not be converted to an integer.")
+        if ps is not None:
+            n: int | None = None
+            if isinstance(ps, int) and not isinstance(ps, bool):
+                n = ps
+            elif isinstance(ps, str) and _INT_RE.match(ps):
+                n = int(ps)
+            else:
+                err("pageSize", f"Expected an integer (or an integer string), got {ps!r}.")
+            if n is not None:
+                if n < 1:
+                    err("pageSize", f"The page size must be at least 1, got {n}.")
+                elif n > INT32_MAX:
+                    err("pageSize", f"The page size must be a 32-bit integer, got {n}.")
+                else:
+                    page_size = min(n, max_page_size)
+        return page_size
+
+    def token(self) -> str | None:
+        token = self.body.get("continuationToken")
+        if token is not None and not isinstance(token, str):
+            self.err("continuationToken", f"Expected a string or null, got {_type_name(token)}.")
+            token = None
+        if token == "":
+            token = None
+        return token
+
+    def include_count(self) -> bool:
+        include_count = self.body.get("includeCount")
+        if include_count is not None and not isinstance(include_count, bool):
+            self.err(
+                "includeCount", f"Expected true, false or null, got {_type_name(include_count)}."
+            )
+            include_count = None
+        return bool(include_count)
+
+    def order(self, id_slot: int) -> tuple[tuple[tuple[int, bool], ...], list[Any]]:
+        """The order (``(slot, descending)``, the id tiebreak appended) and its fingerprint."""
+        err = self.err
+        order: list[tuple[int, bool]] = []
+        order_fp: list[Any] = []
+        for i, ob in enumerate(self.as_list("orderBy")):
+            path = f"orderBy[{i}]"
+            if not isinstance(ob, dict):
+                err(path, f"Expected an object, got {_type_name(ob)}.")
+                continue
+            for k in ob:
+                if k not in ("field", "direction"):
+                    err(f"{path}.{k}", f"Unknown field '{k}'.")
+            if "field" not in ob:
+                err(f"{path}.field", "A field name is required.")
+                continue
+            spec = self.resolve(f"{path}.field", ob["field"], _ORDERABLE, "for ordering")
+            direction = ob.get("direction")
+            desc = False
+            if direction is not None:
+                if not isinstance(direction, str) or direction.lower() not in ("asc", "desc"):
+                    err(f"{path}.direction", f"Expected 'asc' or 'desc', got {direction!r}.")
+                else:
+                    desc = direction.lower() == "desc"
+            if spec is not None:
+                order.append((spec.slot, desc))
+                order_fp.append([spec.slot, desc])
+        if not order:
+            created = self.fields.get("createdAt")
+            if created is not None:
+                order.append((created.slot, False))
+        if all(slot != id_slot for slot, _ in order):
+            order.append((id_slot, False))
+        return tuple(order), order_fp
+
+    def filters(self) -> None:
+        err = self.err
+        for i, flt in enumerate(self.as_list("filters")):
+            path = f"filters[{i}]"
+            if not isinstance(flt, dict):
+                err(path, f"Expected an object, got {_type_name(flt)}.")
+                continue
+            for k in flt:
+                if k not in ("field", "value"):
+                    err(f"{path}.{k}", f"Unknown field '{k}'.")
+            if "field" not in flt:
+                err(f"{path}.field", "A field name is required.")
+                continue
+            spec = self.resolve(f"{path}.field", flt["field"], _ORDERABLE, "in filters")
+            if "value" not in flt:
+                err(f"{path}.value", "A value is required (use null to match nulls).")
+                continue
+            if spec is None:
+                continue
+            raw_v = flt["value"]
+            if raw_v is None:
+                v = None
+            else:
+                try:
+                    v = convert_value(raw_v, spec.kind)
+                except ValueError as exc:
+                    err(f"{path}.value", f"{exc} Field '{spec.name}' is {spec.kind}.")
+                    continue
+            self.preds.append(_eq(spec.slot, v))
+            self.fp_filters.append(["eq", spec.slot, _canon(v)])
+
+    def range_filters(self) -> None:
+        err = self.err
+        for i, rf in enumerate(self.as_list("rangeFilters")):
+            path = f"rangeFilters[{i}]"
+            if not isinstance(rf, dict):
+                err(path, f"Expected an object, got {_type_name(rf)}.")
+                continue
+            for k in rf:
+                if k != "field" and k not in _BOUNDS:
+                    err(f"{path}.{k}", f"Unknown field '{k}'.")
+            if "field" not in rf:
+                err(f"{path}.field", "A field name is required.")
+                continue
+            spec = self.resolve(f"{path}.field", rf["field"], _COMPARABLE, "in range filters")
+            if spec is None:
+                continue
+            for bound in _BOUNDS:
+                raw_b = rf.get(bound)
+                if raw_b is None:
+                    continue
+                try:
+                    b = convert_value(raw_b, spec.kind)
+                except ValueError as exc:
+                    err(f"{path}.{bound}", f"{exc} Field '{spec.name}' is {spec.kind}.")
+                    continue
+                self.preds.append(_cmp(spec.slot, bound, b))
+                self.fp_filters.append([bound, spec.slot, _canon(b)])
+
+    def search(self, default_search: Sequence[str]) -> None:
+        search = self.body.get("search")
+        if search is not None and not isinstance(search, str):
+            self.err("search", f"Expected a string or null, got {_type_name(search)}.")
+            search = None
+        search_specs: list[FieldSpec] = []
+        sf_given = self.body.get("searchFields")
+        for i, name in enumerate(self.as_list("searchFields")):
+            spec = self.resolve(
+                f"searchFields[{i}]", name, _SEARCHABLE, "for search (not a string)"
+            )
+            if spec is not None:
+                search_specs.append(spec)
+        if search:
+            if not search_specs and not sf_given:
+                search_specs = [self.fields[n] for n in default_search]
+            term = search.casefold()
+            slots = tuple(sorted({s.slot for s in search_specs}))
+            self.preds.append(_search(slots, term))
+            self.fp_filters.append(["search", list(slots), term])
 
 
 def _eq(slot: int, v: Any) -> Callable[[Sequence[Any]], bool]:
