@@ -368,6 +368,14 @@ def test_query_to_body_from_body_round_trip(q: EventQuery, token: str | None) ->
     assert hash(back) == hash(q)
     assert back.to_body(continuation_token=token) == body
     assert ("continuationToken" in body) == (token is not None)
-    for value in (v for r in body.get("rangeFilters", []) for k, v in r.items() if k != "field"):
-        if isinstance(value, str) and "T" in value and value.endswith("Z"):
-            assert datetime.fromisoformat(value.replace("Z", "+00:00")).tzinfo is not None
+    # every timestamp bound travels as UTC text ("...Z") naming the very instant given
+    bounds = (("gt", "greaterThan"), ("ge", "greaterThanOrEqual"))
+    bounds += (("lt", "lessThan"), ("le", "lessThanOrEqual"))
+    for r, sent in zip(q.range_filters, body.get("rangeFilters", []), strict=True):
+        assert sent["field"] == r.field
+        for attr, key in bounds:
+            value = getattr(r, attr)
+            if isinstance(value, datetime):
+                text = sent[key]
+                assert isinstance(text, str) and text.endswith("Z") and "+" not in text
+                assert datetime.fromisoformat(text.replace("Z", "+00:00")) == value
