@@ -343,7 +343,7 @@ async def fetch_account(
         cut: tuple[datetime, frozenset[str]] | None = None
         rest = 0
 
-        def chain() -> AsyncGenerator[tuple[int, ParsedPage, bytes, str | None, int, float]]:
+        def chain() -> AsyncGenerator[_client.ChainPage[ParsedPage]]:
             return _client._paginate(session, path, body_for, parse, lead_id=None, slots=slots)
 
         def restart() -> None:
@@ -359,7 +359,8 @@ async def fetch_account(
             try:
                 pages = _client._restart_once(chain, restart)
                 async with contextlib.aclosing(pages):
-                    async for number, parsed, _raw, _token, attempts, _elapsed in pages:
+                    async for page in pages:
+                        number, parsed, attempts = page.number, page.decoded, page.attempts
                         o.pages.append(parsed)
                         o.n_pages += 1
                         o.n_events += parsed.n_items

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import json
 import os
 import threading
@@ -34,9 +35,10 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import quote
 
 import polars as pl
@@ -106,6 +108,34 @@ class _HasToken(Protocol):
 P = TypeVar("P", bound=_HasToken)
 
 
+@dataclass(frozen=True)
+class ChainPage(Generic[P]):
+    """One answer of the paging loop (:func:`_paginate`): a page as decoded, and how it came.
+
+    Attributes
+    ----------
+    number
+        1-based page number in the token chain.
+    decoded
+        The page as the chain's ``decode`` made it (typed, parsed, or a lead list page).
+    raw
+        The response body bytes.
+    request_token
+        The continuation token it was requested with (``None`` for the first page).
+    attempts
+        HTTP attempts it took (1 = no retry).
+    elapsed
+        Seconds from the first attempt to the answer.
+    """
+
+    number: int
+    decoded: P
+    raw: bytes = field(repr=False)
+    request_token: str | None
+    attempts: int
+    elapsed: float
+
+
 def _bind_page(decode: Callable[[bytes, int], P], number: int) -> Callable[[bytes], P]:
     return lambda raw: decode(raw, number)
 
@@ -118,7 +148,7 @@ async def _paginate(
     *,
     lead_id: str | None,
     slots: asyncio.Semaphore | None = None,
-) -> AsyncGenerator[tuple[int, P, bytes, str | None, int, float], None]:
+) -> AsyncGenerator[ChainPage[P], None]:
     """The paging loop: echo the token unchanged, stop on a null/empty one, refuse repeats."""
     token: str | None = None
     seen: set[str] = set()
@@ -137,7 +167,7 @@ async def _paginate(
             slots=slots,
         )
         assert decoded is not None
-        yield n, decoded, result.content, token, result.attempts, result.elapsed
+        yield ChainPage(n, decoded, result.content, token, result.attempts, result.elapsed)
         nxt = decoded.token
         if not nxt:
             return
@@ -216,16 +246,25 @@ class AsyncEventSearch:
             lead_id=self.lead_id,
         )
         try:
-            async for number, decoded, raw, req_token, attempts, elapsed in agen:
+            async for got in agen:
+                decoded, number = got.decoded, got.number
+                page = functools.partial(
+                    Page,
+                    self.lead_id,
+                    number,
+                    raw=got.raw,
+                    request_token=got.request_token,
+                    attempts=got.attempts,
+                    elapsed=got.elapsed,
+                )
                 if self.max_events is not None and events + decoded.n_items >= self.max_events:
                     keep = self.max_events - events
                     if keep < decoded.n_items or decoded.token:
                         self.complete = False
-                    decoded = _head(decoded, keep)
-                    yield Page(self.lead_id, number, decoded, raw, req_token, attempts, elapsed)
+                    yield page(decoded=_head(decoded, keep))
                     return
                 events += decoded.n_items
-                yield Page(self.lead_id, number, decoded, raw, req_token, attempts, elapsed)
+                yield page(decoded=decoded)
                 if self.max_pages is not None and number >= self.max_pages:
                     if decoded.token:
                         self.complete = False
@@ -245,7 +284,7 @@ class AsyncEventSearch:
 
     async def _parsed_pages(
         self, slots: asyncio.Semaphore | None = None
-    ) -> AsyncGenerator[tuple[ParsedPage, int], None]:
+    ) -> AsyncGenerator[ChainPage[ParsedPage], None]:
         """Like :meth:`pages`, but each page is only parsed and checked (token, complete
         JSON); the typed conversion is left to :func:`_assemble`, many pages at a time.
         ``slots`` bounds the requests in flight across the leads of one fetch."""
@@ -261,9 +300,10 @@ class AsyncEventSearch:
             slots=slots,
         )
         try:
-            async for number, parsed, _raw, _tok, attempts, _elapsed in agen:
+            async for got in agen:
+                parsed, number = got.decoded, got.number
                 events += parsed.n_items
-                yield parsed, attempts
+                yield got
                 if self.max_events is not None and events >= self.max_events:
                     if events > self.max_events or parsed.token:
                         self.complete = False
@@ -289,8 +329,8 @@ class AsyncEventSearch:
         """
         parsed: list[ParsedPage] = []
         async with contextlib.aclosing(_restart_once(self._parsed_pages, parsed.clear)) as pages:
-            async for page, _attempts in pages:
-                parsed.append(page)
+            async for page in pages:
+                parsed.append(page.decoded)
         frame, _report, _dups = await asyncio.to_thread(
             _assemble, parsed, self.lead_id, self.max_events
         )
@@ -619,7 +659,7 @@ class AsyncClient:
             o = outcomes[lead]
             search: AsyncEventSearch | None = None
 
-            def chain() -> AsyncGenerator[tuple[ParsedPage, int], None]:
+            def chain() -> AsyncGenerator[ChainPage[ParsedPage], None]:
                 nonlocal search
                 search = self.events(
                     lead,
@@ -643,7 +683,8 @@ class AsyncClient:
                 totals["started"] += 1
                 try:
                     async with contextlib.aclosing(_restart_once(chain, restart)) as pages:
-                        async for parsed, attempts in pages:
+                        async for page in pages:
+                            parsed, attempts = page.decoded, page.attempts
                             o.pages.append(parsed)
                             o.n_pages += 1
                             o.n_events += parsed.n_items
@@ -843,8 +884,8 @@ class AsyncClient:
 
         agen = _paginate(session, "/leads/all/my", body_for, _decode_leads, lead_id=None)
         try:
-            async for _n, decoded, _raw, _tok, _att, _el in agen:
-                rows.extend(decoded.frame.to_dicts())
+            async for page in agen:
+                rows.extend(page.decoded.frame.to_dicts())
                 if cap is not None and len(rows) >= cap:
                     rows = rows[:cap]
                     break
