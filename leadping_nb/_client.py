@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import functools
+import dataclasses
 import json
 import os
 import threading
@@ -106,6 +106,14 @@ class _HasToken(Protocol):
 
 
 P = TypeVar("P", bound=_HasToken)
+
+
+class _HasItems(_HasToken, Protocol):
+    @property
+    def n_items(self) -> int: ...
+
+
+C = TypeVar("C", bound=_HasItems)
 
 
 @dataclass(frozen=True)
@@ -228,6 +236,45 @@ class AsyncEventSearch:
             keep_unknown=self.keep_unknown,
         )
 
+    async def _capped(
+        self,
+        decode: Callable[[bytes, int], C],
+        cut: Callable[[C, int], C] | None,
+        slots: asyncio.Semaphore | None = None,
+    ) -> AsyncGenerator[ChainPage[C], None]:
+        """The one cap loop: the pages of :func:`_paginate` up to ``max_pages`` /
+        ``max_events``, setting :attr:`complete` (False when a cap stopped a chain that
+        had more). The page where ``max_events`` is reached is passed through
+        ``cut(page, keep)`` when given (else the conversion cuts it later)."""
+        session = await self._client._session()
+        self.complete = True
+        events = 0
+        agen = _paginate(
+            session, self._path(), self.query.to_body, decode, lead_id=self.lead_id, slots=slots
+        )
+        try:
+            async for got in agen:
+                n, more = got.decoded.n_items, bool(got.decoded.token)
+                last = self.max_events is not None and events + n >= self.max_events
+                if last:
+                    assert self.max_events is not None
+                    keep = self.max_events - events
+                    if keep < n or more:
+                        self.complete = False
+                    if cut is not None:
+                        got = dataclasses.replace(got, decoded=cut(got.decoded, keep))
+                    n = keep
+                elif self.max_pages is not None and got.number >= self.max_pages:
+                    last = True
+                    if more:
+                        self.complete = False
+                events += n
+                yield got
+                if last:
+                    return
+        finally:
+            await agen.aclose()
+
     async def pages(self) -> AsyncGenerator[Page, None]:
         """Yield the lead's pages in order, following continuation tokens.
 
@@ -235,42 +282,17 @@ class AsyncEventSearch:
         :attr:`complete` is False). Raises :class:`~leadping_nb.PaginationError` when a
         token repeats.
         """
-        session = await self._client._session()
-        self.complete = True
-        events = 0
-        agen = _paginate(
-            session,
-            self._path(),
-            self.query.to_body,
-            self._decode,
-            lead_id=self.lead_id,
-        )
-        try:
-            async for got in agen:
-                decoded, number = got.decoded, got.number
-                page = functools.partial(
-                    Page,
+        async with contextlib.aclosing(self._capped(self._decode, _head)) as chain:
+            async for got in chain:
+                yield Page(
                     self.lead_id,
-                    number,
-                    raw=got.raw,
-                    request_token=got.request_token,
-                    attempts=got.attempts,
-                    elapsed=got.elapsed,
+                    got.number,
+                    got.decoded,
+                    got.raw,
+                    got.request_token,
+                    got.attempts,
+                    got.elapsed,
                 )
-                if self.max_events is not None and events + decoded.n_items >= self.max_events:
-                    keep = self.max_events - events
-                    if keep < decoded.n_items or decoded.token:
-                        self.complete = False
-                    yield page(decoded=_head(decoded, keep))
-                    return
-                events += decoded.n_items
-                yield page(decoded=decoded)
-                if self.max_pages is not None and number >= self.max_pages:
-                    if decoded.token:
-                        self.complete = False
-                    return
-        finally:
-            await agen.aclose()
 
     def _parse(self, raw: bytes, number: int) -> ParsedPage:
         return parse_page(
@@ -282,38 +304,14 @@ class AsyncEventSearch:
             hint=self._client._read_keys,
         )
 
-    async def _parsed_pages(
+    def _parsed_pages(
         self, slots: asyncio.Semaphore | None = None
     ) -> AsyncGenerator[ChainPage[ParsedPage], None]:
         """Like :meth:`pages`, but each page is only parsed and checked (token, complete
-        JSON); the typed conversion is left to :func:`_assemble`, many pages at a time.
-        ``slots`` bounds the requests in flight across the leads of one fetch."""
-        session = await self._client._session()
-        self.complete = True
-        events = 0
-        agen = _paginate(
-            session,
-            self._path(),
-            self.query.to_body,
-            self._parse,
-            lead_id=self.lead_id,
-            slots=slots,
-        )
-        try:
-            async for got in agen:
-                parsed, number = got.decoded, got.number
-                events += parsed.n_items
-                yield got
-                if self.max_events is not None and events >= self.max_events:
-                    if events > self.max_events or parsed.token:
-                        self.complete = False
-                    return
-                if self.max_pages is not None and number >= self.max_pages:
-                    if parsed.token:
-                        self.complete = False
-                    return
-        finally:
-            await agen.aclose()
+        JSON); the typed conversion (and the ``max_events`` cut) is left to
+        :func:`_assemble`, many pages at a time. ``slots`` bounds the requests in flight
+        across the leads of one fetch."""
+        return self._capped(self._parse, None, slots)
 
     async def items(self) -> AsyncIterator[dict[str, Any]]:
         """Yield the raw items (dicts, money as ``Decimal``) across all pages."""
