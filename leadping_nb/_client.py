@@ -35,29 +35,27 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import polars as pl
 
+from ._client_fanout import FanOut
+from ._client_paging import C, ChainPage, _paginate, _restart_once
 from ._client_types import FetchProgress, FetchResult, Page
 from ._client_types import ProgressCallback as ProgressCallback  # re-exported
-from ._errors import ApiError, FetchError, LeadpingError, PaginationError, QueryError
+from ._errors import ApiError, FetchError, LeadpingError, QueryError
 from ._fetch import (
     _LEADS_SCHEMA,
     _assemble,
-    _Batches,
     _check_cap,
     _check_ids,
     _check_positive,
     _check_query,
-    _Converted,
     _decode_leads,
     _head,
-    _LeadOutcome,
     _queries_for,
     _result,
 )
@@ -98,96 +96,6 @@ IN_PROCESS_BASE_URL = "http://emulator.localhost"
 #: What every public method of a closed client raises (as a :class:`LeadpingError`).
 CLOSED_MESSAGE = "this client is closed; create a new one"
 _LEAD_SEARCH_FIELDS = ("firstName", "lastName", "email", "phone")
-
-
-class _HasToken(Protocol):
-    @property
-    def token(self) -> str | None: ...
-
-
-P = TypeVar("P", bound=_HasToken)
-
-
-class _HasItems(_HasToken, Protocol):
-    @property
-    def n_items(self) -> int: ...
-
-
-C = TypeVar("C", bound=_HasItems)
-
-
-@dataclass(frozen=True)
-class ChainPage(Generic[P]):
-    """One answer of the paging loop (:func:`_paginate`): a page as decoded, and how it came.
-
-    Attributes
-    ----------
-    number
-        1-based page number in the token chain.
-    decoded
-        The page as the chain's ``decode`` made it (typed, parsed, or a lead list page).
-    raw
-        The response body bytes.
-    request_token
-        The continuation token it was requested with (``None`` for the first page).
-    attempts
-        HTTP attempts it took (1 = no retry).
-    elapsed
-        Seconds from the first attempt to the answer.
-    """
-
-    number: int
-    decoded: P
-    raw: bytes = field(repr=False)
-    request_token: str | None
-    attempts: int
-    elapsed: float
-
-
-def _bind_page(decode: Callable[[bytes, int], P], number: int) -> Callable[[bytes], P]:
-    return lambda raw: decode(raw, number)
-
-
-async def _paginate(
-    session: HttpSession,
-    path: str,
-    body_for: Callable[[str | None], Mapping[str, Any]],
-    decode: Callable[[bytes, int], P],
-    *,
-    lead_id: str | None,
-    slots: asyncio.Semaphore | None = None,
-) -> AsyncGenerator[ChainPage[P], None]:
-    """The paging loop: echo the token unchanged, stop on a null/empty one, refuse repeats."""
-    token: str | None = None
-    seen: set[str] = set()
-    number = 0
-    while True:
-        number += 1
-        n = number
-        result, decoded = await session.request(
-            "POST",
-            path,
-            json_body=body_for(token),
-            lead_id=lead_id,
-            page=n,
-            decode=_bind_page(decode, n),
-            retryable_decode_errors=(MalformedPageError,),
-            slots=slots,
-        )
-        assert decoded is not None
-        yield ChainPage(n, decoded, result.content, token, result.attempts, result.elapsed)
-        nxt = decoded.token
-        if not nxt:
-            return
-        if nxt in seen or nxt == token:
-            raise PaginationError(
-                f"the server returned a continuation token it had already returned "
-                f"(page {n}); stopping to avoid a loop or duplicated events",
-                lead_id=lead_id,
-                page=n,
-            )
-        seen.add(nxt)
-        token = nxt
 
 
 class AsyncEventSearch:
@@ -363,44 +271,6 @@ class AsyncEventSearch:
                 page=1,
             )
         return decoded.total_count
-
-
-def _token_expired(exc: ApiError) -> bool:
-    """A 400 about the continuation token that says it expired: restart from page 1."""
-    return (
-        exc.status == 400
-        and isinstance(exc.errors, dict)
-        and "continuationToken" in exc.errors
-        and "expired" in f"{exc.title} {exc.detail}".lower()
-    )
-
-
-async def _restart_once(
-    chain: Callable[[], AsyncGenerator[T, None]], reset: Callable[[], None]
-) -> AsyncGenerator[T, None]:
-    """Yield what ``chain()`` yields; when its continuation token expires mid-way
-    (:func:`_token_expired`), call ``reset()`` (forget what was yielded) and yield a fresh
-    ``chain()`` from its first page, once. A second expiry is raised."""
-    for restarted in (False, True):
-        agen = chain()
-        try:
-            async for value in agen:
-                yield value
-            return
-        except ApiError as exc:
-            if restarted or not _token_expired(exc):
-                raise
-            reset()
-        finally:
-            await agen.aclose()
-
-
-#: Finished leads wait until this many of their events are pending, then are converted
-#: together (once every lead has started, whenever no conversion is running): a conversion
-#: costs ~5 ms whatever its size (one Polars plan over ~55 columns) plus ~0.1 ms a page, so
-#: one call per lead would cost more CPU than the requests themselves on small leads
-#: (bench/paging.py).
-_BATCH_EVENTS = 2_000
 
 
 class AsyncClient:
@@ -624,107 +494,34 @@ class AsyncClient:
         )
         caps = (_check_cap(max_pages, "max_pages"), _check_cap(max_events, "max_events"))
         await self._session()
-        # ``limit`` requests in flight (a FIFO semaphore held per attempt), over twice as many
-        # leads in progress: while one lead's next request waits for its turn, the other
-        # leads keep every slot busy, and near the end the last leads' page chains overlap
-        # instead of leaving slots idle (bench/paging.py)
-        slots = asyncio.Semaphore(limit)
-        active = asyncio.Semaphore(2 * limit)
-        position = {lead: i for i, lead in enumerate(ids)}
-        outcomes = {lead: _LeadOutcome() for lead in ids}
-        totals = {"pages": 0, "events": 0, "done": 0, "failed": 0, "started": 0}
-
-        def report(lead: str, finished: bool) -> None:
-            if on_progress is None:
-                return
-            o = outcomes[lead]
-            on_progress(
-                FetchProgress(
-                    leads_total=len(ids),
-                    leads_done=totals["done"],
-                    leads_failed=totals["failed"],
-                    pages=totals["pages"],
-                    events=totals["events"],
-                    lead_id=lead,
-                    lead_pages=o.n_pages,
-                    lead_events=o.n_events,
-                    lead_finished=finished,
-                    error=o.error,
-                )
-            )
+        run = FanOut(limit, on_progress, max_events=caps[1])
+        for lead in ids:
+            run.add(lead)
 
         async def one(lead: str) -> None:
-            o = outcomes[lead]
-            search: AsyncEventSearch | None = None
+            search = self.events(
+                lead,
+                queries[lead],
+                max_pages=caps[0],
+                max_events=caps[1],
+                lenient=lenient,
+                keep_unknown=keep_unknown,
+            )
+            ok = await run.fetch_unit(
+                lead,
+                lambda: search._parsed_pages(run.slots),
+                wrap=lambda exc: FetchError.wrap(exc, lead_id=lead),
+            )
+            if ok:
+                run.outcomes[lead].complete = search.complete
+            run.finish(lead)
 
-            def chain() -> AsyncGenerator[ChainPage[ParsedPage], None]:
-                nonlocal search
-                search = self.events(
-                    lead,
-                    queries[lead],
-                    max_pages=caps[0],
-                    max_events=caps[1],
-                    lenient=lenient,
-                    keep_unknown=keep_unknown,
-                )
-                return search._parsed_pages(slots)
-
-            def restart() -> None:
-                # the token chain expired: fetch this lead again from page 1
-                totals["pages"] -= len(o.pages)
-                totals["events"] -= sum(p.n_items for p in o.pages)
-                o.pages = []
-                o.n_pages = o.n_events = 0
-
-            async with active:
-                o.started = time.monotonic()
-                totals["started"] += 1
-                try:
-                    async with contextlib.aclosing(_restart_once(chain, restart)) as pages:
-                        async for page in pages:
-                            parsed, attempts = page.decoded, page.attempts
-                            o.pages.append(parsed)
-                            o.n_pages += 1
-                            o.n_events += parsed.n_items
-                            o.attempts += attempts
-                            totals["pages"] += 1
-                            totals["events"] += parsed.n_items
-                            report(lead, False)
-                    assert search is not None
-                    o.complete = search.complete
-                except LeadpingError as exc:
-                    o.error = exc
-                except Exception as exc:  # a bug or a body nothing expected: this lead only
-                    o.error = FetchError.wrap(exc, lead_id=lead)
-            o.elapsed = time.monotonic() - o.started
-            if o.error is not None:
-                totals["failed"] += 1
-            totals["done"] += 1
-            report(lead, True)
-            if o.error is None:
-                # typed conversion later, with other finished leads, in a worker thread;
-                # near the end (every lead started) as soon as no conversion is running
-                tail = totals["started"] == len(ids)
-                batches.add(position[lead], lead, o.pages, o.n_events, tail=tail)
-            o.pages = []
-
-        def converted(done: _Converted) -> None:
-            for lead, got in done.leads.items():
-                o = outcomes[lead]
-                if isinstance(got, LeadpingError):
-                    # fetched, then failed conversion: reported again, with its error
-                    o.error = got
-                    totals["failed"] += 1
-                    report(lead, True)
-                else:
-                    o.events, o.duplicates = got
-
-        async with asyncio.TaskGroup() as group:
-            batches = _Batches(group, _BATCH_EVENTS, converted, max_events=caps[1])
+        def start() -> None:
             for lead in ids:
-                group.create_task(one(lead))
-        await batches.flush()
-        return await asyncio.to_thread(_result, ids, outcomes, batches.converted)
+                run.spawn(one(lead))
+
+        converted = await run.run(start)
+        return await asyncio.to_thread(_result, ids, run.outcomes, converted)
 
     async def account_events(
         self,
@@ -837,8 +634,14 @@ class AsyncClient:
             concurrency=concurrency,
             default_concurrency=self.concurrency,
         )
+        session = await self._session()
         return await fetch_account(
-            self, args, on_progress=on_progress, lenient=lenient, keep_unknown=keep_unknown
+            session,
+            self._read_keys,
+            args,
+            on_progress=on_progress,
+            lenient=lenient,
+            keep_unknown=keep_unknown,
         )
 
     async def leads(

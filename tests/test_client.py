@@ -29,7 +29,7 @@ from leadping_nb import (
     RateLimitError,
     RetryPolicy,
     SchemaError,
-    _client,
+    _client_fanout,
 )
 from leadping_nb._client import AsyncEventSearch, EventSearch
 from leadping_nb._schema import EVENT_SCHEMA
@@ -411,7 +411,7 @@ BATCHINGS = [1, 3, 10_000]
 def test_fetch_events_rows_follow_the_lead_order_whatever_the_batching(
     monkeypatch: pytest.MonkeyPatch, batch_events: int
 ) -> None:
-    monkeypatch.setattr(_client, "_BATCH_EVENTS", batch_events)
+    monkeypatch.setattr(_client_fanout, "_BATCH_EVENTS", batch_events)
     # A needs four requests, so the others finish (and may be converted) before it
     sizes = {"A": [2, 2, 2, 1], "B": [1], "C": [2, 1], "D": [], "E": [2]}
     api = FakeApi({lead: make_pages(lead, s) for lead, s in sizes.items()})
@@ -432,7 +432,7 @@ def test_fetch_events_rows_follow_the_lead_order_whatever_the_batching(
 def test_a_lead_with_a_bad_value_fails_alone_in_its_batch(
     monkeypatch: pytest.MonkeyPatch, batch_events: int
 ) -> None:
-    monkeypatch.setattr(_client, "_BATCH_EVENTS", batch_events)
+    monkeypatch.setattr(_client_fanout, "_BATCH_EVENTS", batch_events)
     pages = {lead: make_pages(lead, [2, 1]) for lead in "ABC"}
     pages["B"][1][0]["billableAmount"] = "12,5"
     api = FakeApi(pages)
@@ -453,7 +453,7 @@ def test_a_lead_with_a_bad_value_fails_alone_in_its_batch(
 def test_boundary_duplicates_are_dropped_per_lead_in_a_batch(
     monkeypatch: pytest.MonkeyPatch, batch_events: int
 ) -> None:
-    monkeypatch.setattr(_client, "_BATCH_EVENTS", batch_events)
+    monkeypatch.setattr(_client_fanout, "_BATCH_EVENTS", batch_events)
     pages = {lead: make_pages(lead, [3, 3]) for lead in "ABC"}
     pages["B"][1].insert(0, dict(pages["B"][0][-1]))
     # the same event id under two leads is not a duplicate of either
@@ -472,7 +472,7 @@ def test_boundary_duplicates_are_dropped_per_lead_in_a_batch(
 def test_fetch_events_max_events_caps_each_lead(
     monkeypatch: pytest.MonkeyPatch, batch_events: int
 ) -> None:
-    monkeypatch.setattr(_client, "_BATCH_EVENTS", batch_events)
+    monkeypatch.setattr(_client_fanout, "_BATCH_EVENTS", batch_events)
     api = FakeApi({lead: make_pages(lead, s) for lead, s in {"A": [3, 3], "B": [2]}.items()})
     with client_for(api) as c:
         result = c.fetch_events(["A", "B"], EventQuery(page_size=3), max_events=4)
