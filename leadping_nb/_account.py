@@ -61,12 +61,12 @@ from ._frame import (
 )
 from ._frame_raw import ReadKeys
 from ._http import HttpSession
-from ._query import DEFAULT_PAGE_SIZE, EventQuery, _render, check_lead_id
+from ._query import EventQuery, _render, check_lead_id
 from ._schema import field_by_name
 
 __all__ = ["ACCOUNT_PAGE_SIZE", "DEFAULT_ACCOUNT_SPAN"]
 
-#: The account stream's page size unless the query sets another than EventQuery's default.
+#: The account stream's page size unless the query sets one (``EventQuery.page_size``).
 ACCOUNT_PAGE_SIZE = 1000
 #: ``since`` when not given: ``until`` minus this.
 DEFAULT_ACCOUNT_SPAN = timedelta(days=30)
@@ -175,7 +175,7 @@ def account_args(
             raise QueryError(
                 f"organization_id: {exc}".replace("lead id", "id"), field="organizationId"
             ) from None
-    page_size = ACCOUNT_PAGE_SIZE if q.page_size == DEFAULT_PAGE_SIZE else q.page_size
+    page_size = q.resolved_page_size(ACCOUNT_PAGE_SIZE)
     return _AccountArgs(q, start, end, edges, org, limit, page_size)
 
 
@@ -302,8 +302,7 @@ async def fetch_account(
         run.add(w.label, w.outcome)
 
     def body_for(token: str | None) -> dict[str, Any]:
-        body = args.query.to_body(token)
-        body["pageSize"] = page_size
+        body = args.query.to_body(token, default_page_size=ACCOUNT_PAGE_SIZE)
         body["orderBy"] = _ORDER
         if token is None:
             body["includeCount"] = True  # the first page says whether to split

@@ -42,6 +42,7 @@ from urllib.parse import quote
 
 import polars as pl
 
+from ._account import _AccountArgs, account_args, fetch_account
 from ._client_fanout import FanOut
 from ._client_paging import C, ChainPage, _paginate, _restart_once
 from ._client_types import FetchProgress, FetchResult, Page
@@ -55,9 +56,11 @@ from ._fetch import (
     _check_positive,
     _check_query,
     _decode_leads,
+    _FetchArgs,
     _head,
     _queries_for,
     _result,
+    fetch_args,
 )
 from ._frame import (
     DecodedPage,
@@ -487,23 +490,38 @@ class AsyncClient:
             As for :meth:`events`.
         """
         self._check_open()
-        ids = _check_ids(lead_ids)
-        queries = _queries_for(ids, query)
-        limit = (
-            self.concurrency if concurrency is None else _check_positive(concurrency, "concurrency")
+        args = fetch_args(
+            lead_ids,
+            query,
+            concurrency=concurrency,
+            max_pages=max_pages,
+            max_events=max_events,
+            default_concurrency=self.concurrency,
         )
-        caps = (_check_cap(max_pages, "max_pages"), _check_cap(max_events, "max_events"))
+        return await self._fetch(args, on_progress, lenient=lenient, keep_unknown=keep_unknown)
+
+    async def _fetch(
+        self,
+        args: _FetchArgs,
+        on_progress: ProgressCallback | None,
+        *,
+        lenient: bool,
+        keep_unknown: bool,
+    ) -> FetchResult:
+        """:meth:`fetch_events` with its arguments checked (by :func:`fetch_args`, once)."""
+        self._check_open()
         await self._session()
-        run = FanOut(limit, on_progress, max_events=caps[1])
-        for lead in ids:
+        run = FanOut(args.concurrency, on_progress, max_events=args.max_events)
+        for lead in args.ids:
             run.add(lead)
 
         async def one(lead: str) -> None:
-            search = self.events(
+            search = AsyncEventSearch(
+                self,
                 lead,
-                queries[lead],
-                max_pages=caps[0],
-                max_events=caps[1],
+                args.queries[lead],
+                max_pages=args.max_pages,
+                max_events=args.max_events,
                 lenient=lenient,
                 keep_unknown=keep_unknown,
             )
@@ -517,11 +535,11 @@ class AsyncClient:
             run.finish(lead)
 
         def start() -> None:
-            for lead in ids:
+            for lead in args.ids:
                 run.spawn(one(lead))
 
         converted = await run.run(start)
-        return await asyncio.to_thread(_result, ids, run.outcomes, converted)
+        return await asyncio.to_thread(_result, args.ids, run.outcomes, converted)
 
     async def account_events(
         self,
@@ -555,7 +573,7 @@ class AsyncClient:
             Filters and search applied to every window (default ``EventQuery()``). It must
             not carry ``order_by`` nor a ``createdAt`` range filter (:class:`QueryError`):
             the stream orders by createdAt and manages the createdAt range itself. Page
-            size: 1000 unless the query sets another than EventQuery's default (100).
+            size: 1000 unless the query sets one (``EventQuery(page_size=100)`` is 100).
         since, until
             Time-zone aware datetimes (a naive one raises :class:`QueryError` naming the
             parameter, before any request). ``until`` defaults to now, taken once when
@@ -622,8 +640,6 @@ class AsyncClient:
         >>> result.ok, result.frame["created_at"].is_sorted(), result.status.height
         (True, True, 1)
         """
-        from ._account import account_args, fetch_account
-
         self._check_open()
         args = account_args(
             query,
@@ -634,6 +650,18 @@ class AsyncClient:
             concurrency=concurrency,
             default_concurrency=self.concurrency,
         )
+        return await self._account(args, on_progress, lenient=lenient, keep_unknown=keep_unknown)
+
+    async def _account(
+        self,
+        args: _AccountArgs,
+        on_progress: ProgressCallback | None,
+        *,
+        lenient: bool,
+        keep_unknown: bool,
+    ) -> FetchResult:
+        """:meth:`account_events` with its arguments checked (by ``account_args``, once)."""
+        self._check_open()
         session = await self._session()
         return await fetch_account(
             session,
@@ -1165,8 +1193,6 @@ class Client:
         keep_unknown: bool,
     ) -> Coroutine[Any, Any, FetchResult]:
         """Check the arguments here (until: now, once) and return the async fetch."""
-        from ._account import account_args
-
         args = account_args(
             query,
             since=since,
@@ -1176,17 +1202,7 @@ class Client:
             concurrency=concurrency,
             default_concurrency=self._async.concurrency,
         )
-        return self._async.account_events(
-            args.query,
-            since=args.since,
-            until=args.until,
-            organization_id=args.organization_id,
-            window=window,
-            concurrency=args.concurrency,
-            on_progress=on_progress,
-            lenient=lenient,
-            keep_unknown=keep_unknown,
-        )
+        return self._async._account(args, on_progress, lenient=lenient, keep_unknown=keep_unknown)
 
     def leads(self, search: str | None = None, **kwargs: Any) -> pl.DataFrame:
         """List the caller's leads (see :meth:`AsyncClient.leads`)."""

@@ -364,6 +364,42 @@ def _merge_reports(reports: list[FrameReport]) -> FrameReport:
     return merged
 
 
+@dataclass(frozen=True)
+class _FetchArgs:
+    """The checked arguments of a many-lead fetch (checked once, before any request)."""
+
+    ids: list[str]
+    queries: dict[str, EventQuery]
+    concurrency: int
+    max_pages: int | None
+    max_events: int | None
+
+
+def fetch_args(
+    lead_ids: Iterable[str],
+    query: EventQuery | Mapping[str, EventQuery] | None,
+    *,
+    concurrency: int | None,
+    max_pages: int | None,
+    max_events: int | None,
+    default_concurrency: int,
+) -> _FetchArgs:
+    """Check a fetch's arguments, once: the ids, the query (or the query per lead), the
+    concurrency (default: the client's) and the caps."""
+    ids = _check_ids(lead_ids)
+    queries = _queries_for(ids, query)
+    limit = (
+        default_concurrency if concurrency is None else _check_positive(concurrency, "concurrency")
+    )
+    return _FetchArgs(
+        ids,
+        queries,
+        limit,
+        _check_cap(max_pages, "max_pages"),
+        _check_cap(max_events, "max_events"),
+    )
+
+
 def _check_query(query: EventQuery | None) -> EventQuery:
     if query is None:
         return EventQuery()
