@@ -52,13 +52,11 @@ from ._fetch import (
     _LEADS_SCHEMA,
     _assemble,
     _check_cap,
-    _check_ids,
     _check_positive,
     _check_query,
     _decode_leads,
     _FetchArgs,
     _head,
-    _queries_for,
     _result,
     fetch_args,
 )
@@ -998,6 +996,27 @@ class Client:
     Same parameters and method names as :class:`AsyncClient`. Work runs on a private
     event-loop thread; Ctrl-C or a kernel interrupt cancels it cleanly.
 
+    Parameters
+    ----------
+    api_key
+        Bearer credential; defaults to the ``LEADPING_API_KEY`` environment variable.
+        It never appears in a repr, log line or exception.
+    base_url
+        API root, default ``https://api.leadping.ai``. ``http://`` only to loopback.
+    transport
+        An httpx transport or a sans-IO handler such as :class:`~leadping_nb.Emulator`
+        (then the default base URL is ``http://emulator.localhost`` and no socket is used).
+    timeout
+        Per-attempt read timeout in seconds.
+    concurrency
+        Requests in flight at most (and connection-pool size), default 8.
+    rate_limit
+        Client-side limit, default Leadping's 300 requests / 60 s; ``None`` disables it.
+    retry
+        The :class:`~leadping_nb.RetryPolicy`.
+    sleep, clock
+        Injectable async sleep and monotonic clock (tests, compressed-time benchmarks).
+
     Examples
     --------
     >>> from leadping_nb import Client, Emulator
@@ -1008,8 +1027,30 @@ class Client:
     (True, 4)
     """
 
-    def __init__(self, api_key: str | None = None, **kwargs: Any) -> None:
-        self._async = AsyncClient(api_key, **kwargs)
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        transport: object | None = None,
+        timeout: float = 30.0,
+        concurrency: int = 8,
+        rate_limit: RateLimit | None = RateLimit(),  # noqa: B008 - frozen value
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen value
+        sleep: Sleep | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self._async = AsyncClient(
+            api_key,
+            base_url=base_url,
+            transport=transport,
+            timeout=timeout,
+            concurrency=concurrency,
+            rate_limit=rate_limit,
+            retry=retry,
+            sleep=sleep,
+            clock=clock,
+        )
         self._runner = _LoopThread()
 
     def __repr__(self) -> str:
@@ -1072,28 +1113,100 @@ class Client:
         self,
         lead_ids: Iterable[str],
         query: EventQuery | Mapping[str, EventQuery] | None = None,
-        **kwargs: Any,
+        *,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        max_pages: int | None = None,
+        max_events: int | None = None,
+        lenient: bool = False,
+        keep_unknown: bool = False,
     ) -> FetchResult:
-        """Fetch many leads concurrently (see :meth:`AsyncClient.fetch_events`)."""
+        """Fetch many leads concurrently into one typed frame (see
+        :meth:`AsyncClient.fetch_events`).
+
+        Parameters
+        ----------
+        lead_ids
+            The leads (duplicates are fetched once); all validated before any request.
+        query
+            Applied to every lead, or a mapping lead id -> query (leads missing from the
+            mapping use ``EventQuery()``).
+        concurrency
+            Requests in flight at most; default: the client's.
+        on_progress
+            Called with a :class:`FetchProgress` after each page and each finished lead
+            (from the client's loop thread).
+        max_pages, max_events
+            Per-lead caps.
+        lenient
+            Turn unconvertible values into counted nulls instead of raising SchemaError.
+        keep_unknown
+            Keep fields the schema does not declare, as text columns.
+        """
         self._check_open()
-        ids = _check_ids(lead_ids)
-        _queries_for(ids, query)
-        return self._runner.run(self._async.fetch_events(ids, query, **kwargs))
+        args = self._fetch_args(lead_ids, query, concurrency, max_pages, max_events)
+        return self._runner.run(
+            self._async._fetch(args, on_progress, lenient=lenient, keep_unknown=keep_unknown)
+        )
+
+    def _fetch_args(
+        self,
+        lead_ids: Iterable[str],
+        query: EventQuery | Mapping[str, EventQuery] | None,
+        concurrency: int | None,
+        max_pages: int | None,
+        max_events: int | None,
+    ) -> _FetchArgs:
+        return fetch_args(
+            lead_ids,
+            query,
+            concurrency=concurrency,
+            max_pages=max_pages,
+            max_events=max_events,
+            default_concurrency=self._async.concurrency,
+        )
 
     def start_fetch(
         self,
         lead_ids: Iterable[str],
         query: EventQuery | Mapping[str, EventQuery] | None = None,
-        **kwargs: Any,
+        *,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        max_pages: int | None = None,
+        max_events: int | None = None,
+        lenient: bool = False,
+        keep_unknown: bool = False,
     ) -> FetchJob:
         """Start :meth:`fetch_events` in the background and return a cancellable job.
 
-        Input is validated now, so a bad id or query raises here, before any request.
+        Input is validated now, so a bad id, query, concurrency or cap raises here, before
+        any request.
+
+        Parameters
+        ----------
+        lead_ids
+            The leads (duplicates are fetched once); all validated before any request.
+        query
+            Applied to every lead, or a mapping lead id -> query (leads missing from the
+            mapping use ``EventQuery()``).
+        concurrency
+            Requests in flight at most; default: the client's.
+        on_progress
+            Called with a :class:`FetchProgress` after each page and each finished lead
+            (from the client's loop thread).
+        max_pages, max_events
+            Per-lead caps.
+        lenient
+            Turn unconvertible values into counted nulls instead of raising SchemaError.
+        keep_unknown
+            Keep fields the schema does not declare, as text columns.
         """
         self._check_open()
-        ids = _check_ids(lead_ids)
-        _queries_for(ids, query)
-        future, done = self._runner.submit(self._async.fetch_events(ids, query, **kwargs))
+        args = self._fetch_args(lead_ids, query, concurrency, max_pages, max_events)
+        future, done = self._runner.submit(
+            self._async._fetch(args, on_progress, lenient=lenient, keep_unknown=keep_unknown)
+        )
         return FetchJob(future, done)
 
     def account_events(
@@ -1204,10 +1317,26 @@ class Client:
         )
         return self._async._account(args, on_progress, lenient=lenient, keep_unknown=keep_unknown)
 
-    def leads(self, search: str | None = None, **kwargs: Any) -> pl.DataFrame:
-        """List the caller's leads (see :meth:`AsyncClient.leads`)."""
+    def leads(
+        self,
+        search: str | None = None,
+        *,
+        page_size: int = 100,
+        max_leads: int | None = 500,
+    ) -> pl.DataFrame:
+        """List the caller's leads (see :meth:`AsyncClient.leads`).
+
+        Parameters
+        ----------
+        search
+            Case-insensitive substring over first name, last name, e-mail and phone.
+        page_size
+            Leads per request.
+        max_leads
+            Stop after this many (default 500, what a picker can show); ``None``: all.
+        """
         self._check_open()
-        return self._runner.run(self._async.leads(search, **kwargs))
+        return self._runner.run(self._async.leads(search, page_size=page_size, max_leads=max_leads))
 
     def lead(self, lead_id: str) -> dict[str, Any]:
         """One lead as a dict (see :meth:`AsyncClient.lead`)."""

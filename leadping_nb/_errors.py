@@ -146,8 +146,31 @@ class RateLimitError(ApiError):
         The server's last ``Retry-After`` in seconds, when it sent one.
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+        title: str | None = None,
+        detail: str | None = None,
+        trace_id: str | None = None,
+        errors: dict[str, Any] | None = None,
+        lead_id: str | None = None,
+        page: int | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(
+            message,
+            status=status,
+            title=title,
+            detail=detail,
+            trace_id=trace_id,
+            errors=errors,
+            lead_id=lead_id,
+            page=page,
+            attempts=attempts,
+        )
         self.retry_after = retry_after
 
 

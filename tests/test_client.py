@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import gc
+import inspect
 import logging
 import threading
 import time
@@ -631,9 +632,30 @@ def test_async_client_has_the_same_methods() -> None:
         assert loop.run_until_complete(_async_fetch(api)) == (6, 2)
     finally:
         loop.close()
+
+
+def _params(fn: Any) -> list[tuple[str, Any, Any, Any]]:
+    sig = inspect.signature(fn)
+    return [(p.name, p.kind, p.default, p.annotation) for p in sig.parameters.values()]
+
+
+def test_the_sync_and_async_clients_take_the_same_parameters() -> None:
+    # every public method both clients have, parameter by parameter: name, kind, default and
+    # annotation (the return types differ by design: EventSearch / AsyncEventSearch, awaitables)
     sync_names = {n for n in dir(Client) if not n.startswith("_")}
     async_names = {n for n in dir(AsyncClient) if not n.startswith("_")}
-    assert {"events", "fetch_events", "leads", "lead"} <= sync_names & async_names
+    shared = {n for n in sync_names & async_names if callable(getattr(Client, n))}
+    assert shared >= {"account_events", "events", "fetch_events", "lead", "leads"}
+    for name in sorted(shared | {"__init__"}):
+        assert _params(getattr(Client, name)) == _params(getattr(AsyncClient, name)), name
+    # the background twins take what the calls they start take
+    assert _params(Client.start_fetch) == _params(Client.fetch_events)
+    assert _params(Client.start_account_events) == _params(Client.account_events)
+    assert {"close", "start_account_events", "start_fetch"} <= sync_names - async_names
+    assert "aclose" in async_names - sync_names
+    for name in ("__init__", "fetch_events", "start_fetch", "leads"):
+        kinds = {p.kind for p in inspect.signature(getattr(Client, name)).parameters.values()}
+        assert inspect.Parameter.VAR_KEYWORD not in kinds, name
 
 
 def test_async_client_refuses_a_second_event_loop() -> None:
