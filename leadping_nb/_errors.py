@@ -36,6 +36,10 @@ __all__ = [
 KEY_HINT = "Pass api_key=... to the client or set the LEADPING_API_KEY environment variable"
 
 
+#: What every public method of a closed client raises (as a :class:`LeadpingError`).
+CLOSED_MESSAGE = "this client is closed; create a new one"
+
+
 class LeadpingError(Exception):
     """Base class of every error raised by leadping_nb."""
 

@@ -5,9 +5,9 @@ converted to typed rows in batches by :func:`_convert_leads` (a worker thread, o
 ``frame_from_pages`` call per batch, :func:`_assemble` for a lead that needs its own), and
 :func:`_result` builds the :class:`~leadping_nb._client_types.FetchResult`. Also here: the
 page helpers :func:`_head` (the ``max_events`` cut) and :func:`_decode_leads` (the lead
-list), and the argument checks shared by the clients. The paging loop, the clients and
-``fetch_events`` itself (with its batch size ``_BATCH_EVENTS``) are in
-:mod:`leadping_nb._client`.
+list), and the argument checks shared by the clients (:func:`fetch_args`, checked once per
+call). The concurrent fetch itself (with its batch size ``_BATCH_EVENTS``) is
+:class:`~leadping_nb._client_fanout.FanOut`; the clients are in :mod:`leadping_nb._client`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from ._frame import (
     FrameReport,
     MalformedPageError,
     ParsedPage,
+    concat_frames,
+    empty_events_frame,
     frame_from_pages,
 )
 from ._query import EventQuery, check_lead_id
@@ -326,8 +328,6 @@ def _result(
                 error=str(o.error),
             )
         status_rows.append(row)
-    from ._frame import concat_frames, empty_events_frame
-
     frames = [f for c in converted for f in c.frames]
     frame = concat_frames(frames) if frames else empty_events_frame()
     if frames:
