@@ -258,13 +258,13 @@ def test_no_retry_sleep_starts_that_would_end_past_the_deadline() -> None:
     api = FakeApi({"L1": make_pages("L1", [1])})
     api.per_lead_script["L1"] = lambda r, n: status(503, retry_after="30")(r)
     policy = RetryPolicy(attempts=5, deadline=3.0)
-    started = time.monotonic()
+    sleeps = FakeSleep()
     with (
-        Client(api_key=KEY, transport=api, rate_limit=None, retry=policy) as c,
+        Client(api_key=KEY, transport=api, rate_limit=None, retry=policy, sleep=sleeps) as c,
         pytest.raises(ApiError) as exc,
     ):
         c.events("L1").frame()
-    assert time.monotonic() - started < 1.0  # gave up at once instead of sleeping 30 s
+    assert sleeps.calls == []  # gave up at once instead of sleeping 30 s
     assert exc.value.attempts == 1 and exc.value.status == 503
     assert exc.value.lead_id == "L1" and exc.value.page == 1
     assert "deadline of 3 s was reached" in str(exc.value)
@@ -557,8 +557,10 @@ def test_keyboard_interrupt_cancels_the_fetch() -> None:
         timer.start()
         with pytest.raises(KeyboardInterrupt):
             c.fetch_events([f"L{i}" for i in range(10)])
-        assert time.monotonic() - fired[0] < 0.5  # not when the fetch would have ended (~3 s)
+        # stopped mid-way (10 x 50 pages, ~3 s), not when the fetch would have ended: counted
+        # in requests, which a loaded machine slows down just as much as the interrupt
         n = len(api.requests)
+        assert fired and n < 10 * 50 // 2, n
         time.sleep(0.3)
         assert len(api.requests) == n
         assert c._runner.run(_other_tasks()) == 0
@@ -579,7 +581,8 @@ def test_waiting_for_a_job_is_interruptible_and_leaves_the_job_running() -> None
             timer.start()
             with pytest.raises(KeyboardInterrupt):
                 job.result()
-            assert time.monotonic() - fired[0] < 0.5
+            # the waiting ended mid-fetch (10 x 50 pages), not when the fetch ended
+            assert fired and len(api.requests) < 10 * 50 // 2, len(api.requests)
             assert not job.done()  # Ctrl-C stopped the waiting, not the fetch
             with pytest.raises(TimeoutError):
                 job.result(timeout=0.05)
