@@ -14,19 +14,15 @@ import concurrent.futures
 import contextlib
 import threading
 import time
-from collections.abc import (
-    Callable,
-    Coroutine,
-)
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from ._client_types import FetchResult
 from ._errors import CLOSED_MESSAGE, LeadpingError
 
-T = TypeVar("T")
-
-
 __all__ = ["FetchJob"]
+
+T = TypeVar("T")
 
 #: A thread that waits for the loop thread wakes up this often. Python raises
 #: KeyboardInterrupt in the main thread only, between bytecodes; polars replaces the

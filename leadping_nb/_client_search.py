@@ -14,11 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterator,
-    Callable,
-)
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -27,21 +23,10 @@ import polars as pl
 from ._client_paging import C, ChainPage, _paginate, _restart_once
 from ._client_types import Page
 from ._errors import ApiError
-from ._fetch import (
-    _assemble,
-    _head,
-)
-from ._frame import (
-    DecodedPage,
-    MalformedPageError,
-    ParsedPage,
-    decode_page,
-    parse_page,
-)
+from ._fetch import _assemble, _head
+from ._frame import DecodedPage, MalformedPageError, ParsedPage, decode_page, parse_page
 from ._frame_raw import ReadKeys
-from ._http import (
-    HttpSession,
-)
+from ._http import HttpSession
 from ._query import EventQuery
 
 

@@ -9,14 +9,7 @@ It checks every call's arguments before submitting the checked call to that thre
 
 from __future__ import annotations
 
-from collections.abc import (
-    AsyncGenerator,
-    Callable,
-    Coroutine,
-    Iterable,
-    Iterator,
-    Mapping,
-)
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -28,21 +21,13 @@ from ._client_loop import FetchJob, _LoopThread
 from ._client_search import AsyncEventSearch
 from ._client_types import FetchResult, Page, ProgressCallback
 from ._errors import CLOSED_MESSAGE, LeadpingError
-from ._fetch import (
-    _FetchArgs,
-    fetch_args,
-)
-from ._http import (
-    RateLimit,
-    RetryPolicy,
-    Sleep,
-)
+from ._fetch import _FetchArgs, fetch_args
+from ._http import RateLimit, RetryPolicy, Sleep
 from ._query import EventQuery
 
-T = TypeVar("T")
-
-
 __all__ = ["Client", "EventSearch"]
+
+T = TypeVar("T")
 
 
 async def _anext(agen: AsyncGenerator[T, None]) -> T:
