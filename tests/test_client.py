@@ -858,3 +858,41 @@ def test_a_closed_async_client_says_so_for_every_public_method() -> None:
         gc.collect()
     assert len(api.requests) == 1
     assert [str(w.message) for w in caught] == []
+
+
+# --- the shape of the client modules --------------------------------------------------------
+
+
+def _package_imports() -> dict[str, set[str]]:
+    """module -> the leadping_nb modules it imports (at any depth of its code)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "leadping_nb"
+    graph: dict[str, set[str]] = {}
+    for path in root.glob("*.py"):
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    deps.add(node.module.split(".")[0])
+                else:
+                    deps.update(a.name for a in node.names)
+        graph[path.stem] = deps
+    return graph
+
+
+def test_the_client_modules_import_one_way() -> None:
+    graph = _package_imports()
+    client = {m for m in graph if m.startswith("_client") or m in ("_account", "_fetch")}
+    for start in sorted(client):
+        stack, seen = [start], set()
+        while stack:
+            for dep in graph.get(stack.pop(), set()):
+                assert dep != start, f"{start} imports itself back (through {sorted(seen)})"
+                if dep not in seen and dep in graph:
+                    seen.add(dep)
+                    stack.append(dep)
+    # the account stream and the search know the session, never a client
+    for low in ("_account", "_client_search", "_client_fanout", "_client_paging", "_fetch"):
+        assert not graph[low] & {"_client", "_client_async", "_client_sync"}, low
