@@ -1,23 +1,32 @@
 # Quick start (fresh machine):  make demo   |   make test
+# `demo` installs the package with its runtime dependencies only; `test` (and lint, typecheck,
+# bench) add the `dev` extra: the test, lint, notebook and browser toolchain.
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+RUNTIME := $(VENV)/.installed-runtime
+DEV     := $(VENV)/.installed-dev
 
 .PHONY: demo test lint typecheck unit browser notebooks bench system-deps clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME)
+
+$(DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(RUNTIME) $(DEV)
 
 ## The main job: the built-in emulator -> fetch with a progress bar -> reports + Parquet in ./leadping-demo/
-demo: $(STAMP)
+demo: $(RUNTIME)
 	$(BIN)/leadping-nb demo
 
 ## Everything CI runs: system packages (Chromium), the venv, lint, types, the whole test suite
-test: $(STAMP) system-deps
+test: $(DEV) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -29,13 +38,13 @@ system-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: sudo apt-get install chromium (browser tests will be skipped)"; fi; }
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(DEV)
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python bench/paging.py
 	$(BIN)/python bench/frame.py
 	$(BIN)/python bench/metrics.py

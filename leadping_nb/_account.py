@@ -4,7 +4,7 @@ Every event of the caller's organization (``POST /events/organizations/{organiza
 or ``POST /events/all/my`` when no organization is known) with ``since <= createdAt <
 until``. One continuation-token chain cannot be paged in parallel, so the range is cut
 into disjoint half-open time windows ``[a, b)`` (``startAt=a&endAt=b``), each paged by
-:func:`~leadping_nb._client._paginate` at once, within the client's rate limiter and the
+:func:`~leadping_nb._client_paging._paginate` at once, within the client's rate limiter and the
 fetch's FIFO request slots, exactly like the leads of ``fetch_events``.
 
 Splitting. Each window's first page asks ``includeCount: true``. When ``totalCount`` says
@@ -30,23 +30,21 @@ on between the two reads).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import polars as pl
 
-from . import _client
-from ._client_types import FetchProgress, FetchResult, ProgressCallback
+from ._client_fanout import FanOut
+from ._client_paging import ChainPage, _paginate
+from ._client_types import FetchResult, ProgressCallback
 from ._errors import FetchError, LeadpingError, QueryError, SchemaError
 from ._fetch import (
-    _Batches,
     _check_positive,
     _check_query,
     _Converted,
@@ -61,16 +59,14 @@ from ._frame import (
     frame_from_pages,
     parse_page,
 )
-from ._query import DEFAULT_PAGE_SIZE, EventQuery, _render, check_lead_id
+from ._frame_raw import ReadKeys
+from ._http import HttpSession
+from ._query import EventQuery, _render, check_lead_id
 from ._schema import field_by_name
-
-if TYPE_CHECKING:
-    from ._client import AsyncClient
-    from ._http import HttpSession
 
 __all__ = ["ACCOUNT_PAGE_SIZE", "DEFAULT_ACCOUNT_SPAN"]
 
-#: The account stream's page size unless the query sets another than EventQuery's default.
+#: The account stream's page size unless the query sets one (``EventQuery.page_size``).
 ACCOUNT_PAGE_SIZE = 1000
 #: ``since`` when not given: ``until`` minus this.
 DEFAULT_ACCOUNT_SPAN = timedelta(days=30)
@@ -179,7 +175,7 @@ def account_args(
             raise QueryError(
                 f"organization_id: {exc}".replace("lead id", "id"), field="organizationId"
             ) from None
-    page_size = ACCOUNT_PAGE_SIZE if q.page_size == DEFAULT_PAGE_SIZE else q.page_size
+    page_size = q.resolved_page_size(ACCOUNT_PAGE_SIZE)
     return _AccountArgs(q, start, end, edges, org, limit, page_size)
 
 
@@ -283,29 +279,30 @@ def _split(
 
 
 async def fetch_account(
-    client: AsyncClient,
+    session: HttpSession,
+    read_keys: ReadKeys,
     args: _AccountArgs,
     *,
     on_progress: ProgressCallback | None,
     lenient: bool,
     keep_unknown: bool,
 ) -> FetchResult:
-    """Page every window of ``args`` concurrently into one :class:`FetchResult`."""
-    session = await client._session()
+    """Page every window of ``args`` concurrently into one :class:`FetchResult`.
+
+    ``read_keys`` is the client's :class:`~leadping_nb._frame_raw.ReadKeys` (the item keys
+    its pages carry, learned as pages are parsed)."""
     org = args.organization_id
     if org is None:
         org = await discover_organization(session)
     base = "/events/all/my" if org is None else "/events/organizations/" + quote(org, safe="")
     page_size = args.page_size
     windows = [_Window(i, (i,), a, b) for i, (a, b) in enumerate(pairwise(args.edges))]
-    by_label = {w.label: w for w in windows}
-    slots = asyncio.Semaphore(args.concurrency)
-    active = asyncio.Semaphore(2 * args.concurrency)
-    totals = {"pages": 0, "events": 0, "done": 0, "failed": 0, "started": 0}
+    run = FanOut(args.concurrency, on_progress, fill_lead=False)
+    for w in windows:
+        run.add(w.label, w.outcome)
 
     def body_for(token: str | None) -> dict[str, Any]:
-        body = args.query.to_body(token)
-        body["pageSize"] = page_size
+        body = args.query.to_body(token, default_page_size=ACCOUNT_PAGE_SIZE)
         body["orderBy"] = _ORDER
         if token is None:
             body["includeCount"] = True  # the first page says whether to split
@@ -315,101 +312,46 @@ async def fetch_account(
 
     def parse(raw: bytes, number: int) -> ParsedPage:
         return parse_page(
-            raw, page=number, lenient=lenient, keep_unknown=keep_unknown, hint=client._read_keys
+            raw, page=number, lenient=lenient, keep_unknown=keep_unknown, hint=read_keys
         )
 
-    def report(w: _Window, finished: bool) -> None:
-        if on_progress is None:
-            return
-        o = w.outcome
-        on_progress(
-            FetchProgress(
-                leads_total=len(windows),
-                leads_done=totals["done"],
-                leads_failed=totals["failed"],
-                pages=totals["pages"],
-                events=totals["events"],
-                lead_id=w.label,
-                lead_pages=o.n_pages,
-                lead_events=o.n_events,
-                lead_finished=finished,
-                error=o.error,
-            )
-        )
-
-    async def run(w: _Window) -> None:
-        o = w.outcome
+    async def one(w: _Window) -> None:
         path = f"{base}?{urlencode({'startAt': _render(w.start), 'endAt': _render(w.end)})}"
         cut: tuple[datetime, frozenset[str]] | None = None
         rest = 0
 
-        def chain() -> AsyncGenerator[tuple[int, ParsedPage, bytes, str | None, int, float]]:
-            return _client._paginate(session, path, body_for, parse, lead_id=None, slots=slots)
+        async def split_after(page: ChainPage[ParsedPage]) -> bool:
+            """After the first page: whether the rest goes to sub-windows (then stop)."""
+            nonlocal cut, rest
+            if page.number != 1:
+                return False
+            parsed = page.decoded
+            w.total_count = parsed.total_count
+            rest = _rest_pages(w, parsed, page_size)
+            if parsed.token and rest > _SPLIT_PAGES:
+                cut = await asyncio.to_thread(_cut, parsed, w)
+            return cut is not None
 
-        def restart() -> None:
-            # the token chain expired: page this window again from its first page
-            totals["pages"] -= o.n_pages
-            totals["events"] -= o.n_events
-            o.pages = []
-            o.n_pages = o.n_events = 0
-
-        async with active:
-            o.started = time.monotonic()
-            totals["started"] += 1
-            try:
-                pages = _client._restart_once(chain, restart)
-                async with contextlib.aclosing(pages):
-                    async for number, parsed, _raw, _token, attempts, _elapsed in pages:
-                        o.pages.append(parsed)
-                        o.n_pages += 1
-                        o.n_events += parsed.n_items
-                        o.attempts += attempts
-                        totals["pages"] += 1
-                        totals["events"] += parsed.n_items
-                        report(w, False)
-                        if number == 1:
-                            w.total_count = parsed.total_count
-                            rest = _rest_pages(w, parsed, page_size)
-                            if parsed.token and rest > _SPLIT_PAGES:
-                                cut = await asyncio.to_thread(_cut, parsed, w)
-                                if cut is not None:
-                                    break  # the rest is paged by sub-windows
-            except LeadpingError as exc:
-                o.error = exc
-            except Exception as exc:  # a bug or a body nothing expected: this window only
-                o.error = FetchError.wrap(exc, window=w.label)
-        o.elapsed = time.monotonic() - o.started
-        if o.error is None and cut is not None:
+        ok = await run.fetch_unit(
+            w.label,
+            lambda: _paginate(session, path, body_for, parse, lead_id=None, slots=run.slots),
+            wrap=lambda exc: FetchError.wrap(exc, window=w.label),
+            stop_after=split_after,
+        )
+        if ok and cut is not None:
             for sub in _split(w, *cut, rest, len(windows)):
                 windows.append(sub)
-                by_label[sub.label] = sub
+                run.add(sub.label, sub.outcome)
                 w.children.append(sub.index)
-                group.create_task(run(sub))
-        if o.error is not None:
-            totals["failed"] += 1
-        totals["done"] += 1
-        report(w, True)
-        if o.error is None:
-            tail = totals["started"] == len(windows)
-            batches.add(w.index, w.label, o.pages, o.n_events, tail=tail)
-        o.pages = []
+                run.spawn(one(sub))
+        run.finish(w.label)
 
-    def converted(done: _Converted) -> None:
-        for label, got in done.leads.items():
-            w = by_label[label]
-            if isinstance(got, LeadpingError):
-                w.outcome.error = got
-                totals["failed"] += 1
-                report(w, True)
-            else:
-                w.outcome.events, w.outcome.duplicates = got
+    def start() -> None:
+        for w in list(windows):
+            run.spawn(one(w))
 
-    async with asyncio.TaskGroup() as group:
-        batches = _Batches(group, _client._BATCH_EVENTS, converted, fill_lead=False)
-        for w in windows:
-            group.create_task(run(w))
-    await batches.flush()
-    return await asyncio.to_thread(_account_result, windows, batches.converted, org)
+    converted = await run.run(start)
+    return await asyncio.to_thread(_account_result, windows, converted, org)
 
 
 def _dedupe(frame: pl.DataFrame, windows: Sequence[_Window]) -> pl.DataFrame:

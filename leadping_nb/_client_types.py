@@ -1,8 +1,8 @@
 """The values the clients hand back: :class:`Page`, :class:`FetchProgress`, :class:`FetchResult`.
 
-A :class:`Page` is what :meth:`~leadping_nb._client.AsyncEventSearch.pages` yields;
+A :class:`Page` is what :meth:`~leadping_nb._client_search.AsyncEventSearch.pages` yields;
 :class:`FetchProgress` (through a :data:`ProgressCallback`) and :class:`FetchResult` are the
-progress updates and the result of :meth:`~leadping_nb._client.AsyncClient.fetch_events`.
+progress updates and the result of :meth:`~leadping_nb._client_async.AsyncClient.fetch_events`.
 The clients are in :mod:`leadping_nb._client`, which re-exports these names.
 """
 

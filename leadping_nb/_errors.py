@@ -36,6 +36,10 @@ __all__ = [
 KEY_HINT = "Pass api_key=... to the client or set the LEADPING_API_KEY environment variable"
 
 
+#: What every public method of a closed client raises (as a :class:`LeadpingError`).
+CLOSED_MESSAGE = "this client is closed; create a new one"
+
+
 class LeadpingError(Exception):
     """Base class of every error raised by leadping_nb."""
 
@@ -146,8 +150,31 @@ class RateLimitError(ApiError):
         The server's last ``Retry-After`` in seconds, when it sent one.
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+        title: str | None = None,
+        detail: str | None = None,
+        trace_id: str | None = None,
+        errors: dict[str, Any] | None = None,
+        lead_id: str | None = None,
+        page: int | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(
+            message,
+            status=status,
+            title=title,
+            detail=detail,
+            trace_id=trace_id,
+            errors=errors,
+            lead_id=lead_id,
+            page=page,
+            attempts=attempts,
+        )
         self.retry_after = retry_after
 
 

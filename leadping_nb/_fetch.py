@@ -5,9 +5,9 @@ converted to typed rows in batches by :func:`_convert_leads` (a worker thread, o
 ``frame_from_pages`` call per batch, :func:`_assemble` for a lead that needs its own), and
 :func:`_result` builds the :class:`~leadping_nb._client_types.FetchResult`. Also here: the
 page helpers :func:`_head` (the ``max_events`` cut) and :func:`_decode_leads` (the lead
-list), and the argument checks shared by the clients. The paging loop, the clients and
-``fetch_events`` itself (with its batch size ``_BATCH_EVENTS``) are in
-:mod:`leadping_nb._client`.
+list), and the argument checks shared by the clients (:func:`fetch_args`, checked once per
+call). The concurrent fetch itself (with its batch size ``_BATCH_EVENTS``) is
+:class:`~leadping_nb._client_fanout.FanOut`; the clients are in :mod:`leadping_nb._client`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from ._frame import (
     FrameReport,
     MalformedPageError,
     ParsedPage,
+    concat_frames,
+    empty_events_frame,
     frame_from_pages,
 )
 from ._query import EventQuery, check_lead_id
@@ -326,8 +328,6 @@ def _result(
                 error=str(o.error),
             )
         status_rows.append(row)
-    from ._frame import concat_frames, empty_events_frame
-
     frames = [f for c in converted for f in c.frames]
     frame = concat_frames(frames) if frames else empty_events_frame()
     if frames:
@@ -362,6 +362,42 @@ def _merge_reports(reports: list[FrameReport]) -> FrameReport:
     for rep in reports:
         merged = merged.merge(rep)
     return merged
+
+
+@dataclass(frozen=True)
+class _FetchArgs:
+    """The checked arguments of a many-lead fetch (checked once, before any request)."""
+
+    ids: list[str]
+    queries: dict[str, EventQuery]
+    concurrency: int
+    max_pages: int | None
+    max_events: int | None
+
+
+def fetch_args(
+    lead_ids: Iterable[str],
+    query: EventQuery | Mapping[str, EventQuery] | None,
+    *,
+    concurrency: int | None,
+    max_pages: int | None,
+    max_events: int | None,
+    default_concurrency: int,
+) -> _FetchArgs:
+    """Check a fetch's arguments, once: the ids, the query (or the query per lead), the
+    concurrency (default: the client's) and the caps."""
+    ids = _check_ids(lead_ids)
+    queries = _queries_for(ids, query)
+    limit = (
+        default_concurrency if concurrency is None else _check_positive(concurrency, "concurrency")
+    )
+    return _FetchArgs(
+        ids,
+        queries,
+        limit,
+        _check_cap(max_pages, "max_pages"),
+        _check_cap(max_events, "max_events"),
+    )
 
 
 def _check_query(query: EventQuery | None) -> EventQuery:

@@ -404,7 +404,6 @@ class HttpResult:
 
     status: int
     content: bytes
-    headers: Mapping[str, str]
     attempts: int
     elapsed: float
 
@@ -681,7 +680,6 @@ class HttpSession:
         return HttpResult(
             status=status,
             content=response.content,
-            headers=dict(response.headers),
             attempts=attempts,
             elapsed=time.monotonic() - started,
         )

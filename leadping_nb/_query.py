@@ -8,8 +8,10 @@ declared event schema (:mod:`leadping_nb._schema`); every mistake raises
 :class:`~leadping_nb.QueryError` naming the field and the valid choices, before any
 request is sent.
 
-Page size: the API publishes no default and no maximum. We default to 100 and accept
-1-1000; the server may still apply a lower cap (the response's ``pageSize`` says which).
+Page size: the API publishes no default and no maximum. We accept 1-1000; a query that
+sets none (``page_size=None``) gets the endpoint's default, resolved in one place,
+:meth:`EventQuery.resolved_page_size`: 100 for a lead's events, 1000 for the account
+stream. The server may still apply a lower cap (the response's ``pageSize`` says which).
 
 Sizes: a search term and every text value of a filter or bound may hold at most
 :data:`MAX_TEXT_LENGTH` (4,096) characters, since the body is sent with every page; a lead
@@ -40,7 +42,7 @@ __all__ = [
     "check_lead_id",
 ]
 
-#: Our default page size (the API publishes none).
+#: Our default page size for a lead's events (the API publishes none).
 DEFAULT_PAGE_SIZE = 100
 #: ``account_events(since=HISTORY_START, window=WHOLE_HISTORY)`` reads the whole history as
 #: one first window, which splits where the events are (the store's first account refresh,
@@ -290,10 +292,15 @@ class EventQuery:
     :class:`~leadping_nb.QueryError` before any request is sent. ``to_body()`` renders the
     seed's camelCase body, omitting what is unset.
 
+    Two queries are equal when they send the same body to a lead's events: an unset page
+    size equals ``page_size=100`` there (only the account stream, whose default is 1000,
+    tells them apart, through :attr:`page_size`).
+
     Parameters
     ----------
     page_size
-        Items per page, 1-1000 (default 100, our choice: the API publishes no default).
+        Items per page, 1-1000. ``None`` (default): the endpoint's default, 100 for a
+        lead's events (our choice: the API publishes none), 1000 for the account stream.
     order_by
         Sort keys in priority order: ``"createdAt"``, ``"-createdAt"`` (descending),
         ``"+createdAt"``, ``("createdAt", "desc")``, :class:`OrderBy`, or a mapping
@@ -330,7 +337,7 @@ class EventQuery:
     leadping_nb._errors.QueryError: pageSize: 5000 is outside 1-1000 (default 100)
     """
 
-    page_size: int = DEFAULT_PAGE_SIZE
+    page_size: int | None = None
     order_by: tuple[OrderBy, ...] = field(default=())
     include_count: bool | None = None
     search: str | None = None
@@ -340,7 +347,7 @@ class EventQuery:
 
     def __init__(
         self,
-        page_size: int = DEFAULT_PAGE_SIZE,
+        page_size: int | None = None,
         order_by: OrdersLike = (),
         include_count: bool | None = None,
         search: str | None = None,
@@ -349,7 +356,7 @@ class EventQuery:
         range_filters: RangesLike = (),
     ) -> None:
         set_ = object.__setattr__
-        set_(self, "page_size", _check_page_size(page_size))
+        set_(self, "page_size", None if page_size is None else _check_page_size(page_size))
         set_(self, "order_by", _norm_order(order_by))
         if include_count is not None and not isinstance(include_count, bool):
             raise QueryError(
@@ -373,13 +380,48 @@ class EventQuery:
         set_(self, "filters", _norm_filters(filters))
         set_(self, "range_filters", _norm_ranges(range_filters))
 
-    def to_body(self, continuation_token: str | None = None) -> dict[str, Any]:
+    def resolved_page_size(self, default: int = DEFAULT_PAGE_SIZE) -> int:
+        """The page size to ask for: the query's own, or the endpoint's ``default``.
+
+        Examples
+        --------
+        >>> EventQuery().resolved_page_size(), EventQuery().resolved_page_size(1000)
+        (100, 1000)
+        >>> EventQuery(page_size=100).resolved_page_size(1000)
+        100
+        """
+        return default if self.page_size is None else self.page_size
+
+    def _identity(self) -> tuple[object, ...]:
+        return (
+            self.resolved_page_size(),
+            self.order_by,
+            self.include_count,
+            self.search,
+            self.search_fields,
+            self.filters,
+            self.range_filters,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EventQuery):
+            return NotImplemented
+        return self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
+    def to_body(
+        self, continuation_token: str | None = None, *, default_page_size: int = DEFAULT_PAGE_SIZE
+    ) -> dict[str, Any]:
         """Render the request body in the API's camelCase, omitting what is unset.
 
         Parameters
         ----------
         continuation_token
             The token of the previous page, echoed unchanged (the paging loop passes it).
+        default_page_size
+            The endpoint's page size when the query sets none (:meth:`resolved_page_size`).
 
         Examples
         --------
@@ -388,7 +430,7 @@ class EventQuery:
         >>> EventQuery(search="stop", search_fields=["summary"]).to_body(continuation_token="t1")
         {'pageSize': 100, 'continuationToken': 't1', 'search': 'stop', 'searchFields': ['summary']}
         """
-        body: dict[str, Any] = {"pageSize": self.page_size}
+        body: dict[str, Any] = {"pageSize": self.resolved_page_size(default_page_size)}
         if continuation_token is not None:
             body["continuationToken"] = continuation_token
         if self.order_by:
@@ -434,7 +476,11 @@ class EventQuery:
             raise QueryError(
                 f"unknown body field(s) {extra}; valid: {sorted(known)}", field=extra[0]
             )
-        page_size = body.get("pageSize", DEFAULT_PAGE_SIZE)
+        if "pageSize" in body and body["pageSize"] is None:
+            raise QueryError(
+                f"pageSize: must be an int from 1 to {MAX_PAGE_SIZE}, got None", field="pageSize"
+            )
+        page_size = body.get("pageSize")
         if isinstance(page_size, str) and re.fullmatch(r"-?(0|[1-9]\d*)", page_size):
             page_size = int(page_size)
         order = [(o.get("field"), o.get("direction") or "asc") for o in _objects(body, "orderBy")]

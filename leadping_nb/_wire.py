@@ -10,7 +10,7 @@ and carried out by whichever side does the I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 __all__ = ["WireHandler", "WireRequest", "WireResponse"]
@@ -68,7 +68,6 @@ class WireResponse:
     body: bytes = b""
     delay: float = 0.0
     fault: Literal["drop"] | None = None
-    extra: Mapping[str, object] = field(default_factory=dict)
 
 
 class WireHandler(Protocol):

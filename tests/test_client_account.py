@@ -280,6 +280,26 @@ def test_the_default_is_one_window_that_splits_where_the_events_are() -> None:
     assert len(many.event_requests()) <= 1.1 * 50 + result.status.height
 
 
+@pytest.mark.parametrize(
+    ("query", "sent"),
+    [
+        (None, 1000),
+        (EventQuery(), 1000),
+        (EventQuery(page_size=100), 100),
+        (EventQuery(page_size=7), 7),
+    ],
+)
+def test_the_account_page_size_is_1000_unless_the_query_sets_one(
+    query: EventQuery | None, sent: int
+) -> None:
+    api = AccountFake(spread(30, T0, timedelta(hours=1)), max_page_size=1000)
+    with client_for(api) as c:
+        result = c.account_events(query, since=T0, until=T0 + timedelta(hours=1))
+    check_truth(api, result, T0, T0 + timedelta(hours=1))
+    bodies = [json.loads(r.body) for r in api.event_requests()]
+    assert {b["pageSize"] for b in bodies} == {sent}
+
+
 def test_request_bodies_ask_a_count_on_first_pages_only_and_keep_the_query() -> None:
     api = AccountFake(spread(30, T0, timedelta(hours=1)), max_page_size=10)
     q = EventQuery(filters={"direction": "Outbound"})

@@ -86,8 +86,24 @@ def no_data_text(fig: Figure) -> str:
     return " ".join(texts)
 
 
-def test_backend_is_headless() -> None:
-    assert matplotlib.get_backend().lower() == "agg"
+def test_the_library_leaves_pyplot_and_the_backend_alone() -> None:
+    # a fresh interpreter with a backend of the user's choosing (not Agg, not pyplot's):
+    # importing the package and drawing and saving every figure must neither import pyplot
+    # (its figure manager, its state) nor switch the backend
+    code = (
+        "import sys, io, matplotlib\n"
+        "matplotlib.use('svg')\n"
+        "import leadping_nb, leadping_nb.figures as f\n"
+        "from leadping_nb.emulator import events_frame\n"
+        "ev = events_frame(0, 300)\n"
+        "figs = [f.volume_by_outcome(ev), f.latency_ecdf(ev), f.billed_over_time(ev)]\n"
+        "for fig in figs: fig.savefig(io.BytesIO(), format='png')\n"
+        "print(matplotlib.rcParams['backend'], 'matplotlib.pyplot' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.split() == ["svg", "False"], out.stderr
 
 
 # ---------------------------------------------------------------------------------------

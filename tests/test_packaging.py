@@ -8,6 +8,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 import leadping_nb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,8 +114,19 @@ def test_public_all_is_pinned_and_sorted() -> None:
 
 
 def test_every_public_name_resolves() -> None:
+    # each name is the object of its own name from the package's own modules (a lazy entry
+    # pointing at the wrong module, or a name bound to something else, fails here)
+    from leadping_nb import _schema
+
     for name in leadping_nb.__all__:
-        assert getattr(leadping_nb, name) is not None, name
+        obj = getattr(leadping_nb, name)
+        if name.isupper():
+            assert obj is getattr(_schema, name), name
+        else:
+            assert obj.__name__ == name, name
+            assert obj.__module__.startswith("leadping_nb."), (name, obj.__module__)
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchName'"):
+        _ = leadping_nb.NoSuchName
 
 
 def test_py_typed_is_shipped() -> None:

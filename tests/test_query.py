@@ -76,12 +76,25 @@ def test_query_is_hashable_and_equal_by_value() -> None:
         a.page_size = 5  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("size", [0, -1, 1001, 10**9, "100", 1.5, True, None])
+@pytest.mark.parametrize("size", [0, -1, 1001, 10**9, "100", 1.5, True])
 def test_page_size_outside_range_is_refused(size: object) -> None:
     with pytest.raises(QueryError) as exc:
         EventQuery(page_size=size)  # type: ignore[arg-type]
     assert exc.value.field == "pageSize"
     assert "1" in str(exc.value) and "1000" in str(exc.value)
+
+
+def test_an_unset_page_size_is_the_endpoints_default_and_distinguishable() -> None:
+    unset, hundred = EventQuery(), EventQuery(page_size=100)
+    assert unset.page_size is None and hundred.page_size == 100
+    assert unset.to_body() == hundred.to_body() == {"pageSize": 100}
+    assert unset == hundred and hash(unset) == hash(hundred)  # the same lead-events body
+    assert unset.to_body(default_page_size=1000) == {"pageSize": 1000}
+    assert hundred.to_body(default_page_size=1000) == {"pageSize": 100}
+    assert EventQuery(page_size=None) == unset
+    assert EventQuery.from_body({}).page_size is None
+    with pytest.raises(QueryError, match="pageSize"):
+        EventQuery.from_body({"pageSize": None})
 
 
 @pytest.mark.parametrize("size", [1, 100, 1000])
@@ -368,6 +381,14 @@ def test_query_to_body_from_body_round_trip(q: EventQuery, token: str | None) ->
     assert hash(back) == hash(q)
     assert back.to_body(continuation_token=token) == body
     assert ("continuationToken" in body) == (token is not None)
-    for value in (v for r in body.get("rangeFilters", []) for k, v in r.items() if k != "field"):
-        if isinstance(value, str) and "T" in value and value.endswith("Z"):
-            assert datetime.fromisoformat(value.replace("Z", "+00:00")).tzinfo is not None
+    # every timestamp bound travels as UTC text ("...Z") naming the very instant given
+    bounds = (("gt", "greaterThan"), ("ge", "greaterThanOrEqual"))
+    bounds += (("lt", "lessThan"), ("le", "lessThanOrEqual"))
+    for r, sent in zip(q.range_filters, body.get("rangeFilters", []), strict=True):
+        assert sent["field"] == r.field
+        for attr, key in bounds:
+            value = getattr(r, attr)
+            if isinstance(value, datetime):
+                text = sent[key]
+                assert isinstance(text, str) and text.endswith("Z") and "+" not in text
+                assert datetime.fromisoformat(text.replace("Z", "+00:00")) == value
