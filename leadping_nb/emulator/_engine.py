@@ -551,7 +551,7 @@ def run_query(rows: Sequence[Sequence[Any]], q: ParsedQuery) -> QueryResult:
         # ascending on two never-null slots (createdAt, id: the default order): the same
         # keys as ``keyf`` makes, ten times faster
         a, b = q.order[0][0], q.order[1][0]
-        if all(r[a] is not None for r in selected):
+        if all(r[a] is not None and r[b] is not None for r in selected):
             keys = [((True, r[a]), (True, r[b])) for r in selected]
         else:
             keys = [keyf(r) for r in selected]
