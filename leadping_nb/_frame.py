@@ -125,6 +125,18 @@ least one item of the page; a field that is null on every item carries no data a
 reported. Unknown keys inside media objects are reported as ``media.<key>``. The count
 assumes no whitespace between a key and its colon, which no JSON serializer produces.
 
+The API adds fields every few months, so pages carrying undeclared fields are the normal
+case. :func:`events_frame` and the clients therefore learn them
+(:attr:`~leadping_nb._frame_raw.ReadKeys.extra`): the first page's undeclared item keys with
+scalar values (one exact scan of that page), and those of any later page that needed the
+exact scan, are read on later pages as ``String`` columns. Their values then count in the
+key balance, so such pages are proved without a scan: a page's unknown fields are the
+extra columns with a value on its rows, reported as before. With ``keep_unknown=True`` the
+kept values come from those columns, except on a page where such a key may carry a JSON
+number with a fraction or an exponent (the parser would give float64's text, not the text
+sent): that page is scanned exactly. An object or array in a learned key makes the read
+fail; the page is then read without the extra keys and scanned exactly.
+
 With ``keep_unknown=True`` unknown top-level item fields are kept as ``String`` columns
 after the declared ones, named by their API name (``"<name> (unknown)"`` if that collides
 with a declared column): a JSON string as its text, numbers (exactly as sent), booleans,
