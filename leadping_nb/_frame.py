@@ -131,7 +131,9 @@ case. :func:`events_frame` and the clients therefore learn them
 scalar values (one exact scan of that page), and those of any later page that needed the
 exact scan, are read on later pages as ``String`` columns. Their values then count in the
 key balance, so such pages are proved without a scan: a page's unknown fields are the
-extra columns with a value on its rows, reported as before. With ``keep_unknown=True`` the
+extra columns with a value on its rows, reported as before. A page read before its keys
+were learned (the first pages, on the parser threads) is read again with them rather than
+scanned. With ``keep_unknown=True`` the
 kept values come from those columns, except on a page where such a key may carry a JSON
 number with a fraction or an exponent (the parser would give float64's text, not the text
 sent): that page is scanned exactly. An object or array in a learned key makes the read
@@ -602,7 +604,7 @@ def _assemble(
         # Pages read with fewer keys than they carry: read them again with every key.
         for index, keys in missed.items():
             hint = pages[index].hint
-            if hint is not None:
+            if hint is not None and keys:
                 hint.widen(keys)
             if index not in exact:
                 _reread(pages[index], quote_money=True)  # quoting is exact for any amount
