@@ -125,6 +125,20 @@ least one item of the page; a field that is null on every item carries no data a
 reported. Unknown keys inside media objects are reported as ``media.<key>``. The count
 assumes no whitespace between a key and its colon, which no JSON serializer produces.
 
+The API adds fields every few months, so pages carrying undeclared fields are the normal
+case. :func:`events_frame` and the clients therefore learn them
+(:attr:`~leadping_nb._frame_raw.ReadKeys.extra`): the first page's undeclared item keys with
+scalar values (one exact scan of that page), and those of any later page that needed the
+exact scan, are read on later pages as ``String`` columns. Their values then count in the
+key balance, so such pages are proved without a scan: a page's unknown fields are the
+extra columns with a value on its rows, reported as before. A page read before its keys
+were learned (the first pages, on the parser threads) is read again with them rather than
+scanned. With ``keep_unknown=True`` the
+kept values come from those columns, except on a page where such a key may carry a JSON
+number with a fraction or an exponent (the parser would give float64's text, not the text
+sent): that page is scanned exactly. An object or array in a learned key makes the read
+fail; the page is then read without the extra keys and scanned exactly.
+
 With ``keep_unknown=True`` unknown top-level item fields are kept as ``String`` columns
 after the declared ones, named by their API name (``"<name> (unknown)"`` if that collides
 with a declared column): a JSON string as its text, numbers (exactly as sent), booleans,
@@ -171,6 +185,7 @@ from leadping_nb._frame_raw import (
     ReadKeys,
     _body_stats,
     _check_keys,
+    _kept_name,
     _malformed,
     _parse_raw,
     _reread,
@@ -411,19 +426,24 @@ class _NullItemError(Exception):
         self.index = index
 
 
-def _raw_rows(pages: Sequence[ParsedPage]) -> pl.DataFrame:
-    """The pages' items as one frame with every declared raw column, in page order.
+def _raw_rows(pages: Sequence[ParsedPage]) -> tuple[pl.DataFrame, tuple[str, ...]]:
+    """The pages' items as one frame with every declared raw column, in page order, then
+    the undeclared keys the pages were read with (``String``; returned as the second value).
 
     Pages read with the same keys (:class:`~leadping_nb._frame_raw.ReadKeys`) are exploded
     together; columns a page was not read with are null. Sets each page's ``n_items``.
     Raises ``_NullItemError(index)`` when a page has a null item (a malformed page).
     """
     runs: list[tuple[int, list[ParsedPage]]] = []
+    extra: dict[str, None] = {}
     for index, page in enumerate(pages):
-        if runs and runs[-1][1][0].read == page.read:
+        extra.update(dict.fromkeys(page.extra))
+        head = runs[-1][1][0] if runs else None
+        if head is not None and head.read == page.read and head.extra == page.extra:
             runs[-1][1].append(page)
         else:
             runs.append((index, [page]))
+    extra_dtypes = dict.fromkeys(extra, pl.String())
     frames = []
     for first, run in runs:
         lists = run[0].items if len(run) == 1 else pl.concat([p.items for p in run])
@@ -435,14 +455,61 @@ def _raw_rows(pages: Sequence[ParsedPage]) -> pl.DataFrame:
                 if page.items.explode().null_count():
                     raise _NullItemError(index)
         frame = exploded.struct.unnest()
-        read = run[0].read
-        if read is not None:
+        read, read_extra = run[0].read, run[0].extra
+        if read is not None or read_extra != tuple(extra):
             frame = frame.select(
-                pl.col(k) if k in read else pl.lit(None, dtype).alias(k)
-                for k, dtype in _RAW_ITEM_SCHEMA.items()
+                pl.col(k)
+                if (k in read_extra if k in extra_dtypes else read is None or k in read)
+                else pl.lit(None, dtype).alias(k)
+                for k, dtype in {**_RAW_ITEM_SCHEMA, **extra_dtypes}.items()
             )
         frames.append(frame)
-    return frames[0] if len(frames) == 1 else pl.concat(frames)
+    return (frames[0] if len(frames) == 1 else pl.concat(frames)), tuple(extra)
+
+
+def _kept_columns(
+    raw: pl.DataFrame,
+    pages: Sequence[ParsedPage],
+    unknown: Sequence[tuple[str, ...]],
+    counted: set[int],
+) -> list[pl.Series]:
+    """The kept unknown columns of a batch (``keep_unknown=True``), in first-seen order.
+
+    Pages whose unknown fields were proved by the key count (``counted``) take their values
+    from the extra columns they were read with; the others from their exact scan
+    (``ParsedPage.kept``).
+    """
+    names: dict[str, str | None] = {}  # kept name -> extra column (None: scanned only)
+    for index, page in enumerate(pages):
+        if index in counted:
+            for extra_key in unknown[index]:
+                names[_kept_name(extra_key)] = extra_key  # a scanned page's name keeps its place
+        else:
+            for kept_name in page.kept:
+                names.setdefault(kept_name, None)
+    columns = []
+    for name, key in names.items():
+        parts: list[pl.Series] = []
+        start = run_start = 0
+        for index, page in enumerate(pages):
+            n = page.n_items
+            if index not in counted:
+                if start > run_start:  # the counted pages before this one
+                    parts.append(_extra_slice(raw, key, run_start, start - run_start))
+                parts.append(pl.Series(name, page.kept.get(name, [None] * n), dtype=pl.String))
+                run_start = start + n
+            start += n
+        if start > run_start:
+            parts.append(_extra_slice(raw, key, run_start, start - run_start))
+        column = parts[0] if len(parts) == 1 else pl.concat(parts, rechunk=True)
+        columns.append(column.alias(name))
+    return columns
+
+
+def _extra_slice(raw: pl.DataFrame, key: str | None, start: int, n: int) -> pl.Series:
+    if key is None or key not in raw.columns:
+        return pl.Series(values=[None] * n, dtype=pl.String)
+    return raw.get_column(key).slice(start, n)
 
 
 def _page_of_row(pages: Sequence[ParsedPage], row: int) -> tuple[ParsedPage, int]:
@@ -526,18 +593,18 @@ def _assemble(
     Raises ``_NullItemError(index)`` when a page has a null item (a malformed page).
     """
     _body_stats(pages)
-    raw = _raw_rows(pages)
+    raw, extra = _raw_rows(pages)
     null_counts = raw.null_count().row(0)
     present = frozenset(k for k, n in zip(raw.columns, null_counts, strict=True) if n < raw.height)
     media_elements = _MEDIA_KEY in present and bool(raw.get_column(_MEDIA_KEY).list.len().sum())
-    unknown, missed, exact = _check_keys(
-        raw, pages, present, media_elements, keep_unknown=keep_unknown
+    unknown, missed, exact, counted = _check_keys(
+        raw, pages, present, media_elements, keep_unknown=keep_unknown, extra=extra
     )
     if missed or exact:
         # Pages read with fewer keys than they carry: read them again with every key.
         for index, keys in missed.items():
             hint = pages[index].hint
-            if hint is not None:
+            if hint is not None and keys:
                 hint.widen(keys)
             if index not in exact:
                 _reread(pages[index], quote_money=True)  # quoting is exact for any amount
@@ -545,17 +612,12 @@ def _assemble(
         for index in exact:
             _reread_exact(pages[index])
         return _assemble(pages, lenient=lenient, keep_unknown=keep_unknown)
-    kept_names: dict[str, None] = {}
-    for page in pages:
-        kept_names.update(dict.fromkeys(page.kept))
-    if kept_names:
-        columns = []
-        for name in kept_names:
-            values: list[str | None] = []
-            for page in pages:
-                values.extend(page.kept.get(name, [None] * page.n_items))
-            columns.append(pl.Series(name, values, dtype=pl.String))
-        raw = raw.hstack(columns)
+    kept = _kept_columns(raw, pages, unknown, counted) if keep_unknown else []
+    if extra:
+        raw = raw.drop(extra)
+        present = present - frozenset(extra)
+    if kept:
+        raw = raw.hstack(kept)
     spans = [(p.page, p.lead_id, p.n_items) for p in pages]
     pending: list[tuple[int, SchemaError]] = []
     start = 0

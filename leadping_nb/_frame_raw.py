@@ -10,6 +10,7 @@ conversion is in :mod:`leadping_nb._frame_typed`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
@@ -79,12 +80,53 @@ _MEDIA_KEY = next(f.api for f in EVENT_FIELDS if f.kind == "media")
 
 
 @functools.lru_cache(maxsize=64)
-def _read_envelope(keys: frozenset[str] | None) -> dict[str, pl.DataType]:
-    """The read schema with only ``keys`` of the item fields (all of them for ``None``)."""
-    if keys is None:
+def _read_envelope(
+    keys: frozenset[str] | None, extra: tuple[str, ...] = ()
+) -> dict[str, pl.DataType]:
+    """The read schema with only ``keys`` of the item fields (all of them for ``None``),
+    plus the undeclared item keys ``extra`` as ``String`` (see :class:`ReadKeys`)."""
+    if keys is None and not extra:
         return _RAW_ENVELOPE
-    item = {k: t for k, t in _RAW_ITEM_SCHEMA.items() if k in keys}
+    item = {k: t for k, t in _RAW_ITEM_SCHEMA.items() if keys is None or k in keys}
+    item.update(dict.fromkeys(extra, pl.String()))
     return {**_RAW_ENVELOPE, "items": pl.List(pl.Struct(item))}
+
+
+def _unread_values(body: bytes, items: pl.Series) -> bool:
+    """Whether ``body`` may hold values that the parse of ``items`` did not produce.
+
+    An upper bound of the key count of :func:`_check_keys` (media fields and escaped
+    ``\\":`` count as unread: a false alarm only costs one scan of the page).
+    """
+    rows = items.explode().struct.unnest()
+    produced: int = rows.height * rows.width - sum(rows.null_count().row(0))
+    values = body.count(b'":') - body.count(b'":null') - body.count(b'": null')
+    return values > produced + len(_RAW_ENVELOPE)
+
+
+#: Undeclared keys that are read as String columns (ReadKeys.extra): plain ASCII names, so
+#: that the parser's key match and the JSON text agree without any escape in between.
+_EXTRA_NAME_RX = re.compile(r"[A-Za-z0-9_.$@-]{1,128}\Z")
+
+
+def _learnable(doc: Any) -> list[str]:
+    """Undeclared item keys of a parsed page worth reading as ``String`` columns.
+
+    A key qualifies when it has a plain name (:data:`_EXTRA_NAME_RX`), at least one
+    non-null value, and only scalar values (strings, numbers, booleans, nulls) on the page:
+    ``pl.read_json`` reads a scalar into a ``String`` field, but fails on an object or array
+    (the page would then be read by the stdlib). In first-seen order.
+    """
+    items = doc.get("items") if isinstance(doc, dict) else None
+    scalar: dict[str, bool] = {}
+    for item in items if isinstance(items, list) else ():
+        if not isinstance(item, dict):
+            continue
+        for key, value in item.items():
+            if value is None or key in _RAW_KEY_SET:
+                continue
+            scalar[key] = scalar.get(key, True) and isinstance(value, str | int | float | Decimal)
+    return [k for k, ok in scalar.items() if ok and _EXTRA_NAME_RX.match(k)]
 
 
 #: Always read: ``id``, and the enum fields the current era leaves out of an item when null
@@ -113,22 +155,41 @@ class ReadKeys:
     0.66-1.10 s instead of 0.41-0.45 s (1.74-1.92 s without it).
     """
 
-    __slots__ = ("_lock", "keys")
+    __slots__ = ("_lock", "extra", "keys")
 
     def __init__(self) -> None:
         self.keys: frozenset[str] | None = None
+        #: Undeclared item keys that later pages are read with too, as ``String`` columns.
+        self.extra: tuple[str, ...] = ()
         self._lock = threading.Lock()
 
-    def learn(self, body: bytes) -> None:
+    def learn(self, body: bytes, items: pl.Series | None = None) -> None:
         """Start from the declared keys in ``body``: the first page read that has any.
 
+        With the page's parsed ``items`` (read with every declared key), the undeclared
+        item keys with scalar values on that page (:func:`_learnable`) are learned too, so
+        that later pages carrying them are proved by the key count alone instead of a scan
+        of each page with :mod:`json`. The page is scanned once, here, and only when its
+        ``":`` separators outnumber the values the parse produced (a key it did not read).
         An empty page (a lead without events) teaches nothing, so the next page is read
         with every key and teaches instead.
         """
         if self.keys is None:
             found = [k for k in _RAW_KEYS if b'"' + k.encode() + b'"' in body]
             if found:
+                if items is not None and _unread_values(body, items):
+                    # invalid JSON: decided later, page by page
+                    with contextlib.suppress(ValueError, RecursionError):
+                        self.widen_extra(_learnable(json.loads(body)))
                 self.widen(found)
+
+    def widen_extra(self, keys: Iterable[str]) -> None:
+        """Read later pages with the undeclared ``keys`` too (as ``String`` columns)."""
+        with self._lock:
+            known = set(self.extra)
+            new = tuple(k for k in keys if k not in known and k not in _RAW_KEY_SET)
+            if new:
+                self.extra = self.extra + new
 
     def widen(self, keys: Iterable[str]) -> None:
         """Read later pages with ``keys`` too."""
@@ -286,6 +347,8 @@ class ParsedPage:
     read: frozenset[str] | None = None
     #: Where ``read`` came from; widened when the page turns out to carry more keys.
     hint: ReadKeys | None = field(default=None, repr=False)
+    #: Undeclared item keys the page was read with, as ``String`` (see ReadKeys.extra).
+    extra: tuple[str, ...] = ()
 
 
 def _where(
@@ -390,6 +453,7 @@ def _parse_raw(
     check_items: bool = False,
     quote_money: bool = False,
     hint: ReadKeys | None = None,
+    extra: tuple[str, ...] | None = None,
 ) -> ParsedPage:
     """Parse one body (worker thread): Series operations only, no query plans.
 
@@ -397,7 +461,8 @@ def _parse_raw(
     batches check them anyway when they are converted. The body is read as sent; a page
     whose amounts float64 might not hold exactly is read again with its amounts quoted
     (``quote_money``) when its batch is assembled (:func:`_body_stats`), or right away if
-    the plain read fails. With a ``hint``, only the item keys it has learned are read.
+    the plain read fails. With a ``hint``, only the item keys it has learned are read, and
+    the undeclared keys it has learned (``extra``, else the hint's) are read as ``String``.
     """
     start = body[:64].lstrip()
     if start.startswith(b"\xef\xbb\xbf"):
@@ -406,9 +471,27 @@ def _parse_raw(
     if not start.startswith(b"{"):
         raise _malformed("the body is not a JSON object", body, lead_id, page)
     read = hint.keys if hint is not None else None
+    if extra is None:
+        extra = hint.extra if hint is not None else ()
     try:
-        env = pl.read_json(_quote_money(body) if quote_money else body, schema=_read_envelope(read))
+        env = pl.read_json(
+            _quote_money(body) if quote_money else body, schema=_read_envelope(read, extra)
+        )
     except pl.exceptions.PolarsError:
+        if extra:
+            # e.g. an object in a learned undeclared key: read the page without them (its
+            # unknown fields are then found by the exact scan of _check_keys).
+            return _parse_raw(
+                body,
+                lead_id=lead_id,
+                page=page,
+                lenient=lenient,
+                keep_unknown=keep_unknown,
+                check_items=check_items,
+                quote_money=quote_money,
+                hint=hint,
+                extra=(),
+            )
         if not quote_money and _LONG_MONEY_RX.search(body) is not None:
             # e.g. an amount beyond float64's range: read it as text.
             return _parse_raw(
@@ -420,6 +503,7 @@ def _parse_raw(
                 check_items=check_items,
                 quote_money=True,
                 hint=hint,
+                extra=extra,
             )
         # Invalid JSON, or a value of the wrong JSON type: decide exactly with the stdlib.
         return _parse_python(
@@ -452,7 +536,7 @@ def _parse_raw(
             body, lead_id=lead_id, page=page, lenient=lenient, keep_unknown=keep_unknown
         )
     if hint is not None and read is None:
-        hint.learn(body)
+        hint.learn(body, items)
     # Key balance for unknown-field detection (_frame's docstring; finished in _check_keys).
     envelope = [v for v in (ps_text, tc_text, token) if v is not None]
     balance = (
@@ -476,6 +560,7 @@ def _parse_raw(
         money_exact=quote_money,
         read=read,
         hint=hint,
+        extra=extra,
     )
 
 
@@ -835,9 +920,10 @@ def _media_value(
 
 
 @functools.lru_cache(maxsize=256)
-def _count_expr(present: frozenset[str]) -> pl.Expr:
+def _count_expr(present: frozenset[str], extra: tuple[str, ...] = ()) -> pl.Expr:
     """Per row: the number of non-null values the parse produced (top level)."""
-    parts = [pl.col(k).is_not_null().cast(pl.Int64) for k in _RAW_KEYS if k in present]
+    keys = [k for k in _RAW_KEYS if k in present] + [k for k in extra if k in present]
+    parts = [pl.col(k).is_not_null().cast(pl.Int64) for k in keys]
     if not parts:
         return pl.repeat(0, pl.len(), dtype=pl.Int64).alias("n")
     return pl.sum_horizontal(parts).alias("n")
@@ -865,7 +951,7 @@ def _media_counts(raw: pl.DataFrame) -> pl.Series:
 
 def _quoted_colons(rows: pl.DataFrame) -> int:
     """``":`` minus ``":null`` inside the parsed strings of some rows (escaped in the body)."""
-    columns = [rows.get_column(k) for k in _RAW_KEYS if k != _MEDIA_KEY]
+    columns = [rows.get_column(k) for k in rows.columns if k != _MEDIA_KEY]
     media = rows.get_column(_MEDIA_KEY).explode().drop_nulls()
     if media.len():
         columns += media.struct.unnest().get_columns()
@@ -885,42 +971,71 @@ def _check_keys(
     media_elements: bool,
     *,
     keep_unknown: bool,
-) -> tuple[list[tuple[str, ...]], dict[int, frozenset[str]], set[int]]:
+    extra: tuple[str, ...] = (),
+) -> tuple[list[tuple[str, ...]], dict[int, frozenset[str]], set[int], set[int]]:
     """Unknown fields of every page: the fast count, then an exact scan where it disagrees.
 
     Per page, the body's ``":`` separators minus its ``":null`` values (and the envelope's
     keys) must equal the number of non-null values the parse produced. Undeclared keys,
     repeated keys and escaped ``\\":`` inside strings make them differ; the escaped ones
     are then subtracted using the parsed strings, and if the page still disagrees it is
-    scanned exactly with :mod:`json`.
+    scanned exactly with :mod:`json`. The undeclared keys a page was read with
+    (``extra``, :attr:`ReadKeys.extra`) count as produced values, so a page whose unknown
+    fields are all among them agrees and is not scanned: its unknown fields are the extra
+    columns with a value on its rows. With ``keep_unknown`` such a page is still scanned
+    when a JSON number in one of those keys may not be kept exactly as sent by the
+    parser's text (a fraction or an exponent; :func:`_inexact_extra`).
 
     Also returns, by index in ``pages``, the declared keys with values that a page read with
-    fewer keys (:class:`ReadKeys`) did not read: such pages must be read again; and the
-    pages whose exact scan found a key repeated in one object, which ``pl.read_json`` reads
-    as its first copy: they must be read exactly (:func:`_reread_exact`).
+    fewer keys (:class:`ReadKeys`) did not read: such pages must be read again; the pages
+    whose exact scan found a key repeated in one object, which ``pl.read_json`` reads as
+    its first copy: they must be read exactly (:func:`_reread_exact`); and the pages whose
+    unknown fields were proved by the count (their kept values are the extra columns).
     """
-    per_row = raw.select(_count_expr(present)).get_column("n")
+    extra = tuple(k for k in extra if k in present)
+    per_row = raw.select(_count_expr(present, extra)).get_column("n")
     if media_elements:
         per_row = per_row + _media_counts(raw)
     cum = per_row.cum_sum().to_list() if raw.height else []
+    extra_cum: dict[str, list[int]] = {}
+    if extra:
+        counts = raw.select(
+            pl.col(k).is_not_null().cast(pl.Int64).cum_sum().alias(k) for k in extra
+        )
+        extra_cum = {k: counts.get_column(k).to_list() for k in extra}
     found: list[tuple[str, ...]] = []
     missed: dict[int, frozenset[str]] = {}
     exact: set[int] = set()
+    counted: set[int] = set()
     start = 0
     for index, page in enumerate(pages):
         end = start + page.n_items
+
+        def span(c: list[int], start: int = start, end: int = end) -> int:
+            return (c[end - 1] if end else 0) - (c[start - 1] if start else 0)
+
         if page.unknown is not None:
             found.append(page.unknown)
             start = end
             continue
-        produced = (cum[end - 1] if end else 0) - (cum[start - 1] if start else 0)
+        produced = span(cum)
         assert page.colons is not None  # counted by _body_stats
         surplus = page.balance + page.colons - produced
         if surplus > 0:
             surplus -= page.body.count(b'": null')
         if surplus > 0 and b'\\"' in page.body:
             surplus -= _quoted_colons(raw.slice(start, page.n_items))
+        names = tuple(k for k in extra if span(extra_cum[k]))
+        if surplus == 0 and names and keep_unknown and _inexact_extra(page.body, names):
+            surplus = -1  # keep the values exactly as sent: scan the page
         if surplus == 0:
+            found.append(names)
+            if names:
+                counted.add(index)
+        elif surplus > 0 and page.hint is not None and not set(page.hint.extra) <= set(page.extra):
+            # Read before its hint learned undeclared keys (the first pages, on the parser
+            # threads): reading it again with them is cheaper than the exact scan.
+            missed[index] = frozenset()
             found.append(())
         else:
             try:
@@ -940,10 +1055,31 @@ def _check_keys(
                 unread = _unread_keys(doc, page.read)
                 if unread:
                     missed[index] = unread
+            if page.hint is not None:
+                page.hint.widen_extra(_learnable(doc))  # later pages: proved by the count
             unknown, page.kept = _scan_unknown(doc, keep_unknown=keep_unknown)
             found.append(unknown)
         start = end
-    return found, missed, exact
+    return found, missed, exact, counted
+
+
+@functools.lru_cache(maxsize=64)
+def _extra_number_rx(names: tuple[str, ...]) -> re.Pattern[bytes]:
+    keys = b"|".join(re.escape(k.encode()) for k in names)
+    return re.compile(
+        rb'"(?:' + keys + rb')"' + _WS.encode() + rb":" + _WS.encode() + rb"-?[0-9]+[.eE]"
+    )
+
+
+def _inexact_extra(body: bytes, names: tuple[str, ...]) -> bool:
+    """Whether a key of ``names`` may carry a JSON number with a fraction or an exponent.
+
+    ``pl.read_json`` writes such a number into a ``String`` field as float64's shortest
+    text (``1.10`` → ``"1.1"``, ``1e2`` → ``"100"``), so a kept value would not be the text
+    sent; integers (any length) and the other scalars are kept exactly. (A match inside a
+    string only costs an exact scan.)
+    """
+    return _extra_number_rx(names).search(body) is not None
 
 
 def _unread_keys(doc: Any, read: frozenset[str]) -> frozenset[str]:
@@ -1029,6 +1165,7 @@ def _reread(page: ParsedPage, *, quote_money: bool) -> None:
         lenient=page.lenient,
         keep_unknown=page.keep_unknown,
         quote_money=quote_money,
+        extra=page.hint.extra if page.hint is not None else page.extra,
     )
     again.colons = page.colons
     n_items = page.n_items

@@ -6,6 +6,7 @@ import json
 from dataclasses import FrozenInstanceError
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import polars as pl
@@ -1295,3 +1296,104 @@ def test_hostile_values_through_the_client(item: str, field: str, lenient_ok: bo
             ]
         else:
             assert lenient.failed == ["L1"] and lenient.errors["L1"].field == field  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------- undeclared fields on every item (issue 18)
+
+
+def with_new_fields(item: dict[str, Any], i: int) -> dict[str, Any]:
+    """An item with the kinds of fields the API adds: text, boolean, integer, and nulls."""
+    return item | {
+        "newText": f"run-{i}",
+        "newFlag": i % 2 == 0,
+        "newCount": i * 1_000_000_007,  # beyond Int32; kept as its digits
+        "newMaybe": None if i % 3 else "x",
+    }
+
+
+@pytest.mark.parametrize("era", ["seed", "current"])
+def test_undeclared_fields_on_every_item_keep_every_value_and_the_report(
+    era: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make = seed_item if era == "seed" else current_item
+    plain = [[make(10 * p + j) for j in range(3)] for p in range(4)]
+    pages = [
+        body(*(with_new_fields(it, 10 * p + j) for j, it in enumerate(items)))
+        for p, items in enumerate(plain)
+    ]
+    scans: list[int] = []
+    real = _frame_raw._scan_unknown
+
+    def spy(doc: Any, *, keep_unknown: bool) -> Any:
+        scans.append(1)
+        return real(doc, keep_unknown=keep_unknown)
+
+    monkeypatch.setattr(_frame_raw, "_scan_unknown", spy)
+    declared_only = events_frame([body(*items) for items in plain])
+    scans.clear()
+    # The first page teaches the new keys (ReadKeys.learn) and is read again with them;
+    # every page is then proved by the key count alone, none is scanned exactly.
+    learned = learned_frame(pages, lenient=False, keep_unknown=False)
+    assert scans == []
+    assert_frame_equal(learned, declared_only, check_exact=True)
+    df, report = events_frame(pages, with_report=True)
+    assert_frame_equal(df, declared_only, check_exact=True)  # every declared value, exact
+    assert report.unknown_fields == {"newText": 1, "newFlag": 1, "newCount": 1, "newMaybe": 1}
+    assert report.n_events == 12
+
+    kept, kept_report = events_frame(pages, keep_unknown=True, with_report=True)
+    assert kept.columns == [*EVENT_SCHEMA, "newText", "newFlag", "newCount", "newMaybe"]
+    assert_frame_equal(kept.select(list(EVENT_SCHEMA)), declared_only, check_exact=True)
+    ids = [10 * p + j for p in range(4) for j in range(3)]
+    assert kept.get_column("newText").to_list() == [f"run-{i}" for i in ids]
+    assert kept.get_column("newFlag").to_list() == ["true" if i % 2 == 0 else "false" for i in ids]
+    assert kept.get_column("newCount").to_list() == [str(i * 1_000_000_007) for i in ids]
+    assert kept.get_column("newMaybe").to_list() == [None if i % 3 else "x" for i in ids]
+    assert kept_report.unknown_fields == report.unknown_fields
+    assert_frame_equal(learned_frame(pages, lenient=False, keep_unknown=True), kept)
+
+
+def test_learned_undeclared_keys_keep_numbers_and_objects_exactly() -> None:
+    p1 = body(raw='[{"id":"a","zNum":1,"zObj":"s"},{"id":"b","zNum":2}]')
+    p2 = body(raw='[{"id":"c","zNum":-2.50},{"id":"d","zNum":1E+5}]')  # not float text
+    p3 = body(raw='[{"id":"e","zObj":{"k":[1,null]}},{"id":"f","zNew":"late"}]')
+    p4 = body(raw='[{"id":"g","zNum":3,"zNew":"again"}]')
+    df = learned_frame([p1, p2, p3, p4], lenient=False, keep_unknown=True)
+    assert df.columns == [*EVENT_SCHEMA, "zNum", "zObj", "zNew"]
+    assert df.get_column("zNum").to_list() == ["1", "2", "-2.50", "1E+5", None, None, "3"]
+    assert df.get_column("zObj").to_list() == ["s", None, None, None, '{"k":[1,null]}', None, None]
+    assert df.get_column("zNew").to_list() == [None] * 5 + ["late", "again"]
+    _df, report = events_frame([p1, p2, p3, p4], with_report=True)
+    assert report.unknown_fields == {"zNum": 1, "zObj": 1, "zNew": 3}
+
+
+@pytest.mark.parametrize("lenient", [False, True])
+def test_a_wrong_type_next_to_undeclared_fields_is_still_a_clear_error(lenient: bool) -> None:
+    pages = [body(*(with_new_fields(seed_item(10 * p + j), j) for j in range(3))) for p in range(3)]
+    bad = [with_new_fields(seed_item(30 + j), j) for j in range(3)]
+    bad[1]["retryCount"] = "two"
+    pages.append(body(*bad))
+    sources = [SimpleNamespace(raw=b, page=n, lead_id="lead-seed") for n, b in enumerate(pages, 1)]
+    if lenient:
+        df, report = events_frame(sources, lenient=True, with_report=True)
+        assert df.get_column("retry_count").null_count() == 1
+        assert report.nulled == {"retryCount": 1}
+        assert set(report.unknown_fields) == {"newText", "newFlag", "newCount", "newMaybe"}
+        return
+    with pytest.raises(SchemaError) as info:
+        events_frame(sources)
+    error = info.value
+    assert (error.field, error.value, error.lead_id, error.page, error.event_id) == (
+        "retryCount",
+        "two",
+        "lead-seed",
+        4,
+        "seed-31",
+    )
+    assert "retryCount" in str(error) and "'two'" in str(error) and "page 4" in str(error)
+    # An object where a declared scalar is expected, next to learned undeclared keys.
+    bad[1]["retryCount"] = "2"
+    bad[2]["status"] = {"code": 1}
+    with pytest.raises(SchemaError) as info:
+        learned_frame([*pages[:3], body(*bad)], lenient=False, keep_unknown=False)
+    assert (info.value.field, info.value.page, info.value.event_id) == ("status", 4, "seed-32")
