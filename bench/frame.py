@@ -12,7 +12,7 @@ Builds realistic raw page bodies itself (default 1,000,000 events):
 
 each in pages of 100 and of 1,000 events (the same events), and converts the same bytes with
 
-* **ours**: ``leadping_nb._frame.events_frame(pages)`` → typed frame (Decimal money,
+* **ours**: ``leadping_nb._frame.decode.events_frame(pages)`` → typed frame (Decimal money,
   UTC datetimes, validated values, unknown-field detection);
 * **orjson**: ``[orjson.loads(p) for p in pages]`` (Python objects, no typing at all);
 * **pandas**: ``json.loads`` every page, ``pd.DataFrame`` of all items, ``pd.to_datetime``
@@ -199,7 +199,7 @@ def read_pages(path: Path) -> list[bytes]:
 
 
 def run_ours(pages: list[bytes]) -> Any:
-    from leadping_nb._frame import events_frame
+    from leadping_nb._frame.decode import events_frame
 
     return events_frame(pages)
 
@@ -247,7 +247,7 @@ def worker(method: str, path: Path, repeat: int) -> None:
     raw = sum(len(p) for p in pages)
     run = RUNNERS[method]
     if method == "ours":  # import outside the timed/measured region, like the other methods
-        import leadping_nb._frame  # noqa: F401
+        import leadping_nb._frame.decode  # noqa: F401
     elif method == "pandas":
         import pandas  # noqa: F401
     else:
