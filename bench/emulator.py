@@ -20,7 +20,7 @@ import argparse
 import json
 import time
 
-from leadping_nb._wire import WireRequest
+from leadping_nb._http.wire import WireRequest
 from leadping_nb.emulator import EMULATOR_API_KEY, Emulator, events_frame, generate_events
 from leadping_nb.emulator._generator import generate_raw_events
 

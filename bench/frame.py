@@ -17,7 +17,7 @@ fields with every timestamp given 0, 3 or 7 fractional digits at random. Each va
 pages of 100 and of 1,000 events. On the same bytes, in one process, repetitions
 interleaved (every method once per round), median wall time:
 
-* **ours**: ``leadping_nb._frame.events_frame(pages)`` → the typed, checked frame (Decimal
+* **ours**: ``leadping_nb._frame.decode.events_frame(pages)`` → the typed, checked frame (Decimal
   money, UTC datetimes, validated values, unknown fields reported);
 * **plain**: the plain Polars code a competent user writes: ``json.loads`` per page,
   ``pl.DataFrame`` of all items with an explicit schema of the era's fields (numbers as the
@@ -264,7 +264,7 @@ def plain_schema(era: str) -> Any:
     """The explicit schema a user writes for the era's items (numbers as the era sends them)."""
     import polars as pl
 
-    from leadping_nb._schema import EVENT_FIELDS, SEED_ITEM_FIELDS, field_by_name
+    from leadping_nb._core.schema import EVENT_FIELDS, SEED_ITEM_FIELDS, field_by_name
 
     keys = (
         list(SEED_ITEM_FIELDS)
@@ -301,7 +301,7 @@ def plain_schema(era: str) -> Any:
 
 
 def run_ours(pages: list[bytes], ctx: dict[str, Any]) -> Any:
-    from leadping_nb._frame import events_frame
+    from leadping_nb._frame.decode import events_frame
 
     return events_frame(pages)
 
@@ -358,7 +358,7 @@ METHODS = {"ours": run_ours, "plain": run_plain, "floor": run_floor, "pandas": r
 def context(era: str, pages: list[bytes]) -> dict[str, Any]:
     import polars as pl
 
-    from leadping_nb._frame_raw import ReadKeys, _read_envelope
+    from leadping_nb._frame.raw import ReadKeys, _read_envelope
 
     hint = ReadKeys()
     hint.learn(pages[0], pl.read_json(pages[0], schema=_read_envelope(None))["items"])
@@ -380,7 +380,7 @@ def memory_worker(path: Path) -> None:
     """Child process: peak RSS growth of one events_frame call over the loaded pages."""
     import gc
 
-    import leadping_nb._frame  # noqa: F401  (imported outside the measured region)
+    import leadping_nb._frame.decode  # noqa: F401  (imported outside the measured region)
 
     pages = read_pages(path)
     gc.collect()
@@ -445,7 +445,7 @@ def main() -> None:
     n_mem = args.mem_events or (40_000 if args.quick else 100_000)
     import pandas  # noqa: F401
 
-    import leadping_nb._frame  # noqa: F401
+    import leadping_nb._frame.decode  # noqa: F401
 
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="leadping-bench-") as tmp:

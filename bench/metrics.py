@@ -46,7 +46,7 @@ import pandas as pd
 import polars as pl
 
 from leadping_nb import metrics as m
-from leadping_nb._schema import EVENT_SCHEMA
+from leadping_nb._core.schema import EVENT_SCHEMA
 
 AS_OF = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)  # the emulator's default "now"
 TS_COLS = [c for c, t in EVENT_SCHEMA.items() if t == pl.Datetime("us", "UTC")]

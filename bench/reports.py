@@ -43,7 +43,10 @@ def child(parquet: str) -> None:
     import polars as pl
 
     import leadping_nb
-    from leadping_nb._schema import EVENT_SCHEMA
+    try:
+        from leadping_nb._core.schema import EVENT_SCHEMA
+    except ImportError:  # a checkout from before the stage packages
+        from leadping_nb._schema import EVENT_SCHEMA  # type: ignore[no-redef]
     from leadping_nb.reports import BillingReport, DeliveryReport
 
     frame = pl.read_parquet(parquet).select(list(EVENT_SCHEMA)).cast(EVENT_SCHEMA)

@@ -41,7 +41,7 @@ from typing import Any
 from paging import free_port, wait_listening
 
 from leadping_nb import Client, EventQuery, RateLimit
-from leadping_nb._query import HISTORY_START, WHOLE_HISTORY
+from leadping_nb._http.query import HISTORY_START, WHOLE_HISTORY
 from leadping_nb.emulator import EMULATOR_API_KEY
 from leadping_nb.store import EventStore
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._errors import (
+from leadping_nb._core.errors import (
     ApiError,
     AuthError,
     FetchError,
@@ -33,12 +33,12 @@ from ._errors import (
     RateLimitError,
     SchemaError,
 )
-from ._query import EventQuery, Filter, OrderBy, RangeFilter, check_lead_id
-from ._schema import EVENT_SCHEMA, MONEY_DTYPE, TIMESTAMP_DTYPE
-from ._window import Window
+from leadping_nb._core.schema import EVENT_SCHEMA, MONEY_DTYPE, TIMESTAMP_DTYPE
+from leadping_nb._core.window import Window
+from leadping_nb._http.query import EventQuery, Filter, OrderBy, RangeFilter, check_lead_id
 
 if TYPE_CHECKING:
-    from ._client import (
+    from leadping_nb._client import (
         AsyncClient,
         AsyncEventSearch,
         Client,
@@ -48,16 +48,16 @@ if TYPE_CHECKING:
         FetchResult,
         Page,
     )
-    from ._export import to_csv, to_excel, to_parquet
-    from ._frame import DecodedPage, FrameReport, events_frame, schema_table
-    from ._http import RateLimit, RetryPolicy
-    from .emulator import Emulator, FaultConfig
-    from .metrics import TrafficScope
-    from .reports import BillingReport, DeliveryReport
-    from .store import EventStore, RefreshResult
-    from .widgets import EventExplorer, FilterPanel, LeadPicker
+    from leadping_nb._frame.decode import DecodedPage, FrameReport, events_frame, schema_table
+    from leadping_nb._http.transport import RateLimit, RetryPolicy
+    from leadping_nb.emulator import Emulator, FaultConfig
+    from leadping_nb.metrics import TrafficScope
+    from leadping_nb.reports import BillingReport, DeliveryReport
+    from leadping_nb.reports._export import to_csv, to_excel, to_parquet
+    from leadping_nb.store import EventStore, RefreshResult
+    from leadping_nb.widgets import EventExplorer, FilterPanel, LeadPicker
 
-__version__ = "0.1.0"
+from leadping_nb._core.version import __version__ as __version__
 
 _LAZY: dict[str, str] = {
     "AsyncClient": "._client",
@@ -68,17 +68,17 @@ _LAZY: dict[str, str] = {
     "FetchProgress": "._client",
     "FetchResult": "._client",
     "Page": "._client",
-    "DecodedPage": "._frame",
-    "FrameReport": "._frame",
-    "events_frame": "._frame",
-    "schema_table": "._frame",
-    "RateLimit": "._http",
-    "RetryPolicy": "._http",
+    "DecodedPage": "._frame.decode",
+    "FrameReport": "._frame.decode",
+    "events_frame": "._frame.decode",
+    "schema_table": "._frame.decode",
+    "RateLimit": "._http.transport",
+    "RetryPolicy": "._http.transport",
     "Emulator": ".emulator",
     "FaultConfig": ".emulator",
-    "to_csv": "._export",
-    "to_excel": "._export",
-    "to_parquet": "._export",
+    "to_csv": ".reports._export",
+    "to_excel": ".reports._export",
+    "to_parquet": ".reports._export",
     "EventStore": ".store",
     "RefreshResult": ".store",
     "TrafficScope": ".metrics",

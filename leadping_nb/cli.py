@@ -21,17 +21,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from leadping_nb._errors import KEY_HINT, AuthError, LeadpingError, QueryError
-from leadping_nb._format import DEFAULT_CURRENCY, check_currency
-from leadping_nb._query import (
+from leadping_nb._core.errors import KEY_HINT, AuthError, LeadpingError, QueryError
+from leadping_nb._core.format import DEFAULT_CURRENCY, check_currency
+from leadping_nb._core.schema import field_by_name
+from leadping_nb._core.window import Window
+from leadping_nb._http.query import (
     HISTORY_START,
     MAX_PAGE_SIZE,
     WHOLE_HISTORY,
     EventQuery,
     check_lead_id,
 )
-from leadping_nb._schema import field_by_name
-from leadping_nb._window import Window
 
 if TYPE_CHECKING:
     import polars as pl
@@ -214,7 +214,7 @@ def _source() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``leadping-nb`` (subcommands demo, fetch, report, serve)."""
-    from leadping_nb import __version__
+    from leadping_nb._core.version import __version__
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -723,9 +723,9 @@ def _write_frame(
     provenance: dict[str, str] | None = None,
 ) -> Path:
     """Write ``frame`` by the file's extension (money exact; CSV/Excel times in
-    ``time_zone``); files are written atomically by :mod:`leadping_nb._export`.
+    ``time_zone``); files are written atomically by :mod:`leadping_nb.reports._export`.
     ``provenance`` goes into Parquet's key-value metadata and Excel's about sheet."""
-    from leadping_nb import _export
+    from leadping_nb.reports import _export
 
     kind = _FORMATS.get(path.suffix.lower())
     if kind is None:
@@ -786,7 +786,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     frame = result.frame
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    from leadping_nb._export import provenance
+    from leadping_nb.reports._export import provenance
 
     events_path = _write_frame(
         frame,
@@ -884,7 +884,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
             result = src.fetch(ids, query)
             if _all_failed(result):
                 return FAILED
-            from leadping_nb._export import provenance
+            from leadping_nb.reports._export import provenance
 
             since, until = _window(args)
             window = (since, until) if since or until else None

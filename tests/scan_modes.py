@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from leadping_nb import _frame_raw
+from leadping_nb._frame import raw as _frame_raw
 
 
 @pytest.fixture(autouse=True, scope="module", params=["python", "polars"])

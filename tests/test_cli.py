@@ -24,9 +24,9 @@ from polars.testing import assert_frame_equal
 import leadping_nb.emulator as emulator_pkg
 from leadping_nb import EventQuery
 from leadping_nb import metrics as m
-from leadping_nb._format import money_text
-from leadping_nb._http import RetryPolicy
-from leadping_nb._schema import EVENT_SCHEMA
+from leadping_nb._core.format import money_text
+from leadping_nb._core.schema import EVENT_SCHEMA
+from leadping_nb._http.transport import RetryPolicy
 from leadping_nb.cli import main
 from leadping_nb.emulator import EMULATOR_API_KEY, Emulator, FaultConfig
 from leadping_nb.store import EventStore
@@ -687,7 +687,7 @@ def test_a_malformed_key_in_the_environment_exits_2_unseen(
 def test_a_full_disk_is_named_and_leaves_no_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from leadping_nb import _export
+    from leadping_nb.reports import _export
 
     def full(self: pl.DataFrame, file: Any, *args: Any, **kwargs: Any) -> None:
         Path(file).write_bytes(b"PAR1 half")

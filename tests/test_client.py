@@ -30,11 +30,11 @@ from leadping_nb import (
     RateLimitError,
     RetryPolicy,
     SchemaError,
-    _client_fanout,
 )
 from leadping_nb._client import AsyncEventSearch, EventSearch
-from leadping_nb._schema import EVENT_SCHEMA
-from leadping_nb._wire import WireRequest, WireResponse
+from leadping_nb._client import fanout as _client_fanout
+from leadping_nb._core.schema import EVENT_SCHEMA
+from leadping_nb._http.wire import WireRequest, WireResponse
 
 from .fakes import KEY, FakeApi, drop, item, make_pages, slow, status, truncated
 
@@ -679,7 +679,7 @@ def test_async_client_refuses_a_second_event_loop() -> None:
 
 
 def test_limiter_keeps_to_the_window_with_a_fake_clock() -> None:
-    from leadping_nb._http import RateLimiter
+    from leadping_nb._http.transport import RateLimiter
 
     now = [0.0]
     starts: list[float] = []
@@ -702,7 +702,7 @@ def test_limiter_keeps_to_the_window_with_a_fake_clock() -> None:
 
 
 def test_limiter_charges_in_flight_requests_until_their_answer_plus_a_window() -> None:
-    from leadping_nb._http import RateLimiter
+    from leadping_nb._http.transport import RateLimiter
 
     now = [0.0]
     sent: list[float] = []
@@ -727,7 +727,7 @@ def test_limiter_charges_in_flight_requests_until_their_answer_plus_a_window() -
 
 
 def test_a_429_pauses_every_request() -> None:
-    from leadping_nb._http import RateLimiter
+    from leadping_nb._http.transport import RateLimiter
 
     now = [0.0]
 

@@ -35,9 +35,9 @@ from leadping_nb import (
     QueryError,
     RetryPolicy,
     SchemaError,
-    _account,
 )
-from leadping_nb._wire import WireRequest, WireResponse
+from leadping_nb._client import account as _account
+from leadping_nb._http.wire import WireRequest, WireResponse
 from leadping_nb.emulator import FaultConfig
 from leadping_nb.emulator._engine import parse_timestamp
 

@@ -25,8 +25,8 @@ from leadping_nb import (
     RetryPolicy,
     SchemaError,
 )
-from leadping_nb._http import check_api_key, mask_url
-from leadping_nb._wire import WireRequest, WireResponse
+from leadping_nb._http.transport import check_api_key, mask_url
+from leadping_nb._http.wire import WireRequest, WireResponse
 
 from .fakes import KEY, FakeApi, make_pages
 
@@ -263,7 +263,7 @@ def test_an_unexpected_exception_is_that_leads_error_and_the_others_are_exact() 
 def test_an_unexpected_exception_in_the_batch_conversion_costs_only_its_lead(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from leadping_nb import _fetch
+    from leadping_nb._client import fetch as _fetch
 
     real_assemble, real_convert = _fetch._assemble, _fetch.frame_from_pages
 

@@ -16,10 +16,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from leadping_nb import _export
-from leadping_nb._export import to_csv, to_excel, to_parquet
-from leadping_nb._frame import decode_page, events_frame
-from leadping_nb._schema import EVENT_SCHEMA
+from leadping_nb._core.schema import EVENT_SCHEMA
+from leadping_nb._frame.decode import decode_page, events_frame
+from leadping_nb.reports import _export
+from leadping_nb.reports._export import to_csv, to_excel, to_parquet
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -337,7 +337,7 @@ def test_naive_datetimes_are_labelled_as_zoneless(tmp_path: Path) -> None:
 
 def test_provenance_is_written_into_parquet_and_the_excel_about_sheet(tmp_path: Path) -> None:
     from leadping_nb import EventQuery, __version__
-    from leadping_nb._export import PROVENANCE_KEYS, provenance
+    from leadping_nb.reports._export import PROVENANCE_KEYS, provenance
 
     prov = provenance(
         source="Leadping API at https://api.example.com/v1",
@@ -379,7 +379,7 @@ def test_provenance_is_written_into_parquet_and_the_excel_about_sheet(tmp_path: 
     ],
 )
 def test_safe_source_removes_credentials(source: str, shown: str) -> None:
-    from leadping_nb._export import safe_source
+    from leadping_nb.reports._export import safe_source
 
     assert safe_source(source) == shown
     assert "SECRET" not in safe_source(source) and "pw" not in safe_source(source)

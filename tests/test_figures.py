@@ -23,11 +23,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-from leadping_nb import _figure_base as fb
 from leadping_nb import figures as f
 from leadping_nb import metrics as m
-from leadping_nb._schema import EVENT_SCHEMA
+from leadping_nb._core.schema import EVENT_SCHEMA
 from leadping_nb.emulator import events_frame
+from leadping_nb.figures import _base as fb
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 AS_OF = datetime(2026, 11, 1, 12, tzinfo=UTC)

@@ -13,9 +13,19 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from leadping_nb import Client, _frame, _frame_raw
-from leadping_nb._errors import SchemaError
-from leadping_nb._frame import (
+from leadping_nb import Client
+from leadping_nb._core.errors import SchemaError
+from leadping_nb._core.schema import (
+    EVENT_FIELDS,
+    EVENT_SCHEMA,
+    MEDIA_DTYPE,
+    MONEY_DTYPE,
+    SEED_ITEM_FIELDS,
+    TIMESTAMP_DTYPE,
+)
+from leadping_nb._frame import decode as _frame
+from leadping_nb._frame import raw as _frame_raw
+from leadping_nb._frame.decode import (
     DecodedPage,
     FrameReport,
     MalformedPageError,
@@ -27,15 +37,7 @@ from leadping_nb._frame import (
     parse_page,
     schema_table,
 )
-from leadping_nb._schema import (
-    EVENT_FIELDS,
-    EVENT_SCHEMA,
-    MEDIA_DTYPE,
-    MONEY_DTYPE,
-    SEED_ITEM_FIELDS,
-    TIMESTAMP_DTYPE,
-)
-from leadping_nb._wire import WireResponse
+from leadping_nb._http.wire import WireResponse
 
 from .fakes import KEY, FakeApi, make_pages
 from .scan_modes import body_scan  # noqa: F401  (autouse: every test in both scan modes)

@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from leadping_nb import _frame_typed
-from leadping_nb._errors import SchemaError
-from leadping_nb._frame import decode_page, events_frame, frame_from_pages, parse_page
-from leadping_nb._schema import EVENT_FIELDS, EVENT_SCHEMA, KNOWN_VALUES, SEED_ITEM_FIELDS
+from leadping_nb._core.errors import SchemaError
+from leadping_nb._core.schema import EVENT_FIELDS, EVENT_SCHEMA, KNOWN_VALUES, SEED_ITEM_FIELDS
+from leadping_nb._frame import typed as _frame_typed
+from leadping_nb._frame.decode import decode_page, events_frame, frame_from_pages, parse_page
 
 from .scan_modes import body_scan  # noqa: F401  (autouse: every test in both scan modes)
 
@@ -582,7 +582,7 @@ def hostile_page(draw: st.DrawFn) -> tuple[bytes, str, int, str | None, list[dic
 def _oracle(body: bytes) -> list[dict[str, Any]] | None:
     """The items as Python's json reads them, or None where the page must be refused: invalid
     JSON, a key repeated with different values, a lone surrogate, an item without id."""
-    from leadping_nb._frame_raw import _Dup, _load_exact, _problem
+    from leadping_nb._frame.raw import _Dup, _load_exact, _problem
 
     try:
         doc, _ = _load_exact(body, parse_float=Decimal)

@@ -12,7 +12,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from leadping_nb import metrics as m
-from leadping_nb._schema import EVENT_SCHEMA, MONEY_DTYPE, TIMESTAMP_DTYPE
+from leadping_nb._core.schema import EVENT_SCHEMA, MONEY_DTYPE, TIMESTAMP_DTYPE
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 AS_OF = datetime(2024, 5, 2, tzinfo=UTC)

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from leadping_nb import metrics as m
-from leadping_nb._schema import EVENT_SCHEMA
+from leadping_nb._core.schema import EVENT_SCHEMA
 
 T = datetime(2024, 1, 1, tzinfo=UTC)
 H = timedelta(hours=1)

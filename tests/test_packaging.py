@@ -116,7 +116,7 @@ def test_public_all_is_pinned_and_sorted() -> None:
 def test_every_public_name_resolves() -> None:
     # each name is the object of its own name from the package's own modules (a lazy entry
     # pointing at the wrong module, or a name bound to something else, fails here)
-    from leadping_nb import _schema
+    from leadping_nb._core import schema as _schema
 
     for name in leadping_nb.__all__:
         obj = getattr(leadping_nb, name)

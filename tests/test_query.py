@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leadping_nb import EventQuery, Filter, OrderBy, QueryError, RangeFilter, check_lead_id
-from leadping_nb._schema import EVENT_FIELDS
+from leadping_nb._core.schema import EVENT_FIELDS
 
 T0 = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
 
@@ -204,7 +204,7 @@ def test_order_by_plus_sign_is_ascending() -> None:
 
 
 def test_search_and_filter_values_are_size_limited() -> None:
-    from leadping_nb._query import MAX_TEXT_LENGTH
+    from leadping_nb._http.query import MAX_TEXT_LENGTH
 
     assert MAX_TEXT_LENGTH == 4096
     ok = "x" * MAX_TEXT_LENGTH

@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 from leadping_nb import ApiError, Client, EventQuery
-from leadping_nb._wire import WireRequest, WireResponse
+from leadping_nb._http.wire import WireRequest, WireResponse
 from leadping_nb.cli import main
 
 from .fakes import KEY, FakeApi, make_pages

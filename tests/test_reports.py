@@ -14,7 +14,7 @@ import pytest
 
 from leadping_nb import EventQuery
 from leadping_nb import metrics as m
-from leadping_nb._schema import EVENT_SCHEMA
+from leadping_nb._core.schema import EVENT_SCHEMA
 from leadping_nb.emulator import events_frame
 from leadping_nb.reports import (
     BillingReport,

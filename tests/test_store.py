@@ -23,8 +23,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from leadping_nb import Client, EventQuery, QueryError, RetryPolicy
-from leadping_nb._schema import EVENT_SCHEMA
-from leadping_nb._wire import WireRequest, WireResponse
+from leadping_nb._core.schema import EVENT_SCHEMA
+from leadping_nb._http.wire import WireRequest, WireResponse
 from leadping_nb.emulator import Emulator
 from leadping_nb.emulator._catalog import DEFAULT_NOW
 from leadping_nb.store import (

@@ -27,10 +27,10 @@ import pytest
 import traitlets
 
 from leadping_nb import AuthError, Client, EventQuery, QueryError, figures, metrics
-from leadping_nb import _figure_base as fb
-from leadping_nb import _figure_latency as fl
-from leadping_nb._http import RetryPolicy
+from leadping_nb._http.transport import RetryPolicy
 from leadping_nb.emulator import Emulator, FaultConfig, events_frame
+from leadping_nb.figures import _base as fb
+from leadping_nb.figures import _latency as fl
 from leadping_nb.widgets import (
     Debouncer,
     EventCache,
@@ -1168,7 +1168,7 @@ def test_explorer_lead_view_shows_a_timeline(emu: Emulator, client: Client) -> N
 def test_one_canceled_status_in_the_filter_matching_both_spellings() -> None:
     """The API spells it ``Canceled`` and ``Cancelled``: the filter offers one option,
     matches both, and never sends it as an exact filter (which would miss one)."""
-    from leadping_nb._widgets_state import DIMENSIONS, canonical_status
+    from leadping_nb.widgets._state import DIMENSIONS, canonical_status
 
     statuses = next(d for d in DIMENSIONS if d.attr == "statuses").defaults
     assert "Canceled" in statuses and "Cancelled" not in statuses
@@ -1204,7 +1204,7 @@ def test_one_canceled_status_in_the_filter_matching_both_spellings() -> None:
 
 
 def test_grid_frame_keeps_money_exact_text() -> None:
-    from leadping_nb._widgets_cache import grid_frame
+    from leadping_nb.widgets._cache import grid_frame
 
     t = pl.DataFrame(
         {"billable_amount": [Decimal("0.007900"), Decimal("123456789012.345678"), None]},

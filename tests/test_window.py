@@ -1,4 +1,4 @@
-"""Window (leadping_nb._window), the metric functions' window=, and the lead timeline."""
+"""Window (leadping_nb._core.window), the metric functions' window=, and the lead timeline."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 
 import leadping_nb as lp
 from leadping_nb import metrics as m
-from leadping_nb._schema import EVENT_SCHEMA
+from leadping_nb._core.schema import EVENT_SCHEMA
 from leadping_nb.emulator import events_frame
 from leadping_nb.figures import STEP_MARKERS, lead_timeline_figure
 from leadping_nb.reports import BillingReport, DeliveryReport

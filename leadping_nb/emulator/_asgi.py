@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from leadping_nb._wire import WireHandler, WireRequest
+from leadping_nb._http.wire import WireHandler, WireRequest
 
 from ._routes import MAX_BODY_BYTES
 

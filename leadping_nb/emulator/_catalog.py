@@ -2,7 +2,7 @@
 
 Tick constants (``TICKS_PER_SECOND``: ticks are 100 ns since the Unix epoch, UTC) and
 ``DEFAULT_NOW``; the internal row layout (``SLOT_OF``, ``N_SLOTS``, the ``S_*`` slot
-indices: one per field of :data:`leadping_nb._schema.EVENT_FIELDS`, in that order, plus two
+indices: one per field of :data:`leadping_nb._core.schema.EVENT_FIELDS`, in that order, plus two
 for the optional "unknown extra fields"); and the pools: organization, sources, campaigns,
 area codes and time zones, sending numbers, users, names, mail domains, message texts,
 carriers and surcharges, and the error, block, cancel and schedule reasons.
@@ -18,7 +18,7 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
-from leadping_nb._schema import EVENT_FIELDS
+from leadping_nb._core.schema import EVENT_FIELDS
 
 __all__ = [
     "DEFAULT_NOW",

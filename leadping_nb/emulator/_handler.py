@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from leadping_nb._wire import WireRequest, WireResponse
+from leadping_nb._http.wire import WireRequest, WireResponse
 
 from ._auth import Gatekeeper
 from ._catalog import DEFAULT_NOW, ORGANIZATION, S_CREATED, S_ID

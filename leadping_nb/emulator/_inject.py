@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from leadping_nb._wire import WireResponse
+from leadping_nb._http.wire import WireResponse
 
 from ._engine import peek_token
 from ._faults import FaultConfig, FaultDecision, FaultState

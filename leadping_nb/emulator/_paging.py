@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from leadping_nb._schema import EVENT_FIELDS
-from leadping_nb._wire import WireResponse
+from leadping_nb._core.schema import EVENT_FIELDS
+from leadping_nb._http.wire import WireResponse
 
 from ._catalog import S_ID
 from ._engine import (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from leadping_nb._wire import WireRequest, WireResponse
+from leadping_nb._http.wire import WireRequest, WireResponse
 
 __all__ = [
     "ERR",

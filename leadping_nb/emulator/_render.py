@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from leadping_nb._schema import EVENT_FIELDS, SEED_ITEM_FIELDS, field_by_name
+from leadping_nb._core.schema import EVENT_FIELDS, SEED_ITEM_FIELDS, field_by_name
 
 from ._catalog import (
     N_SLOTS,
@@ -221,7 +221,7 @@ class Renderer:
     def values(self, row: Sequence[Any]) -> dict[str, Any]:
         """Canonical Python values of one row, keyed by snake_case column.
 
-        Every column of :data:`~leadping_nb._schema.EVENT_SCHEMA` is present; columns the
+        Every column of :data:`~leadping_nb._core.schema.EVENT_SCHEMA` is present; columns the
         era does not carry are ``None``, except ``is_warmup``, bridged from
         ``trafficType == "Warmup"`` in the ``current`` era (as the frame layer does).
         Timestamps are aware UTC datetimes truncated to the served precision, then to

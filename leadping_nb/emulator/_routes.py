@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote
 
-from leadping_nb._wire import WireRequest
+from leadping_nb._http.wire import WireRequest
 
 from ._catalog import S_ECAT
 from ._engine import parse_timestamp

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from leadping_nb._schema import EVENT_FIELDS, EVENT_SCHEMA, MEDIA_DTYPE, MONEY_DTYPE
+from leadping_nb._core.schema import EVENT_FIELDS, EVENT_SCHEMA, MEDIA_DTYPE, MONEY_DTYPE
 
 from ._catalog import S_TRAFFIC
 from ._generator import generate_raw_events

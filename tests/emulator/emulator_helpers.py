@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from leadping_nb._schema import field_by_name
-from leadping_nb._wire import WireRequest, WireResponse
+from leadping_nb._core.schema import field_by_name
+from leadping_nb._http.wire import WireRequest, WireResponse
 from leadping_nb.emulator import EMULATOR_API_KEY, Emulator
 
 AUTH = {"authorization": f"Bearer {EMULATOR_API_KEY}", "content-type": "application/json"}

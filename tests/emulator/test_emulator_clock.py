@@ -18,7 +18,7 @@ import pytest
 from emulator_helpers import AUTH
 from test_emulator_eras import _validator
 
-from leadping_nb._wire import WireRequest
+from leadping_nb._http.wire import WireRequest
 from leadping_nb.emulator import Emulator, FaultConfig
 from leadping_nb.emulator._catalog import S_NEXT_RETRY
 

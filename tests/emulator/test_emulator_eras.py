@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from leadping_nb._schema import EVENT_FIELDS, SEED_ITEM_FIELDS
+from leadping_nb._core.schema import EVENT_FIELDS, SEED_ITEM_FIELDS
 from leadping_nb.emulator import Emulator
 
 # A copy of ../shared/reference/leadping-events-openapi.json (the production OpenAPI

@@ -13,7 +13,7 @@ from emulator_helpers import post, reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leadping_nb._wire import WireResponse
+from leadping_nb._http.wire import WireResponse
 from leadping_nb.emulator import Emulator, FaultConfig
 
 

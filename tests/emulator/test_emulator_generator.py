@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from emulator_helpers import ts_ticks
 
-from leadping_nb._schema import EVENT_SCHEMA
+from leadping_nb._core.schema import EVENT_SCHEMA
 from leadping_nb.emulator import Emulator, events_frame, generate_events
 
 LIFECYCLE = ("queuedAt", "sendingStartedAt", "sentAt", "deliveredAt")

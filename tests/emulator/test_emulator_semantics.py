@@ -19,7 +19,7 @@ from emulator_helpers import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leadping_nb._wire import WireRequest
+from leadping_nb._http.wire import WireRequest
 from leadping_nb.emulator import EMULATOR_API_KEY, Emulator
 from leadping_nb.emulator._render import era_fields
 

@@ -21,7 +21,7 @@ import uvicorn
 from polars.testing import assert_frame_equal
 
 from leadping_nb import EVENT_SCHEMA
-from leadping_nb._wire import WireRequest, WireResponse
+from leadping_nb._http.wire import WireRequest, WireResponse
 from leadping_nb.emulator import Emulator
 
 #: A key that must never show up anywhere (secrets tests).

@@ -40,9 +40,9 @@ from leadping_nb import (
     SchemaError,
     check_lead_id,
 )
-from leadping_nb._frame import DecodedPage, MalformedPageError, decode_page
-from leadping_nb._schema import EVENT_FIELDS
-from leadping_nb._wire import WireRequest, WireResponse
+from leadping_nb._core.schema import EVENT_FIELDS
+from leadping_nb._frame.decode import DecodedPage, MalformedPageError, decode_page
+from leadping_nb._http.wire import WireRequest, WireResponse
 from leadping_nb.emulator import Emulator
 
 DEFAULT_EXAMPLES = 1_000

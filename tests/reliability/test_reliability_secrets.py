@@ -37,7 +37,7 @@ from leadping_nb import (
     QueryError,
     RetryPolicy,
 )
-from leadping_nb._wire import WireRequest, WireResponse
+from leadping_nb._http.wire import WireRequest, WireResponse
 from leadping_nb.emulator import FaultConfig
 from leadping_nb.store import EventStore
 
@@ -658,8 +658,8 @@ def test_provenance_records_the_source_and_never_the_key(
     import polars as pl
     from deltalake import DeltaTable
 
-    from leadping_nb._export import provenance, to_excel, to_parquet
     from leadping_nb.reports import BillingReport, DeliveryReport
+    from leadping_nb.reports._export import provenance, to_excel, to_parquet
 
     monkeypatch.setenv("LEADPING_API_KEY", SENTINEL)
     search = Search(tally)

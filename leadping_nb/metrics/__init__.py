@@ -1,0 +1,995 @@
+"""Delivery, latency, retry and billing metrics over an events frame.
+
+Two layers, both documented with formulas in ``docs/metrics.md``:
+
+* **Expression builders** (:func:`latency_ms`, :func:`negative_gap`, :func:`outcome`,
+  :func:`is_message`, :func:`is_outbound`, :func:`is_inbound`,
+  :func:`is_countable_traffic` (:class:`TrafficScope`), :func:`is_retried`,
+  :func:`retry_pending`, :func:`period`,
+  :func:`percentile`, :func:`decimal_ratio`) that work inside any ``select`` /
+  ``with_columns`` / ``filter`` / ``group_by().agg``.
+* **Frame functions** (:func:`with_metrics`, :func:`outcome_counts`,
+  :func:`delivery_summary`, :func:`latency_summary`, :func:`retry_summary`,
+  :func:`retry_distribution`, :func:`billing_summary`, :func:`billing_breakdown`) that
+  take a ``DataFrame`` or a
+  ``LazyFrame`` and return the same kind, grouped by any columns (``by``) and optionally
+  by calendar period (``every`` in ``time_zone``; the ``period`` column comes first),
+  plus :func:`summary`, which computes all of them in one query plan. Each takes a
+  ``window`` (:class:`~leadping_nb.Window`) that filters the events first.
+* **Engagement** (:func:`reply_summary`, :func:`opt_out_summary`,
+  :func:`speed_to_lead_summary`) and **rankings** (:func:`delivery_ranking`, with
+  :func:`wilson_bounds`), with the same grouping and traffic-scope conventions.
+* **One lead** (:func:`lead_timeline`): its messages in time order with their lifecycle
+  timestamps, outcome, retries, step durations and billing.
+
+Every summary row carries ``n_events`` (events in the group) split into ``n_used``
+(events the metric used) and ``n_excluded`` (``n_events - n_used``), with the reasons
+counted in further ``n_*`` columns. Money stays Decimal: totals are exact Decimal sums,
+and a cost per message is an exact quotient rounded half-to-even at a stated scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal, TypeVar
+
+import polars as pl
+
+from leadping_nb._core.window import Window
+from leadping_nb.metrics._engagement import (
+    LEAD_CREATED_TYPES,
+    MIN_VOLUME,
+    OPT_OUT_CANCEL_REASONS,
+    OPT_OUT_COMPLIANCE_ACTIONS,
+    OPT_OUT_STATUSES,
+    REPLY_WINDOW,
+    SPEED_TO_LEAD_WITHIN,
+    WILSON_Z,
+    delivery_ranking,
+    is_lead_created,
+    is_opt_out_signal,
+    opt_out_summary,
+    reply_summary,
+    speed_to_lead_summary,
+    wilson_bounds,
+)
+from leadping_nb.metrics._exprs import (
+    FINAL_OUTCOMES,
+    INTERPOLATION,
+    MESSAGE_TYPES,
+    OUTBOUND_TIMESTAMPS,
+    OUTCOME_DTYPE,
+    OUTCOMES,
+    PERCENTILES,
+    RECEIPT_TIMEOUT,
+    RETRYABLE_OUTCOMES,
+    STAGE_COLUMNS,
+    STAGE_DTYPE,
+    STAGES,
+    Every,
+    Outcome,
+    Stage,
+    TrafficScope,
+    as_utc,
+    decimal_ratio,
+    is_countable_traffic,
+    is_demo_traffic,
+    is_inbound,
+    is_message,
+    is_outbound,
+    is_retried,
+    is_test_traffic,
+    is_warmup_traffic,
+    latency_ms,
+    negative_gap,
+    outcome,
+    percentile,
+    period,
+    receipt_cutoff,
+    retry_pending,
+)
+from leadping_nb.metrics._plans import (
+    BILLING_STATE_DTYPE,
+    BILLING_STATES,
+    CHANNEL_DTYPE,
+    CHANNEL_UNITS,
+    CHANNELS,
+    COUNT,
+    BillingSplit,
+    Grouping,
+    billing_breakdown_from_cube,
+    billing_from_cube,
+    cube_plan,
+    delivery_from_cube,
+    events_from_cube,
+    extra_dims,
+    grouping,
+    latency_from_parts,
+    latency_plan,
+    money_scale,
+    outcomes_from_cube,
+    prepare,
+    retry_distribution_from_cube,
+    retry_from_cube,
+)
+from leadping_nb.metrics._timeline import LIFECYCLE_COLUMNS, TIMELINE_COLUMNS, lead_timeline
+
+__all__ = [
+    "BILLING_STATES",
+    "BILLING_STATE_DTYPE",
+    "CHANNELS",
+    "CHANNEL_DTYPE",
+    "CHANNEL_UNITS",
+    "FINAL_OUTCOMES",
+    "INTERPOLATION",
+    "LEAD_CREATED_TYPES",
+    "LIFECYCLE_COLUMNS",
+    "MESSAGE_TYPES",
+    "MIN_VOLUME",
+    "OPT_OUT_CANCEL_REASONS",
+    "OPT_OUT_COMPLIANCE_ACTIONS",
+    "OPT_OUT_STATUSES",
+    "OUTBOUND_TIMESTAMPS",
+    "OUTCOMES",
+    "OUTCOME_DTYPE",
+    "PERCENTILES",
+    "RECEIPT_TIMEOUT",
+    "REPLY_WINDOW",
+    "RETRYABLE_OUTCOMES",
+    "SPEED_TO_LEAD_WITHIN",
+    "STAGES",
+    "STAGE_COLUMNS",
+    "STAGE_DTYPE",
+    "TIMELINE_COLUMNS",
+    "WILSON_Z",
+    "Every",
+    "MetricsSummary",
+    "Outcome",
+    "Stage",
+    "TrafficScope",
+    "billing_breakdown",
+    "billing_summary",
+    "decimal_ratio",
+    "delivery_ranking",
+    "delivery_summary",
+    "is_countable_traffic",
+    "is_demo_traffic",
+    "is_inbound",
+    "is_lead_created",
+    "is_message",
+    "is_opt_out_signal",
+    "is_outbound",
+    "is_retried",
+    "is_test_traffic",
+    "is_warmup_traffic",
+    "latency_ms",
+    "latency_summary",
+    "lead_timeline",
+    "negative_gap",
+    "opt_out_summary",
+    "outcome",
+    "outcome_counts",
+    "percentile",
+    "period",
+    "reply_summary",
+    "retry_distribution",
+    "retry_pending",
+    "retry_summary",
+    "speed_to_lead_summary",
+    "summary",
+    "wilson_bounds",
+    "with_metrics",
+]
+
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
+Engine = Literal["auto", "in-memory", "streaming"]
+
+
+def _lazy(df: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    if isinstance(df, pl.DataFrame):
+        return df.lazy()
+    if isinstance(df, pl.LazyFrame):
+        return df
+    raise TypeError(f"expected a polars DataFrame or LazyFrame, got {type(df).__name__}")
+
+
+def _windowed(
+    df: pl.DataFrame | pl.LazyFrame, window: Window | None, period_column: str
+) -> pl.LazyFrame:
+    """``df`` as a LazyFrame, filtered to ``window`` on ``period_column`` (null: outside)."""
+    lf = _lazy(df)
+    if window is None:
+        return lf
+    if not isinstance(window, Window):
+        raise TypeError(
+            f"window must be a leadping_nb.Window (Window.last(...), Window.parse(...)), "
+            f"got {type(window).__name__}"
+        )
+    return lf.filter(window.predicate(period_column))
+
+
+def _like(original: FrameT, result: pl.LazyFrame) -> FrameT:
+    if isinstance(original, pl.DataFrame):
+        return result.collect()
+    return result
+
+
+def _now_or(as_of: datetime | None) -> datetime:
+    return datetime.now(UTC) if as_of is None else as_utc(as_of)
+
+
+def _cube(
+    df: pl.DataFrame | pl.LazyFrame,
+    g: Grouping,
+    *,
+    as_of: datetime | None = None,
+    receipt_timeout: timedelta = RECEIPT_TIMEOUT,
+    dims: Sequence[str] = (),
+) -> pl.LazyFrame:
+    base = prepare(_lazy(df), g, as_of=as_of, receipt_timeout=receipt_timeout)
+    return cube_plan(base, g, dims)
+
+
+def _scope(include_warmup: bool, include_test: bool, include_demo: bool) -> dict[str, bool]:
+    return {
+        "include_warmup": include_warmup,
+        "include_test": include_test,
+        "include_demo": include_demo,
+    }
+
+
+def with_metrics(
+    df: FrameT,
+    *,
+    as_of: datetime | None = None,
+    include_warmup: bool = False,
+    include_test: bool = False,
+    include_demo: bool = False,
+    receipt_timeout: timedelta = RECEIPT_TIMEOUT,
+) -> FrameT:
+    """Add the per-event metric columns to an events frame.
+
+    Adds ``outcome`` (:data:`OUTCOME_DTYPE`), ``is_outbound``,
+    ``is_countable_traffic``, ``latency_<stage>_ms`` and ``negative_gap_<stage>`` for
+    every stage in :data:`STAGES`, ``is_retried``, and ``retry_pending`` when ``as_of``
+    is given.
+
+    Parameters
+    ----------
+    df
+        A canonical events ``DataFrame`` or ``LazyFrame``; the result is the same kind.
+    as_of
+        Timezone-aware instant for ``retry_pending`` (without it the column is omitted)
+        and for the receipt timeout of ``outcome`` (default: now).
+    include_warmup, include_test, include_demo
+        Passed to :func:`is_countable_traffic`.
+    receipt_timeout
+        Passed to :func:`outcome` (default :data:`RECEIPT_TIMEOUT`).
+
+    Examples
+    --------
+    >>> from leadping_nb._core.schema import EVENT_SCHEMA
+    >>> from datetime import datetime, UTC
+    >>> t = datetime(2024, 1, 1, tzinfo=UTC)
+    >>> df = pl.DataFrame(
+    ...     [{"id": "e1", "direction": "Outbound", "queued_at": t, "delivered_at": t}],
+    ...     schema=EVENT_SCHEMA,
+    ... )
+    >>> with_metrics(df).select("outcome", "latency_end_to_end_ms").row(0)
+    ('delivered', 0.0)
+    """
+    cols = [
+        outcome(as_of=as_of, receipt_timeout=receipt_timeout),
+        is_outbound(),
+        TrafficScope.of(
+            include_warmup=include_warmup, include_test=include_test, include_demo=include_demo
+        ).expr(),
+        *[latency_ms(s) for s in STAGES],
+        *[negative_gap(s) for s in STAGES],
+        is_retried(),
+    ]
+    if as_of is not None:
+        cols.append(retry_pending(as_of, receipt_timeout=receipt_timeout))
+    return _like(df, _lazy(df).with_columns(cols))
+
+
+def outcome_counts(
+    df: FrameT,
+    *,
+    by: str | Sequence[str] = (),
+    every: Every | None = None,
+    time_zone: str = "UTC",
+    period_column: str = "created_at",
+    include_warmup: bool = False,
+    include_test: bool = False,
+    include_demo: bool = False,
+    as_of: datetime | None = None,
+    receipt_timeout: timedelta = RECEIPT_TIMEOUT,
+    window: Window | None = None,
+) -> FrameT:
+    """Count events per :func:`outcome`, one row per group and outcome.
+
+    Columns: the group keys (``period`` first when ``every`` is set, then ``by``),
+    ``outcome`` (null: the event is not a message), ``n`` (= ``n_used``: countable events
+    with that outcome), ``share`` (``n`` over the group's total ``n``), ``n_events``,
+    ``n_used``, ``n_excluded`` (events of that outcome excluded as warm-up, test or demo
+    traffic).
+
+    Parameters
+    ----------
+    df
+        A canonical events ``DataFrame`` or ``LazyFrame``; the result is the same kind.
+    by
+        Columns to group by (any columns of ``df``).
+    every
+        Also group by calendar period: ``"day"``, ``"week"`` (from Monday) or
+        ``"month"``, adding a tz-aware ``period`` column (the period's start).
+    time_zone
+        IANA zone the periods are cut in.
+    period_column
+        Timestamp column that places an event in a period.
+    include_warmup, include_test, include_demo
+        Count warm-up / test / demo traffic (excluded by default: the
+        :class:`TrafficScope` of customer traffic).
+    as_of
+        Timezone-aware instant the receipt timeout is judged at (default: now, taken
+        when the plan is built).
+    receipt_timeout
+        A message sent this long before ``as_of`` without a receipt or other final
+        timestamp counts as ``no_receipt`` (default :data:`RECEIPT_TIMEOUT`, 24 hours).
+    window
+        Keep only the events whose ``period_column`` lies in this
+        :class:`~leadping_nb.Window` (``[start, end)``; a null instant is outside)
+        before anything is counted: the result is that of the filtered frame.
+
+    Examples
+    --------
+    >>> from leadping_nb._core.schema import EVENT_SCHEMA
+    >>> from datetime import datetime, UTC
+    >>> t = datetime(2024, 1, 1, tzinfo=UTC)
+    >>> df = pl.DataFrame(
+    ...     [{"direction": "Outbound", "delivered_at": t, "created_at": t},
+    ...      {"direction": "Inbound", "event_type": "Sms"}],
+    ...     schema=EVENT_SCHEMA,
+    ... )
+    >>> outcome_counts(df).select("outcome", "n").rows()
+    [('delivered', 1), ('inbound', 1)]
+    >>> from leadping_nb import Window
+    >>> jan = Window.parse("2024-01-01..2024-02-01")
+    >>> outcome_counts(df, window=jan).select("outcome", "n").rows()
+    [('delivered', 1)]
+    """
+    g = grouping(by, every, time_zone, period_column)
+    cube = _cube(
+        _windowed(df, window, period_column),
+        g,
+        receipt_timeout=receipt_timeout,
+        as_of=_now_or(as_of),
+    )
+    result = outcomes_from_cube(cube, g, **_scope(include_warmup, include_test, include_demo))
+    return _like(df, result)
+
+
+def delivery_summary(
+    df: FrameT,
+    *,
+    by: str | Sequence[str] = (),
+    every: Every | None = None,
+    time_zone: str = "UTC",
+    period_column: str = "created_at",
+    include_warmup: bool = False,
+    include_test: bool = False,
+    include_demo: bool = False,
+    as_of: datetime | None = None,
+    receipt_timeout: timedelta = RECEIPT_TIMEOUT,
+    window: Window | None = None,
+) -> FrameT:
+    """Two delivery rates per group: of final outcomes, and of messages sent.
+
+    Scope: outbound messages (:func:`is_outbound`) of countable traffic
+    (:func:`is_countable_traffic`). ``delivery_rate`` = delivered ÷ (delivered +
+    undeliverable + failed + blocked + no_receipt), the :data:`FINAL_OUTCOMES`;
+    ``sent_delivery_rate`` = delivered ÷ ``n_sent``, the messages that reached sent
+    (``sent_at`` set, or delivered or undeliverable: a receipt implies the send).
+
+    Columns: keys, ``n_events``, ``n_not_outbound``, ``n_traffic_excluded`` (outbound
+    warm-up/test/demo out of scope), ``n_outbound`` (in scope), ``n_delivered``,
+    ``n_undeliverable``, ``n_failed``, ``n_blocked``, ``n_canceled``, ``n_scheduled``,
+    ``n_no_receipt``, ``n_in_flight`` (these eight sum to ``n_outbound``), ``n_sent``,
+    ``n_used`` (the denominator of ``delivery_rate``), ``n_excluded`` (``n_events -
+    n_used``), ``delivery_rate`` and ``sent_delivery_rate`` (Float64, null when the
+    denominator is 0). Arguments as in :func:`outcome_counts`.
+
+    Examples
+    --------
+    >>> from leadping_nb._core.schema import EVENT_SCHEMA
+    >>> from datetime import datetime, UTC
+    >>> t = datetime(2024, 1, 1, tzinfo=UTC)
+    >>> df = pl.DataFrame(
+    ...     [{"direction": "Outbound", "delivered_at": t},
+    ...      {"direction": "Outbound", "failed_at": t},
+    ...      {"direction": "Outbound", "delivered_at": t, "traffic_type": "Warmup"}],
+    ...     schema=EVENT_SCHEMA,
+    ... )
+    >>> delivery_summary(df).select("n_used", "n_excluded", "delivery_rate").row(0)
+    (2, 1, 0.5)
+
+    A message sent without a receipt is in flight for 24 hours, then ``no_receipt``:
+    it enters both denominators.
+
+    >>> from datetime import timedelta
+    >>> df = pl.DataFrame(
+    ...     [{"direction": "Outbound", "sent_at": t, "delivered_at": t},
+    ...      {"direction": "Outbound", "sent_at": t}],
+    ...     schema=EVENT_SCHEMA,
+    ... )
+    >>> cols = ["n_in_flight", "n_no_receipt", "delivery_rate", "sent_delivery_rate"]
+    >>> delivery_summary(df, as_of=t + timedelta(hours=1)).select(cols).row(0)
+    (1, 0, 1.0, 0.5)
+    >>> delivery_summary(df, as_of=t + timedelta(hours=24)).select(cols).row(0)
+    (0, 1, 0.5, 0.5)
+    """
+    g = grouping(by, every, time_zone, period_column)
+    cube = _cube(
+        _windowed(df, window, period_column),
+        g,
+        receipt_timeout=receipt_timeout,
+        as_of=_now_or(as_of),
+    )
+    result = delivery_from_cube(cube, g, **_scope(include_warmup, include_test, include_demo))
+    return _like(df, result)
+
+
+def latency_summary(
+    df: FrameT,
+    *,
+    by: str | Sequence[str] = (),
+    every: Every | None = None,
+    time_zone: str = "UTC",
+    period_column: str = "created_at",
+    include_warmup: bool = False,
+    include_test: bool = False,
+    include_demo: bool = False,
+    window: Window | None = None,
+    stages: Sequence[Stage] = STAGES,
+) -> FrameT:
+    """Latency statistics in milliseconds, one row per group and stage.
+
+    Scope: outbound messages of countable traffic. A stage value is used when both ends
+    are set and the gap is not negative. Columns: keys, ``stage`` (:data:`STAGE_DTYPE`),
+    ``n_events``, ``n_used``, ``n_excluded`` (= ``n_out_of_scope + n_missing +
+    n_negative``), ``n_out_of_scope``, ``n_missing`` (an end is null), ``n_negative``
+    (end before start), ``mean_ms``, ``min_ms``, ``p50_ms``, ``p90_ms``, ``p95_ms``,
+    ``p99_ms``, ``max_ms`` (Float64; null when ``n_used`` is 0; percentiles with
+    :data:`INTERPOLATION`). ``mean_ms`` is the exact (Int128) sum of the used latencies
+    in microseconds divided by ``1000 * n_used`` in one Float64 division: the Float64
+    nearest to the exact mean (below 2^53 µs summed). Other arguments as in
+    :func:`outcome_counts`.
+
+    Parameters
+    ----------
+    stages
+        The stages to report (default: all of :data:`STAGES`).
+
+    Examples
+    --------
+    >>> from leadping_nb._core.schema import EVENT_SCHEMA
+    >>> from datetime import datetime, timedelta, UTC
+    >>> t = datetime(2024, 1, 1, tzinfo=UTC)
+    >>> df = pl.DataFrame(
+    ...     [{"direction": "Outbound", "sent_at": t, "delivered_at": t + timedelta(seconds=s)}
+    ...      for s in (1, 2, 3, -1)],
+    ...     schema=EVENT_SCHEMA,
+    ... )
+    >>> latency_summary(df, stages=["carrier"]).select("n_used", "n_negative", "p50_ms").row(0)
+    (3, 1, 2000.0)
+
+    The mean of 1 µs and six 0 µs is 1/7000 ms, to the nearest Float64 (a mean in µs
+    divided by 1000 would round twice, to 0.00014285714285714284):
+
+    >>> df = pl.DataFrame(
+    ...     [{"direction": "Outbound", "sent_at": t, "delivered_at": t + timedelta(microseconds=x)}
+    ...      for x in (1, 0, 0, 0, 0, 0, 0)],
+    ...     schema=EVENT_SCHEMA,
+    ... )
+    >>> latency_summary(df, stages=["carrier"])["mean_ms"].item()
+    0.00014285714285714287
+    """
+    g = grouping(by, every, time_zone, period_column)
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise ValueError(f"unknown latency stages {unknown}; expected some of {STAGES}")
+    scope = _scope(include_warmup, include_test, include_demo)
+    base = prepare(_windowed(df, window, period_column), g, as_of=None)
+    events = events_from_cube(cube_plan(base, g), g)
+    values = latency_plan(base, g, stages, **scope)
+    return _like(df, latency_from_parts(events, values, g, stages))
+
+
+def retry_summary(
+    df: FrameT,
+    *,
+    by: str | Sequence[str] = (),
+    every: Every | None = None,
+    time_zone: str = "UTC",
+    period_column: str = "created_at",
+    include_warmup: bool = False,
+    include_test: bool = False,
+    include_demo: bool = False,
+    window: Window | None = None,
+    as_of: datetime | None = None,
+    receipt_timeout: timedelta = RECEIPT_TIMEOUT,
+) -> FrameT:
+    """Retry statistics per group.
+
+    Scope: outbound messages of countable traffic with a known, non-negative
+    ``retry_count`` (``n_used``). Columns: keys, ``n_events``, ``n_used``, ``n_excluded``
+    (= ``n_out_of_scope + n_missing_retry_count``), ``n_out_of_scope``,
+    ``n_missing_retry_count`` (null or negative), ``n_retried`` (``retry_count > 0``),
+    ``share_retried`` (``n_retried / n_used``), ``total_retries`` (sum of
+    ``retry_count``), ``mean_retries`` (``total_retries / n_used``), ``max_retries``,
+    ``n_delivered``, ``n_terminal`` (final outcomes: delivered + undeliverable + failed
+    + blocked + no_receipt, :data:`FINAL_OUTCOMES`), ``delivery_rate``
+    (``n_delivered / n_terminal``), ``extra_attempts_per_delivered``
+    (``total_retries / n_delivered``) and ``n_retry_pending`` (:func:`retry_pending` at
+    ``as_of``). Every statistic, ``n_retry_pending`` included, is over the ``n_used``
+    messages: a retry due on a message whose count is null or negative is not counted.
+    Other arguments as in :func:`outcome_counts`.
+
+    Parameters
+    ----------
+    as_of
+        Timezone-aware "now" for pending retries and the receipt timeout; default: the
+        current time, taken when the plan is built.
+    receipt_timeout
+        As in :func:`outcome_counts`.
+
+    Examples
+    --------
+    >>> from leadping_nb._core.schema import EVENT_SCHEMA
+    >>> from datetime import datetime, UTC
+    >>> t = datetime(2024, 1, 1, tzinfo=UTC)
+    >>> df = pl.DataFrame(
+    ...     [{"direction": "Outbound", "delivered_at": t, "retry_count": 2},
+    ...      {"direction": "Outbound", "delivered_at": t, "retry_count": 0}],
+    ...     schema=EVENT_SCHEMA,
+    ... )
+    >>> retry_summary(df, as_of=t).select("share_retried", "extra_attempts_per_delivered").row(0)
+    (0.5, 1.0)
+
+    A pending retry counts only on a message with a valid retry count:
+
+    >>> later = datetime(2024, 1, 2, tzinfo=UTC)
+    >>> df = pl.DataFrame(
+    ...     [{"direction": "Outbound", "failed_at": t, "retry_count": rc, "next_retry_at": later}
+    ...      for rc in (1, None, -1)],
+    ...     schema=EVENT_SCHEMA,
+    ... )
+    >>> cols = ["n_used", "n_missing_retry_count", "n_retry_pending"]
+    >>> retry_summary(df, as_of=t).select(cols).row(0)
+    (1, 2, 1)
+    """
+    g = grouping(by, every, time_zone, period_column)
+    cube = _cube(
+        _windowed(df, window, period_column),
+        g,
+        as_of=_now_or(as_of),
+        receipt_timeout=receipt_timeout,
+    )
+    result = retry_from_cube(cube, g, **_scope(include_warmup, include_test, include_demo))
+    return _like(df, result)
+
+
+def retry_distribution(
+    df: FrameT,
+    *,
+    by: str | Sequence[str] = (),
+    every: Every | None = None,
+    time_zone: str = "UTC",
+    period_column: str = "created_at",
+    include_warmup: bool = False,
+    include_test: bool = False,
+    include_demo: bool = False,
+    window: Window | None = None,
+    as_of: datetime | None = None,
+    receipt_timeout: timedelta = RECEIPT_TIMEOUT,
+) -> FrameT:
+    """Distribution of retry counts, and the delivery rate by retry count.
+
+    Same scope as :func:`retry_summary`. One row per group and ``retry_count`` with
+    ``n_messages``, ``share`` (of the group's messages), ``n_delivered``, ``n_failed``,
+    ``n_undeliverable``, ``n_terminal`` (final outcomes, :data:`FINAL_OUTCOMES`),
+    ``delivery_rate`` (``n_delivered / n_terminal``) and ``n_retry_pending``. Other
+    arguments as in :func:`retry_summary`.
+
+    Examples
+    --------
+    >>> from leadping_nb._core.schema import EVENT_SCHEMA
+    >>> from datetime import datetime, UTC
+    >>> t = datetime(2024, 1, 1, tzinfo=UTC)
+    >>> df = pl.DataFrame(
+    ...     [{"direction": "Outbound", "delivered_at": t, "retry_count": 1},
+    ...      {"direction": "Outbound", "failed_at": t, "retry_count": 1}],
+    ...     schema=EVENT_SCHEMA,
+    ... )
+    >>> retry_distribution(df, as_of=t).select("retry_count", "n_messages", "delivery_rate").row(0)
+    (1, 2, 0.5)
+    """
+    g = grouping(by, every, time_zone, period_column)
+    cube = _cube(
+        _windowed(df, window, period_column),
+        g,
+        as_of=_now_or(as_of),
+        receipt_timeout=receipt_timeout,
+    )
+    result = retry_distribution_from_cube(
+        cube, g, **_scope(include_warmup, include_test, include_demo)
+    )
+    return _like(df, result)
+
+
+def billing_summary(
+    df: FrameT,
+    *,
+    by: str | Sequence[str] = ("billing_status",),
+    every: Every | None = None,
+    time_zone: str = "UTC",
+    period_column: str = "created_at",
+    cost_scale: int = 4,
+    include_warmup: bool = False,
+    include_test: bool = False,
+    include_demo: bool = False,
+    window: Window | None = None,
+) -> FrameT:
+    """Exact billing totals per group, and the cost per delivered message.
+
+    Scope: every event of the traffic scope (:class:`TrafficScope`), by default
+    customer traffic like every other metric, so that the delivery and billing reports
+    show one "Delivered" and one billed total per scope; set ``include_warmup`` /
+    ``include_test`` / ``include_demo`` to bill those too. Group by
+    ``billing_status``, ``campaign_id``, ``source_id``, ``ten_dlc_campaign_id``,
+    ``from_phone_number`` / ``outbound_phone_number_id`` or any other columns.
+
+    Columns: keys, ``n_events``, ``n_used`` (amount set and traffic in scope),
+    ``n_excluded`` (= ``n_traffic_excluded + n_missing_amount``),
+    ``n_traffic_excluded``, ``n_missing_amount``, ``total_amount`` (exact Decimal sum of
+    the used amounts, ``Decimal(38, s)``; 0 when none), ``n_delivered`` (delivered
+    outbound messages in scope) and ``cost_per_delivered`` (``total_amount /
+    n_delivered`` exactly, rounded half-to-even to ``cost_scale`` decimals; null when
+    nothing was delivered). The groups' totals add up to the ungrouped total exactly.
+
+    Parameters
+    ----------
+    cost_scale
+        Decimals of ``cost_per_delivered`` (0 to 18).
+    window
+        Only the events whose ``period_column`` lies in this window (as in
+        :func:`outcome_counts`); other arguments as there.
+
+    Examples
+    --------
+    >>> from leadping_nb._core.schema import EVENT_SCHEMA
+    >>> from decimal import Decimal
+    >>> from datetime import datetime, UTC
+    >>> t = datetime(2024, 1, 1, tzinfo=UTC)
+    >>> df = pl.DataFrame(
+    ...     [{"direction": "Outbound", "delivered_at": t, "billing_status": "Billed",
+    ...       "billable_amount": Decimal("0.0079")},
+    ...      {"direction": "Outbound", "failed_at": t, "billing_status": "Billed",
+    ...       "billable_amount": Decimal("0.0079")}],
+    ...     schema=EVENT_SCHEMA,
+    ... )
+    >>> billing_summary(df).select("total_amount", "cost_per_delivered").row(0)
+    (Decimal('0.015800'), Decimal('0.0158'))
+    """
+    g = grouping(by, every, time_zone, period_column)
+    lf = _windowed(df, window, period_column)
+    scale = money_scale(lf)
+    result = billing_from_cube(
+        _cube(lf, g),
+        g,
+        **_scope(include_warmup, include_test, include_demo),
+        cost_scale=cost_scale,
+        scale=scale,
+    )
+    return _like(df, result)
+
+
+def billing_breakdown(
+    df: FrameT,
+    *,
+    split: BillingSplit | None = "channel",
+    by: str | Sequence[str] = (),
+    every: Every | None = None,
+    time_zone: str = "UTC",
+    period_column: str = "created_at",
+    cost_scale: int = 4,
+    include_warmup: bool = False,
+    include_test: bool = False,
+    include_demo: bool = False,
+    window: Window | None = None,
+) -> FrameT:
+    """Billing that finance can use: gross, refunded and net amounts, billed vs pending,
+    and the cost per unit of each channel.
+
+    Scope: events of countable traffic (:class:`TrafficScope`: warm-up, test and demo
+    excluded unless ``include_warmup`` / ``include_test`` / ``include_demo``). Definitions
+    (``docs/metrics.md``, "Billing"): a **charge** is a non-negative amount; a **refund** is
+    a negative amount (its size is minus the amount) or a charge whose ``billing_status`` is
+    ``Refunded`` (any case; its size is the amount). ``gross_amount`` sums the charges,
+    ``refunded_amount`` the refunds' sizes, ``net_amount = gross_amount - refunded_amount``;
+    ``billed_amount`` / ``pending_amount`` are the charges whose status is ``Billed`` /
+    ``Pending``; ``total_amount`` is the plain sum of the amounts, as
+    :func:`billing_summary`. Every amount is an exact Decimal sum, and the split rows add up
+    exactly to the unsplit ones.
+
+    Parameters
+    ----------
+    split
+        ``"channel"``: one row per group and :data:`CHANNELS` value (``sms``, ``mms``,
+        ``message`` — outbound messages by type —, ``inbound`` messages, ``call``,
+        ``other``), with ``unit`` (:data:`CHANNEL_UNITS`), ``n_units`` (delivered
+        messages; received messages for ``inbound``; calls with a charge for ``call``;
+        null for ``other``) and ``cost_per_unit`` (``net_amount / n_units`` exactly,
+        rounded half-to-even to ``cost_scale`` decimals; null without units).
+        ``"billing_state"``: one row per group and :data:`BILLING_STATES` value
+        (``refunded`` for a negative amount, else the status: ``billed``, ``pending``,
+        ``refunded``, ``other``). ``None``: one row per group.
+    by, every, time_zone, period_column
+        Grouping, as in :func:`billing_summary`.
+    cost_scale
+        Decimals of ``cost_per_unit`` (0 to 18).
+    include_warmup, include_test, include_demo
+        Traffic scope (:class:`TrafficScope`).
+    window
+        Only the events whose ``period_column`` lies in this window (as in
+        :func:`outcome_counts`).
+
+    Examples
+    --------
+    >>> from leadping_nb._core.schema import EVENT_SCHEMA
+    >>> from decimal import Decimal
+    >>> from datetime import datetime, UTC
+    >>> t = datetime(2024, 1, 1, tzinfo=UTC)
+    >>> df = pl.DataFrame(
+    ...     [{"event_type": "Sms", "direction": "Outbound", "delivered_at": t,
+    ...       "billing_status": "Billed", "billable_amount": Decimal("0.0079")},
+    ...      {"event_type": "Sms", "direction": "Outbound", "sent_at": t,
+    ...       "billing_status": "Pending", "billable_amount": Decimal("0.0079")},
+    ...      {"event_type": "Sms", "direction": "Outbound", "delivered_at": t,
+    ...       "billing_status": "Billed", "billable_amount": Decimal("-0.0079")}],
+    ...     schema=EVENT_SCHEMA,
+    ... )
+    >>> row = billing_breakdown(df).row(0, named=True)
+    >>> row["channel"], row["gross_amount"], row["refunded_amount"], row["net_amount"]
+    ('sms', Decimal('0.015800'), Decimal('0.007900'), Decimal('0.007900'))
+    >>> row["n_units"], row["cost_per_unit"]
+    (2, Decimal('0.0040'))
+    >>> billing_breakdown(df, split="billing_state")["billing_state"].to_list()
+    ['billed', 'pending', 'refunded']
+    """
+    if split not in ("channel", "billing_state", None):
+        raise ValueError(f"split must be 'channel', 'billing_state' or None, got {split!r}")
+    if not 0 <= cost_scale <= 18:
+        raise ValueError(f"cost_scale must be within [0, 18], got {cost_scale}")
+    g = grouping(by, every, time_zone, period_column)
+    lf = _windowed(df, window, period_column)
+    scale = money_scale(lf)
+    result = billing_breakdown_from_cube(
+        _cube(lf, g),
+        g,
+        split=split,
+        include_warmup=include_warmup,
+        include_test=include_test,
+        include_demo=include_demo,
+        cost_scale=cost_scale,
+        scale=scale,
+    )
+    return _like(df, result)
+
+
+@dataclass(frozen=True)
+class MetricsSummary:
+    """Every metric of an events frame, from :func:`summary`.
+
+    Attributes
+    ----------
+    outcomes, delivery, latency, retry, retry_distribution
+        The frames of :func:`outcome_counts`, :func:`delivery_summary`,
+        :func:`latency_summary`, :func:`retry_summary` and :func:`retry_distribution`
+        with the summary's grouping.
+    billing
+        :func:`billing_summary` grouped by the summary's grouping plus ``billing_by``.
+    billing_total
+        One row: :func:`billing_summary` with no grouping at all; the billing groups add
+        up to it exactly.
+    counts
+        One row per metric (``outcome``, ``delivery``, ``latency.<stage>`` for every
+        stage, ``retry``, ``billing``) with ``n_events``, ``n_used`` and ``n_excluded``
+        over the whole frame: always these ten rows, whatever the grouping, with zero
+        counts for an empty frame.
+    as_of
+        The instant pending retries and the receipt timeout were judged at (UTC).
+    scope
+        The :class:`TrafficScope` of every metric, billing included.
+    receipt_timeout
+        The receipt timeout of the ``no_receipt`` outcome.
+    """
+
+    outcomes: pl.DataFrame
+    delivery: pl.DataFrame
+    latency: pl.DataFrame
+    retry: pl.DataFrame
+    retry_distribution: pl.DataFrame
+    billing: pl.DataFrame
+    billing_total: pl.DataFrame
+    counts: pl.DataFrame
+    as_of: datetime
+    scope: TrafficScope = field(default_factory=TrafficScope)
+    receipt_timeout: timedelta = RECEIPT_TIMEOUT
+
+
+def _counts(
+    outcomes: pl.DataFrame,
+    delivery: pl.DataFrame,
+    latency: pl.DataFrame,
+    retry: pl.DataFrame,
+    billing_total: pl.DataFrame,
+) -> pl.DataFrame:
+    cols = ["n_events", "n_used", "n_excluded"]
+
+    def total(frame: pl.DataFrame, metric: str) -> pl.DataFrame:
+        sums = [pl.col(c).sum().cast(COUNT) for c in cols]
+        return frame.select(pl.lit(metric).alias("metric"), *sums)
+
+    # One row per stage whether or not the latency frame has rows (a grouped summary of
+    # no events has none): a sum over no rows is 0.
+    per_stage = [
+        total(latency.filter(pl.col("stage") == stage), f"latency.{stage}") for stage in STAGES
+    ]
+    return pl.concat(
+        [
+            total(outcomes, "outcome"),
+            total(delivery, "delivery"),
+            *per_stage,
+            total(retry, "retry"),
+            total(billing_total, "billing"),
+        ]
+    )
+
+
+def _collect(
+    base: pl.LazyFrame, g: Grouping, dims: Sequence[str], scope: dict[str, bool], engine: Engine
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The cube and the latency lists. In memory, both plans run together and share the
+    per-event columns. Streaming, they run one after the other (the cube, then one stage
+    at a time), each re-reading the source, so that neither the per-event columns nor
+    more than one stage's latencies are ever held at once."""
+    cube_lf = cube_plan(base, g, dims)
+    if engine != "streaming":
+        cube, values = pl.collect_all(
+            [cube_lf, latency_plan(base, g, STAGES, **scope)], engine=engine
+        )
+        return cube, values
+    cube = cube_lf.collect(engine="streaming")
+    first, *rest = STAGES
+    values = latency_plan(base, g, [first], **scope).collect(engine="streaming")
+    for stage in rest:
+        part = latency_plan(base, g, [stage], **scope).collect(engine="streaming")
+        part = part.drop("n_in_scope")
+        if g.keys:
+            values = values.join(part, on=g.keys, how="left", nulls_equal=True)
+        else:
+            values = pl.concat([values, part], how="horizontal")
+    return cube, values
+
+
+def summary(
+    df: pl.DataFrame | pl.LazyFrame,
+    *,
+    by: str | Sequence[str] = (),
+    every: Every | None = None,
+    time_zone: str = "UTC",
+    period_column: str = "created_at",
+    include_warmup: bool = False,
+    include_test: bool = False,
+    include_demo: bool = False,
+    window: Window | None = None,
+    billing_by: str | Sequence[str] = ("billing_status",),
+    cost_scale: int = 4,
+    as_of: datetime | None = None,
+    receipt_timeout: timedelta = RECEIPT_TIMEOUT,
+    engine: Engine = "auto",
+) -> MetricsSummary:
+    """Compute every metric at once.
+
+    One aggregation counts events per group and small dimensions (a "cube" of a few
+    thousand rows, with the exact amount sums); a second collects each stage's
+    latencies per group. In memory both run together (``polars.collect_all`` computes
+    the per-event columns once for both); every frame of the result is then derived
+    from these small results, so all counts agree exactly across frames. Billing is
+    grouped by the grouping plus ``billing_by``. Every metric, billing included, has one
+    traffic scope (:class:`TrafficScope`): customer traffic unless asked.
+
+    Parameters
+    ----------
+    df
+        Canonical events frame; a ``LazyFrame`` (for example ``pl.scan_parquet``) is
+        scanned, never materialised whole.
+    by, every, time_zone, period_column
+        Grouping, as in :func:`outcome_counts`.
+    include_warmup, include_test, include_demo
+        Traffic scope of every metric (default: customer traffic).
+    window
+        Only the events whose ``period_column`` lies in this window, as in
+        :func:`outcome_counts`; the filter is part of the one plan, so every frame of
+        the result (billing included) covers the same events.
+    billing_by
+        Billing dimensions (``billing_status``, ``campaign_id``, ``source_id``,
+        ``ten_dlc_campaign_id``, ``from_phone_number``, ...).
+    cost_scale
+        Decimals of ``cost_per_delivered``.
+    as_of
+        Timezone-aware instant for pending retries and the receipt timeout (default:
+        now).
+    receipt_timeout
+        As in :func:`outcome_counts` (default :data:`RECEIPT_TIMEOUT`).
+    engine
+        Polars engine. ``"streaming"`` bounds memory for sources larger than RAM (a
+        ``pl.scan_parquet`` store): the passes then run one after the other, each
+        re-reading the source, and at most one latency stage's values are held at once
+        (exact percentiles need them all).
+
+    Examples
+    --------
+    >>> from leadping_nb._core.schema import EVENT_SCHEMA
+    >>> from datetime import datetime, UTC
+    >>> t = datetime(2024, 1, 1, tzinfo=UTC)
+    >>> df = pl.DataFrame([{"direction": "Outbound", "delivered_at": t}], schema=EVENT_SCHEMA)
+    >>> s = summary(df, as_of=t)
+    >>> s.delivery["delivery_rate"].item(), s.counts["metric"].to_list()[:3]
+    (1.0, ['outcome', 'delivery', 'latency.queue'])
+
+    The shape does not depend on the rows: no events, grouped, still count every metric.
+
+    >>> empty = summary(df.clear(), by="campaign_id", as_of=t)
+    >>> empty.counts.height, empty.counts["n_events"].sum(), empty.latency.columns[:2]
+    (10, 0, ['campaign_id', 'stage'])
+    """
+    g = grouping(by, every, time_zone, period_column)
+    dims = extra_dims(g, billing_by)
+    when = _now_or(as_of)
+    lf = _windowed(df, window, period_column)
+    scale = money_scale(lf)
+    scope = _scope(include_warmup, include_test, include_demo)
+    receipt_cutoff(when, receipt_timeout)  # validate before building the plan
+    base = prepare(lf, g, as_of=when, receipt_timeout=receipt_timeout)
+    cube, values = _collect(base, g, dims, scope, engine)
+    outcomes = outcomes_from_cube(cube, g, **scope)
+    delivery = delivery_from_cube(cube, g, **scope)
+    latency = latency_from_parts(events_from_cube(cube, g), values, g, STAGES)
+    retry = retry_from_cube(cube, g, **scope)
+    billing_total = billing_from_cube(
+        cube,
+        Grouping((), None, g.time_zone, g.period_column),
+        **scope,
+        cost_scale=cost_scale,
+        scale=scale,
+    )
+    return MetricsSummary(
+        outcomes=outcomes,
+        delivery=delivery,
+        latency=latency,
+        retry=retry,
+        retry_distribution=retry_distribution_from_cube(cube, g, **scope),
+        billing=billing_from_cube(
+            cube, g.with_by(dims), **scope, cost_scale=cost_scale, scale=scale
+        ),
+        billing_total=billing_total,
+        counts=_counts(outcomes, delivery, latency, retry, billing_total),
+        as_of=when,
+        scope=TrafficScope.of(**scope),
+        receipt_timeout=receipt_timeout,
+    )
