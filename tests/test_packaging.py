@@ -142,3 +142,112 @@ def test_import_does_not_load_heavy_modules() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"heavy modules imported eagerly: {out.stdout}"
+
+
+# ----------------------------------------------------------------------------------------
+# the shape of the package (docs/architecture.md, "The pipeline as packages")
+
+#: The stages in import order: a module may import its own stage and the stages before it.
+STAGES = (
+    ("_core",),
+    ("_http",),
+    ("_frame",),
+    ("_client",),
+    ("emulator",),
+    ("metrics",),
+    ("figures",),
+    ("reports",),
+    ("widgets", "store"),
+    ("cli",),
+    ("__init__", "__main__"),
+)
+PACKAGE = Path(leadping_nb.__file__).parent
+
+
+def _module_names() -> dict[str, Path]:
+    names = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts).removesuffix(".__init__")
+        names[name] = path
+    return names
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Every module's imports of other leadping_nb modules, at any depth of the code
+    (function-level imports included: a lazy import does not hide an arrow)."""
+    import ast
+
+    modules = _module_names()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    module = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    module = node.module or ""
+                subs = [f"{module}.{a.name}" for a in node.names if f"{module}.{a.name}" in modules]
+                found = subs or ([module] if module in modules else [])
+            elif isinstance(node, ast.Import):
+                found = [a.name for a in node.names if a.name in modules]
+            else:
+                continue
+            targets.update(t for t in found if t != name)
+        graph[name] = targets
+    return graph
+
+
+def _stage(module: str) -> int:
+    top = module.split(".")[1] if "." in module else "__init__"
+    for i, names in enumerate(STAGES):
+        if top.removesuffix(".py") in names:
+            return i
+    raise AssertionError(f"{module} belongs to no stage of docs/architecture.md")
+
+
+def _wrong_arrows(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """Imports of a later stage, or of another package of the same stage."""
+    return sorted(
+        (a, b)
+        for a, targets in graph.items()
+        for b in targets
+        if _stage(b) > _stage(a)
+        or (_stage(b) == _stage(a) and a.split(".")[1:2] != b.split(".")[1:2])
+    )
+
+
+def test_the_import_graph_runs_one_way() -> None:
+    graph = _import_graph()
+    assert "leadping_nb._core.errors" in graph and "leadping_nb.metrics._plans" in graph
+    assert _wrong_arrows(graph) == [], "imports against the stage order"
+    # no cycles inside a stage either (depth-first search over the graph)
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                raise AssertionError(f"import cycle: {' -> '.join([*path, node, nxt])}")
+            if nxt not in state:
+                visit(nxt, [*path, node])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [])
+
+
+def test_the_stage_check_sees_wrong_arrows() -> None:
+    """The check above can fail: an upward and a sideways import are both caught."""
+    graph = _import_graph()
+    graph["leadping_nb._core.errors"] = {"leadping_nb.metrics"}  # upward
+    graph["leadping_nb.store._keys"] = {"leadping_nb.widgets"}  # sideways, same stage
+    graph["leadping_nb.metrics._plans"] = {"leadping_nb._core.schema"}  # fine: downward
+    assert _wrong_arrows(graph) == [
+        ("leadping_nb._core.errors", "leadping_nb.metrics"),
+        ("leadping_nb.store._keys", "leadping_nb.widgets"),
+    ]
