@@ -43,6 +43,7 @@ def child(parquet: str) -> None:
     import polars as pl
 
     import leadping_nb
+
     try:
         from leadping_nb._core.schema import EVENT_SCHEMA
     except ImportError:  # a checkout from before the stage packages

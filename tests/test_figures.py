@@ -144,7 +144,7 @@ def test_volume_bars_are_the_outcome_counts_per_period(events: pl.DataFrame) -> 
 
 
 def test_volume_days_follow_the_time_zone() -> None:
-    # 03:30 UTC on 10 March is still 9 March in New York (pitfalls §5.1)
+    # 03:30 UTC on 10 March is still 9 March in New York (docs/notebook-traps.md §5.1)
     df = frame(delivered(datetime(2024, 3, 10, 3, 30, tzinfo=UTC)))
     for tz, day in (("UTC", "2024-03-10"), (NY, "2024-03-09")):
         ax = f.volume_by_outcome(df, every="day", time_zone=tz).axes[0]

@@ -23,7 +23,7 @@ def ms(x: float) -> timedelta:
 
 
 def frame(*rows: dict[str, Any]) -> pl.DataFrame:
-    """Events with the declared schema, from Python datetimes and Decimals (pitfalls §1.8)."""
+    """Events with the declared schema (never types inferred from the Python values)."""
     df = pl.DataFrame(list(rows), schema=EVENT_SCHEMA)
     assert df.schema == EVENT_SCHEMA
     assert df.schema["billable_amount"] == MONEY_DTYPE

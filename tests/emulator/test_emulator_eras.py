@@ -17,9 +17,8 @@ from referencing.jsonschema import DRAFT202012
 from leadping_nb._core.schema import EVENT_FIELDS, SEED_ITEM_FIELDS
 from leadping_nb.emulator import Emulator
 
-# A copy of ../shared/reference/leadping-events-openapi.json (the production OpenAPI
-# document's events subset, as copied on 2026-08-18), kept with the tests so they do not
-# depend on a folder outside the repository.
+# A copy of the events part of Leadping's production OpenAPI document (as copied on
+# 2026-08-18), kept with the tests so they do not depend on a folder outside the repository.
 OPENAPI = Path(__file__).resolve().parent / "data" / "leadping-events-openapi.json"
 INT_RE = re.compile(r"^-?(?:0|[1-9]\d*)$")
 MONEY4_RE = re.compile(r"^\d+\.\d{4}$")
