@@ -249,6 +249,8 @@ _IN_TEXTS = (
     "Is this still available?",
     "I'm at work, text me later",
 )
+#: The replies of a lead that does not opt out (its drawn "STOP" becomes one of these).
+_IN_REPLIES = tuple(t for t in _IN_TEXTS if t != "STOP")
 _NOTE_TEXTS = (
     "Left voicemail, will try again Thursday.",
     "Lead prefers text over calls.",
@@ -282,4 +284,10 @@ BLOCK_REASONS: tuple[tuple[str, str, str], ...] = (
     ("40333", "Number on the suppression list", "SuppressionListBlocked"),
 )
 CANCEL_REASONS = ("LeadReplied", "LeadOptedOut", "CampaignPaused", "ManuallyCanceled")
+#: The opt-out suppression (only ever for a lead that replied STOP before) and the other
+#: block and cancel reasons (drawn for any lead).
+OPT_OUT_BLOCK = BLOCK_REASONS[0]
+OTHER_BLOCK_REASONS = BLOCK_REASONS[1:]
+OPT_OUT_CANCEL = CANCEL_REASONS[1]
+OTHER_CANCEL_REASONS = tuple(r for r in CANCEL_REASONS if r != OPT_OUT_CANCEL)
 SCHEDULE_REASONS = ("RateLimited", "SendWindow", "DripStep", "CarrierThroughput")

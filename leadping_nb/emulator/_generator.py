@@ -31,11 +31,13 @@ from ._catalog import (
     TIMESTAMP_SLOTS,
 )
 from ._kinds import _exp, _Gen
+from ._lifecycle import NEVER
 from ._profiles import (
     LeadProfile,
     _lognorm_ticks,
     _rhythm,
     _timeline,
+    event_count,
     make_profile,
     to_ticks,
 )
@@ -52,8 +54,11 @@ __all__ = [
 ]
 
 
-def _event_rows(g: _Gen, times: list[int], *, first: bool, live_from_creation: bool) -> LeadLife:
-    """Build the events at ``times`` (the kind of each drawn from the lead's stream)."""
+def _event_rows(
+    g: _Gen, times: list[int], *, first: bool, live_from_creation: bool, stop: int = 0
+) -> LeadLife:
+    """Build the events at ``times`` (the kind of each drawn from the lead's stream; the
+    one at index ``stop``, when not 0, is the lead's STOP)."""
     rnd = g.rng.random
     quantum = g.q
     outbound, inbound, call = g.outbound, g.inbound, g.call
@@ -62,6 +67,8 @@ def _event_rows(g: _Gen, times: list[int], *, first: bool, live_from_creation: b
     append = out.append
     descriptions = _DESCRIPTIONS
     slots = TIMESTAMP_SLOTS if quantum > 1 else ()
+    if stop:
+        g.stop = times[stop]  # sends due from then on are suppressed or canceled
     for i, t in enumerate(times):
         if live_from_creation:
             g.now = t
@@ -69,7 +76,9 @@ def _event_rows(g: _Gen, times: list[int], *, first: bool, live_from_creation: b
             append(_finish(g.lead_created(t), quantum))
             continue
         r = 0.0 if first and i == 1 else rnd()
-        if r < 0.55:
+        if i == stop and stop:
+            row = g.stop_reply(t)
+        elif r < 0.55:
             row = outbound(t, False, False)
         elif r < 0.69:
             row = inbound(t)
@@ -96,7 +105,7 @@ def _event_rows(g: _Gen, times: list[int], *, first: bool, live_from_creation: b
             live[len(out)] = _states(tuple(row), g.future, quantum)
         g.future = None
         append(tuple(row))
-    return LeadLife(out, live)
+    return LeadLife(out, live, None if g.stop == NEVER else g.stop)
 
 
 def generate_lead_life(
@@ -119,8 +128,11 @@ def generate_lead_life(
     rng = random.Random(f"events:{p.seed}:{p.index}")
     end = p.created + horizon if now is None else now
     times = _timeline(p, end, rng)
+    if p.opt_out:
+        # a lead that replies STOP gets a few more events, then goes quiet
+        del times[event_count(p) :]
     g = _Gen(p, end, quantum, rng)
-    return _event_rows(g, times, first=True, live_from_creation=now is None)
+    return _event_rows(g, times, first=True, live_from_creation=now is None, stop=p.opt_out)
 
 
 def generate_lead_events(p: LeadProfile, now: int, quantum: int = 1) -> list[tuple[Any, ...]]:
@@ -155,6 +167,8 @@ def poisson(rng: random.Random, lam: float) -> int:
 def future_events(p: LeadProfile, day: int, start: int, quantum: int) -> LeadLife:
     """The events an existing lead gets in ``[start, start + 1 day)`` (day ``day`` after
     the emulator's start), each live from its creation; deterministic in its arguments."""
+    if p.opt_out:
+        return LeadLife([], {})  # it replied STOP before the clock started: it stays quiet
     rng = random.Random(f"future:{p.seed}:{p.index}:{day}")
     n = poisson(rng, future_rate(p, start + _DAY // 2))
     tz = p.tz_hours * _HOUR
@@ -174,16 +188,24 @@ def new_lead_times(seed: int, day: int, start: int, rate: float) -> list[int]:
 
 
 def appended_events(
-    p: LeadProfile, start: int, n: int, counter: int, quantum: int
+    p: LeadProfile,
+    start: int,
+    n: int,
+    counter: int,
+    quantum: int,
+    opted_out_at: int | None = None,
 ) -> list[tuple[Any, ...]]:
     """``n`` new outbound/inbound events after ``start`` (ticks), for incremental refreshes.
 
     Each event is at least one second after the previous one, so they stay strictly after
-    the current data end at every served precision.
+    the current data end at every served precision. Outbound messages to a lead that
+    replied STOP (at ``opted_out_at``) are suppressed from then on.
     """
     rng = random.Random(f"append:{p.seed}:{p.index}:{counter}")
-    g = _Gen(p, 1 << 62, quantum, rng)  # no "now" limit: appended events are complete
+    g = _Gen(p, NEVER, quantum, rng)  # no "now" limit: appended events are complete
     g.n_out = 1
+    if opted_out_at is not None:
+        g.stop = opted_out_at
     out = []
     t = start
     for _ in range(n):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import random
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from ._catalog import (
     _CARRIERS,
     _DAY,
     _HOUR,
+    _IN_REPLIES,
     _IN_TEXTS,
     _MIN,
     _NOTE_TEXTS,
@@ -69,8 +71,9 @@ from ._catalog import (
     SENDING_NUMBERS,
     WARMUP_NUMBERS,
 )
-from ._lifecycle import _Lifecycle, _Step
+from ._lifecycle import NEVER, _Lifecycle, _Step
 from ._profiles import (
+    _T_BLOCK,
     LeadProfile,
     _quiet,
 )
@@ -127,6 +130,7 @@ class _Gen(_Lifecycle):
         self.src = [rng]
         #: the steps of the last message that lie after ``now`` (``None``: it is settled)
         self.future: list[_Step] | None = None
+        self.stop = NEVER
         agent = p.user[1].split()[0]
         # every text a lead can get, formatted once (shared strings: fast and compact)
         self.texts = tuple(
@@ -299,6 +303,9 @@ class _Gen(_Lifecycle):
             outcome = 4  # canceled
         else:
             outcome = 5  # sent, no delivery receipt
+        stop = NEVER if warmup else self.stop
+        if t >= stop:
+            outcome = 6  # the lead replied STOP before: the send is suppressed
 
         # the state before anything happens: waiting for the send time, or in the queue
         row[S_BILLING] = "Pending"
@@ -314,20 +321,43 @@ class _Gen(_Lifecycle):
                 row[S_SCHEDULED] = scheduled
                 row[S_SCHED_REASON] = "DripStep"
             cancel = t + 1 + int(rnd() * (scheduled - t))
-            steps: Iterator[_Step] = self._canceled(cancel)
+            if cancel >= stop:
+                cancel = self._opt_out_cancel(row, stop)
+            steps: Iterator[_Step] = self._canceled(cancel, cancel > stop)
+        elif start >= stop and outcome != 6:
+            # due after the lead's STOP: the scheduled send is canceled then
+            row[S_STATUS] = "Scheduled"
+            row[S_STATUS_REASON] = "Waiting for the scheduled send time"
+            steps = self._canceled(self._opt_out_cancel(row, stop), True)
         else:
             steps = self._lifecycle(row, start, outcome, warmup, mms, carrier)
         self._drive(row, steps)
         return row
 
+    def _opt_out_cancel(self, row: list[Any], stop: int) -> int:
+        """When a send due after the lead's STOP is canceled: just after it (no draw)."""
+        return stop + _TPS + _T_BLOCK[zlib.crc32(row[S_ID].encode()) & 4095]
+
     def inbound(self, t: int) -> list[Any]:
         rnd = self.rng.random
         row = self.base(t, self.tpl_in)
-        row[S_SUMMARY] = text = _IN_TEXTS[int(rnd() * len(_IN_TEXTS))]
+        text = _IN_TEXTS[int(rnd() * len(_IN_TEXTS))]
+        if text == "STOP":
+            # only a lead that opts out replies STOP (:meth:`stop_reply`): another reply
+            text = _IN_REPLIES[zlib.crc32(row[S_ID].encode()) % len(_IN_REPLIES)]
+        row[S_SUMMARY] = text
         row[S_RECEIVED] = t
         row[S_CARRIER] = _CARRIERS[int(rnd() * 4)]
-        if text == "STOP":
-            row[S_COMPLIANCE] = "OptOutRecorded"
+        return row
+
+    def stop_reply(self, t: int) -> list[Any]:
+        """The lead's STOP at ``t`` (``self.stop``): no draw from the lead's stream."""
+        p = self.p
+        row = self.base(t, self.tpl_in)
+        row[S_SUMMARY] = "STOP"
+        row[S_RECEIVED] = t
+        row[S_CARRIER] = _CARRIERS[zlib.crc32(f"stop:{p.seed}:{p.index}".encode()) % 4]
+        row[S_COMPLIANCE] = "OptOutRecorded"
         return row
 
     def call(self, t: int) -> list[Any]:

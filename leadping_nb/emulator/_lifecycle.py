@@ -17,9 +17,11 @@ from ._catalog import (
     _CARRIER_SURCHARGE,
     _HOUR,
     _TPS,
-    BLOCK_REASONS,
-    CANCEL_REASONS,
     FAIL_ERRORS,
+    OPT_OUT_BLOCK,
+    OPT_OUT_CANCEL,
+    OTHER_BLOCK_REASONS,
+    OTHER_CANCEL_REASONS,
     S_AMOUNT,
     S_BILLING,
     S_BLOCKED,
@@ -52,6 +54,9 @@ from ._profiles import (
     _carrier_gap,
 )
 
+#: A time after every other (``_Lifecycle.stop`` of a lead that does not opt out).
+NEVER = 1 << 62
+
 #: One lifecycle step: when it happens and the ``(slot, value)`` pairs it sets.
 _Step = tuple[int, tuple[tuple[int, Any], ...]]
 
@@ -63,7 +68,7 @@ def _step_time(step: _Step) -> int:
 class _Lifecycle:
     """The message-lifecycle methods of :class:`._kinds._Gen` (state is the generator's)."""
 
-    __slots__ = ("future", "src")
+    __slots__ = ("future", "src", "stop")
 
     # set by the generator's ``__init__``
     p: LeadProfile
@@ -73,6 +78,8 @@ class _Lifecycle:
     src: list[random.Random]
     #: the steps of the last message that lie after ``now`` (``None``: it is settled)
     future: list[_Step] | None
+    #: when the lead replied STOP (``NEVER``: it does not opt out): no send from then on
+    stop: int
 
     # ---- a message's lifecycle --------------------------------------------------------
     #
@@ -102,9 +109,12 @@ class _Lifecycle:
             future.append(step)
         self.future = future
 
-    def _canceled(self, cancel: int) -> Iterator[_Step]:
+    def _canceled(self, cancel: int, opted_out: bool = False) -> Iterator[_Step]:
         yield (cancel, ())  # the cancel reason is drawn when the step is reached
-        reason = CANCEL_REASONS[int(self.src[0].random() * len(CANCEL_REASONS))]
+        if opted_out:
+            reason = OPT_OUT_CANCEL
+        else:
+            reason = OTHER_CANCEL_REASONS[int(self.src[0].random() * len(OTHER_CANCEL_REASONS))]
         # (the empty step above only decides past/live; the patch follows at the same time)
         yield (
             cancel,
@@ -123,8 +133,10 @@ class _Lifecycle:
         src = self.src
         yield (start, ())  # reaching the send time: later draws are the live source's
         rnd = src[0].random
-        if outcome == 3:
-            code, reason, action = BLOCK_REASONS[int(rnd() * len(BLOCK_REASONS))]
+        if outcome == 3 or outcome == 6:
+            # 6: the lead opted out before (the draw is made all the same)
+            i = int(rnd() * len(OTHER_BLOCK_REASONS))
+            code, reason, action = OPT_OUT_BLOCK if outcome == 6 else OTHER_BLOCK_REASONS[i]
             blocked = start + _T_BLOCK[int(rnd() * 4096)]
             yield (
                 blocked,
@@ -157,6 +169,10 @@ class _Lifecycle:
                 (S_STATUS_REASON, "Waiting in the send queue"),
             ),
         )
+        if sending >= self.stop:
+            # the lead replied STOP while the message waited in the queue
+            yield self._suppressed_step(sending, row[S_TRAFFIC])
+            return
         at = sending - sum(backoffs)
         for k, b in enumerate(backoffs):
             yield (at, ((S_RETRY, k + 1),))
@@ -230,6 +246,24 @@ class _Lifecycle:
             ),
         )
 
+    def _suppressed_step(self, at: int, traffic: str) -> _Step:
+        """A send attempt at ``at``, after the lead's STOP: blocked, never sent."""
+        code, reason, action = OPT_OUT_BLOCK
+        return (
+            at,
+            (
+                (S_BLOCKED, at),
+                (S_NEXT_RETRY, None),
+                (S_STATUS, "Blocked"),
+                (S_STATUS_REASON, reason),
+                (S_ERROR, code),
+                (S_COMPLIANCE, action),
+                (S_BILLING, "NotBilled"),
+                (S_AMOUNT, None),
+                (S_TRAFFIC, traffic),
+            ),
+        )
+
     def _sent_step(self, sent: int, warmup: bool, amount: int | None) -> _Step:
         return (
             sent,
@@ -282,6 +316,9 @@ class _Lifecycle:
         while nxt is not None:
             k += 1
             attempt = nxt
+            if attempt >= self.stop:
+                yield self._suppressed_step(attempt, base_traffic)
+                return
             yield (
                 attempt,
                 (

@@ -66,6 +66,13 @@ class LeadProfile:
     tags: tuple[int, ...]
     archived: bool
     seed: int
+    #: index in the lead's timeline of its STOP reply (0: the lead never opts out)
+    opt_out: int = 0
+    #: how many of its timeline's events the lead still gets after its STOP
+    opt_out_tail: int = 0
+    #: ticks from creation to the first outbound message (0: the instant automated reply,
+    #: drawn with the timeline); see :func:`_first_contact`
+    first_contact: int = 0
 
 
 def lead_id_for(index: int, n_leads: int = 0) -> str:
@@ -118,6 +125,7 @@ def make_profile(
     created -= created % _TPS  # leads are created at whole seconds
     source = _choice_w(rng, SOURCES, _SOURCE_WEIGHTS)
     campaign = rng.choice(CAMPAIGNS)
+    opt_out, tail = _opt_out(seed, index, campaign[0], n_events, heavy)
     numbers = _NUMBERS_BY_AREA.get(area) or list(SENDING_NUMBERS)
     number = rng.choice(numbers) if rng.random() < 0.85 else rng.choice(SENDING_NUMBERS)
     return LeadProfile(
@@ -144,7 +152,71 @@ def make_profile(
         tags=tuple(sorted(rng.sample(range(len(TAGS)), rng.choice((0, 0, 1, 1, 2))))),
         archived=rng.random() < 0.05,
         seed=seed,
+        opt_out=opt_out,
+        opt_out_tail=tail,
+        first_contact=_first_contact(seed, index, source[0], created, _TZ_BY_AREA[area]),
     )
+
+
+#: The share of (non-heavy) leads of each campaign that reply STOP at some point.
+OPT_OUT_SHARE: dict[str, float] = {
+    "cmp_1001": 0.025,  # Speed to Lead
+    "cmp_1002": 0.03,  # Refinance Follow-up
+    "cmp_1003": 0.02,  # Open House Invites
+    "cmp_1004": 0.025,  # Seller Valuation
+    "cmp_1005": 0.05,  # Re-engagement 90d: cold leads opt out most
+    "cmp_1006": 0.01,  # Appointment Reminders: leads who asked for them
+    "cmp_1007": 0.025,  # First-time Buyers
+    "cmp_1008": 0.035,  # Rental Leads
+}
+
+
+def _opt_out(seed: int, index: int, campaign: str, n_events: int, heavy: bool) -> tuple[int, int]:
+    """Whether and when a lead opts out: ``(index of its STOP in its timeline, events it
+    still gets after it)``, ``(0, 0)`` for a lead that never does. Drawn from a stream of
+    its own, so the rest of the lead does not depend on it. Heavy leads (long, engaged
+    conversations) never opt out; most opt-outs answer one of the first messages."""
+    rng = random.Random(f"opt-out:{seed}:{index}")
+    if heavy or rng.random() >= OPT_OUT_SHARE.get(campaign, 0.025):
+        return 0, 0
+    k = 2 + min(int(rng.expovariate(1 / 3.0)), 30)
+    tail = (0, 0, 1, 1, 2, 3)[int(rng.random() * 6)]
+    return (k, tail) if k < n_events else (0, 0)
+
+
+#: Sources whose leads get their first message from an agent (no instant automation), and
+#: imports, which a campaign run picks up later.
+_MANUAL_SOURCES = frozenset({"src_ref5"})
+_IMPORT_SOURCES = frozenset({"src_csv6"})
+
+
+def _first_contact(seed: int, index: int, source: str, created: int, tz_hours: int) -> int:
+    """Ticks from a lead's creation to its first outbound message; 0 for the instant
+    automated reply (seconds, drawn with the lead's timeline).
+
+    Automated sources answer at once, except that a third of the leads created in local quiet
+    hours (21:00-08:00) wait for the sending window (08:00 plus up to 45 minutes) and a few
+    (5 %) sit in a queue backlog (minutes); referrals are texted by an agent (a median of 20
+    minutes, within sending hours); imports when a campaign run picks them up (a median of
+    90 minutes, within sending hours; either at most 12 hours before the sending window is
+    applied, so every first message comes within 25 hours). Drawn from a stream of its own.
+    """
+    rng = random.Random(f"first-contact:{seed}:{index}")
+    tz = tz_hours * _HOUR
+    if source in _MANUAL_SOURCES or source in _IMPORT_SOURCES:
+        median, sigma = (20.0 * 60, 1.0) if source in _MANUAL_SOURCES else (90.0 * 60, 0.8)
+        at = created + min(_lognorm_ticks(rng, median, sigma), 12 * _HOUR)
+        window = _quiet(at, tz)
+        if window:
+            at = window + int(rng.random() * 2 * _HOUR)
+        return at - created
+    r = rng.random()
+    window = _quiet(created, tz)
+    if window and r < 0.35:
+        return window - created + int(rng.random() * 45 * _MIN)
+    if r > 0.95:
+        return _lognorm_ticks(rng, 180.0, 1.0)
+    return 0
 
 
 def _rhythm(t: int, tz_ticks: int, rng: random.Random) -> int:
@@ -164,13 +236,36 @@ def _rhythm(t: int, tz_ticks: int, rng: random.Random) -> int:
 
 
 def _timeline(p: LeadProfile, now: int, rng: random.Random) -> list[int]:
-    """Sorted creation times (ticks) of a lead's events, the first being lead creation."""
+    """Sorted creation times (ticks) of a lead's events, the first being lead creation.
+
+    The second is the first follow-up (speed to lead): seconds after creation, or
+    :attr:`LeadProfile.first_contact` later (the events before it move after it; the
+    draws are the same either way).
+    """
+    times = _timeline_draws(p, now, rng)
+    delay = p.first_contact
+    if delay and len(times) > 1:
+        t0 = p.created
+        limit = now - _TPS
+        old_first = times[1]
+        first = t0 + delay
+        if first > old_first and first <= limit:
+            shift = first - old_first
+            times[1:] = sorted(
+                t if t >= first else min(t + shift, limit) if t > old_first else first
+                for t in times[1:]
+            )
+            times[1] = first
+    return times
+
+
+def _timeline_draws(p: LeadProfile, now: int, rng: random.Random) -> list[int]:
     n = p.n_events
     t0 = p.created
     times = [t0]
     if n == 1:
         return times
-    # speed to lead: the first follow-up lands seconds to minutes after creation
+    # the instant automated follow-up lands seconds after creation
     first = t0 + _lognorm_ticks(rng, 25.0, 1.0)
     times.append(first)
     m = n - 2
@@ -198,6 +293,13 @@ def _timeline(p: LeadProfile, now: int, rng: random.Random) -> list[int]:
         times.append(t)
     times.sort()
     return times
+
+
+def event_count(p: LeadProfile) -> int:
+    """How many events a lead's history has (a lead that opted out stops early)."""
+    if p.opt_out:
+        return min(p.n_events, p.opt_out + 1 + p.opt_out_tail)
+    return p.n_events
 
 
 def _quiet(t: int, tz_ticks: int) -> int:

@@ -62,10 +62,12 @@ States = tuple[tuple[int, tuple[Any, ...]], ...]
 @dataclass(frozen=True)
 class LeadLife:
     """A lead's events: each one's state at the generation's ``now``, plus the later states
-    of the events still in flight then (``live``: index in ``rows`` -> states)."""
+    of the events still in flight then (``live``: index in ``rows`` -> states), and when
+    the lead replied STOP (``None``: it does not opt out)."""
 
     rows: list[tuple[Any, ...]]
     live: dict[int, States]
+    opted_out_at: int | None = None
 
 
 _TS_SLOTS = frozenset(TIMESTAMP_SLOTS)

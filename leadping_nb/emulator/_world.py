@@ -34,7 +34,7 @@ from ._generator import (
     new_lead_times,
     state_at,
 )
-from ._profiles import LeadProfile, heavy_indices, make_profile
+from ._profiles import LeadProfile, event_count, heavy_indices, make_profile
 
 __all__ = ["World"]
 
@@ -237,7 +237,7 @@ class World:
         """How many events exist at ``now``."""
         appended = sum(len(v) for v in self._appended.values())
         if self.now == self.start:
-            return sum(p.n_events for p in self.profiles[: self.n_leads]) + appended
+            return sum(event_count(p) for p in self.profiles[: self.n_leads]) + appended
         return sum(len(self.rows(i)) for i in self.lead_indices())
 
     def add_events(self, index: int, n: int, after: int | None) -> list[tuple[Any, ...]]:
@@ -246,7 +246,9 @@ class World:
         if after is not None:
             start = max(start, after)
         self._append_counter += 1
-        rows = appended_events(self.profiles[index], start, n, self._append_counter, self.quantum)
+        p = self.profiles[index]
+        stop = self._life(index).opted_out_at if p.opt_out else None
+        rows = appended_events(p, start, n, self._append_counter, self.quantum, stop)
         self._appended.setdefault(index, []).extend(rows)
         if rows:
             self._data_end = max(self._data_end, max(r[S_CREATED] for r in rows))

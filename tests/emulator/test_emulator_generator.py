@@ -94,7 +94,9 @@ def test_first_event_is_lead_creation_then_speed_to_lead(emu: Emulator) -> None:
         gt = emu.ground_truth(lead)
         assert gt[0]["timelineType"] == "LeadCreated"
         assert gt[1]["direction"] == "Outbound"
-        assert 0 < _secs(gt[0]["createdAt"], gt[1]["createdAt"]) < 3600
+        # seconds for most; the sending window, an agent or an import run for some
+        # (tests/emulator/test_emulator_realism.py pins the spread)
+        assert 0 < _secs(gt[0]["createdAt"], gt[1]["createdAt"]) < 25 * 3600
 
 
 def test_lifecycle_timestamps_are_ordered(items: list[dict[str, Any]]) -> None:
