@@ -113,6 +113,7 @@ from leadping_nb.metrics._plans import (
     prepare,
     retry_distribution_from_cube,
     retry_from_cube,
+    windowed,
 )
 from leadping_nb.metrics._timeline import LIFECYCLE_COLUMNS, TIMELINE_COLUMNS, lead_timeline
 
@@ -193,21 +194,6 @@ def _lazy(df: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     if isinstance(df, pl.LazyFrame):
         return df
     raise TypeError(f"expected a polars DataFrame or LazyFrame, got {type(df).__name__}")
-
-
-def _windowed(
-    df: pl.DataFrame | pl.LazyFrame, window: Window | None, period_column: str
-) -> pl.LazyFrame:
-    """``df`` as a LazyFrame, filtered to ``window`` on ``period_column`` (null: outside)."""
-    lf = _lazy(df)
-    if window is None:
-        return lf
-    if not isinstance(window, Window):
-        raise TypeError(
-            f"window must be a leadping_nb.Window (Window.last(...), Window.parse(...)), "
-            f"got {type(window).__name__}"
-        )
-    return lf.filter(window.predicate(period_column))
 
 
 def _like(original: FrameT, result: pl.LazyFrame) -> FrameT:
@@ -363,7 +349,7 @@ def outcome_counts(
     """
     g = grouping(by, every, time_zone, period_column)
     cube = _cube(
-        _windowed(df, window, period_column),
+        windowed(df, window, period_column),
         g,
         receipt_timeout=receipt_timeout,
         as_of=_now_or(as_of),
@@ -433,7 +419,7 @@ def delivery_summary(
     """
     g = grouping(by, every, time_zone, period_column)
     cube = _cube(
-        _windowed(df, window, period_column),
+        windowed(df, window, period_column),
         g,
         receipt_timeout=receipt_timeout,
         as_of=_now_or(as_of),
@@ -502,7 +488,7 @@ def latency_summary(
     if unknown:
         raise ValueError(f"unknown latency stages {unknown}; expected some of {STAGES}")
     scope = _scope(include_warmup, include_test, include_demo)
-    base = prepare(_windowed(df, window, period_column), g, as_of=None)
+    base = prepare(windowed(df, window, period_column), g, as_of=None)
     events = events_from_cube(cube_plan(base, g), g)
     values = latency_plan(base, g, stages, **scope)
     return _like(df, latency_from_parts(events, values, g, stages))
@@ -573,7 +559,7 @@ def retry_summary(
     """
     g = grouping(by, every, time_zone, period_column)
     cube = _cube(
-        _windowed(df, window, period_column),
+        windowed(df, window, period_column),
         g,
         as_of=_now_or(as_of),
         receipt_timeout=receipt_timeout,
@@ -619,7 +605,7 @@ def retry_distribution(
     """
     g = grouping(by, every, time_zone, period_column)
     cube = _cube(
-        _windowed(df, window, period_column),
+        windowed(df, window, period_column),
         g,
         as_of=_now_or(as_of),
         receipt_timeout=receipt_timeout,
@@ -685,7 +671,7 @@ def billing_summary(
     (Decimal('0.015800'), Decimal('0.0158'))
     """
     g = grouping(by, every, time_zone, period_column)
-    lf = _windowed(df, window, period_column)
+    lf = windowed(df, window, period_column)
     scale = money_scale(lf)
     result = billing_from_cube(
         _cube(lf, g),
@@ -775,7 +761,7 @@ def billing_breakdown(
     if not 0 <= cost_scale <= 18:
         raise ValueError(f"cost_scale must be within [0, 18], got {cost_scale}")
     g = grouping(by, every, time_zone, period_column)
-    lf = _windowed(df, window, period_column)
+    lf = windowed(df, window, period_column)
     scale = money_scale(lf)
     result = billing_breakdown_from_cube(
         _cube(lf, g),
@@ -961,7 +947,7 @@ def summary(
     g = grouping(by, every, time_zone, period_column)
     dims = extra_dims(g, billing_by)
     when = _now_or(as_of)
-    lf = _windowed(df, window, period_column)
+    lf = windowed(df, window, period_column)
     scale = money_scale(lf)
     scope = _scope(include_warmup, include_test, include_demo)
     receipt_cutoff(when, receipt_timeout)  # validate before building the plan

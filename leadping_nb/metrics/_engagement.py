@@ -44,6 +44,7 @@ from leadping_nb.metrics._plans import (
     grouping,
     prepare,
     rate,
+    windowed,
 )
 
 __all__ = [
@@ -180,19 +181,6 @@ def _lazy(df: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     if isinstance(df, pl.LazyFrame):
         return df
     raise TypeError(f"expected a polars DataFrame or LazyFrame, got {type(df).__name__}")
-
-
-def _windowed(df: pl.DataFrame | pl.LazyFrame, window: Window | None, column: str) -> pl.LazyFrame:
-    """``df`` as a LazyFrame, filtered to ``window`` on ``column`` (null: outside)."""
-    lf = _lazy(df)
-    if window is None:
-        return lf
-    if not isinstance(window, Window):
-        raise TypeError(
-            f"window must be a leadping_nb.Window (Window.last(...), Window.parse(...)), "
-            f"got {type(window).__name__}"
-        )
-    return lf.filter(window.predicate(column))
 
 
 def _like(original: F, result: pl.LazyFrame) -> F:
@@ -337,9 +325,7 @@ def reply_summary(
     """
     g = grouping(by, every, time_zone, period_column)
     window_us = _positive(reply_window, "reply_window", strict=True)
-    base = _base(
-        _windowed(df, window, period_column), g, include_warmup, include_test, include_demo
-    )
+    base = _base(windowed(df, window, period_column), g, include_warmup, include_test, include_demo)
     used = _delivered() & _has_lead()
     deliveries = (
         base.filter(used)
@@ -446,9 +432,7 @@ def opt_out_summary(
     (2, 1, 0.5)
     """
     g = grouping(by, every, time_zone, period_column)
-    base = _base(
-        _windowed(df, window, period_column), g, include_warmup, include_test, include_demo
-    )
+    base = _base(windowed(df, window, period_column), g, include_warmup, include_test, include_demo)
     signal = is_opt_out_signal()
     opted = (
         base.filter(pl.col(_OK) & _has_lead() & signal)
@@ -551,7 +535,7 @@ def speed_to_lead_summary(
     g = grouping(by, every, time_zone, period_column)
     within_us = _positive(within, "within", strict=False)
     base = _base(
-        _windowed(df, window, period_column), g, include_warmup, include_test, include_demo
+        windowed(df, window, period_column), g, include_warmup, include_test, include_demo
     ).with_row_index(_ROW)
     timed = pl.col(_OK) & _has_lead() & pl.col("created_at").is_not_null()
 
@@ -668,7 +652,7 @@ def delivery_ranking(
     g: Grouping = grouping(by, None, "UTC", "created_at")
     if not g.keys:
         raise ValueError("delivery_ranking needs at least one column in by")
-    lf = _windowed(df, window, "created_at")
+    lf = windowed(df, window, "created_at")
     cube = cube_plan(prepare(lf, g, as_of=as_of, receipt_timeout=receipt_timeout), g)
     d = delivery_from_cube(
         cube, g, include_warmup=include_warmup, include_test=include_test, include_demo=include_demo

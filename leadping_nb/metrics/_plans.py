@@ -27,6 +27,7 @@ from typing import Literal, TypeVar
 
 import polars as pl
 
+from leadping_nb._core.window import Window
 from leadping_nb.metrics._exprs import (
     FINAL_OUTCOMES,
     OUTCOMES,
@@ -694,3 +695,23 @@ def latency_from_parts(events: F, values: F, g: Grouping, stages: Sequence[Stage
         joined = pl.concat([events, values], how="horizontal")
     parts = [latency_stage(joined, g, s) for s in stages]
     return finish_period(pl.concat(parts).sort([*g.keys, "stage"], nulls_last=True), g)
+
+
+def windowed(
+    df: pl.DataFrame | pl.LazyFrame, window: Window | None, period_column: str
+) -> pl.LazyFrame:
+    """``df`` as a LazyFrame, filtered to ``window`` on ``period_column`` (null: outside)."""
+    if isinstance(df, pl.DataFrame):
+        lf = df.lazy()
+    elif isinstance(df, pl.LazyFrame):
+        lf = df
+    else:
+        raise TypeError(f"expected a polars DataFrame or LazyFrame, got {type(df).__name__}")
+    if window is None:
+        return lf
+    if not isinstance(window, Window):
+        raise TypeError(
+            f"window must be a leadping_nb.Window (Window.last(...), Window.parse(...)), "
+            f"got {type(window).__name__}"
+        )
+    return lf.filter(window.predicate(period_column))

@@ -235,8 +235,8 @@ def _latency_table(s: m.MetricsSummary) -> ReportTable:
         Column("n_used", "Messages used", "count"),
         Column("n_missing", "End missing", "count"),
         Column("n_negative", "Negative gap", "count"),
-        *[Column(n, f"{lbl} (ms/s/min/h)", "ms") for n, lbl in stats],
-        Column("max_ms", "Max (ms/s/min/h)", "ms"),
+        *[Column(n, lbl, "ms") for n, lbl in stats],
+        Column("max_ms", "Max", "ms"),
     )
     rows = s.latency.sort("stage").select(
         pl.col("stage").cast(pl.String).alias("label"),
@@ -425,24 +425,34 @@ def _engagement_kpis(reply: pl.DataFrame, opt: pl.DataFrame, speed: pl.DataFrame
     ]
 
 
-def _engagement_frame(frame: pl.DataFrame, by: Sequence[str], kw: _Traffic) -> pl.DataFrame:
+def _engagement_parts(
+    frame: pl.DataFrame, by: Sequence[str], kw: _Traffic
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The reply, opt-out and speed-to-lead frames, planned lazily and collected together
+    (``pl.collect_all``: one call, the three plans run in parallel)."""
+    lf = frame.lazy()
+    reply, opt, speed = pl.collect_all(
+        [
+            m.reply_summary(lf, by=by, **kw),
+            m.opt_out_summary(lf, by=by, **kw),
+            m.speed_to_lead_summary(lf, by=by, **kw),
+        ]
+    )
+    return reply, opt, speed
+
+
+def _engagement_frame(
+    parts: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame], by: Sequence[str]
+) -> pl.DataFrame:
     """Reply, opt-out and speed-to-lead columns side by side, one row per group."""
-    reply = m.reply_summary(frame, by=by, **kw).select(
+    reply = parts[0].select(
         *by,
         pl.col("n_used").alias("n_delivered_with_lead"),
         "n_replied",
         "reply_rate",
     )
-    opt = m.opt_out_summary(frame, by=by, **kw).select(
-        *by, pl.col("n_used").alias("n_contacted"), "n_opted_out", "opt_out_rate"
-    )
-    speed = m.speed_to_lead_summary(frame, by=by, **kw).select(
-        *by,
-        "n_leads",
-        (pl.col("p50_ms") / 1000).alias("p50_s"),
-        (pl.col("p90_ms") / 1000).alias("p90_s"),
-        "share_within",
-    )
+    opt = parts[1].select(*by, pl.col("n_used").alias("n_contacted"), "n_opted_out", "opt_out_rate")
+    speed = parts[2].select(*by, "n_leads", "p50_ms", "p90_ms", "share_within")
     if not by:
         return pl.concat([reply, opt, speed], how="horizontal")
     out = reply.join(opt, on=list(by), how="full", coalesce=True, nulls_equal=True)
@@ -453,7 +463,12 @@ def _engagement_frame(frame: pl.DataFrame, by: Sequence[str], kw: _Traffic) -> p
 _ENGAGEMENT_COUNTS = ("n_delivered_with_lead", "n_replied", "n_contacted", "n_opted_out", "n_leads")
 
 
-def _engagement_table(frame: pl.DataFrame, by: str, kw: _Traffic) -> ReportTable:
+def _engagement_table(
+    frame: pl.DataFrame,
+    by: str,
+    kw: _Traffic,
+    whole: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame],
+) -> ReportTable:
     minutes = f"{m.SPEED_TO_LEAD_WITHIN.total_seconds() / 60:g} min"
     cols = (
         Column("label", by.replace("_", " ").capitalize(), "label"),
@@ -464,17 +479,17 @@ def _engagement_table(frame: pl.DataFrame, by: str, kw: _Traffic) -> ReportTable
         Column("n_opted_out", "Opted out", "count"),
         Column("opt_out_rate", "Opt-out rate", "rate"),
         Column("n_leads", "Leads created", "count", foots=True),
-        Column("p50_s", "Speed to lead p50 (s)", "number"),
-        Column("p90_s", "Speed to lead p90 (s)", "number"),
+        Column("p50_ms", "Speed to lead p50", "ms"),
+        Column("p90_ms", "Speed to lead p90", "ms"),
         Column("share_within", f"Within {minutes}", "rate"),
     )
     names = [c.name for c in cols[1:]]
     counts = [pl.col(c).cast(pl.Int64) for c in _ENGAGEMENT_COUNTS]
-    per = _engagement_frame(frame, [by], kw)
+    per = _engagement_frame(_engagement_parts(frame, [by], kw), [by])
     rows = per.select(
         pl.col(by).cast(pl.String).fill_null(_NONE_LABEL).alias("label"), *names
     ).with_columns(counts)
-    total = _engagement_frame(frame, [], kw).select(pl.lit(_TOTAL).alias("label"), *names)
+    total = _engagement_frame(whole, []).select(pl.lit(_TOTAL).alias("label"), *names)
     window_h = f"{m.REPLY_WINDOW.total_seconds() / 3600:g} h"
     return ReportTable(
         f"engagement_by_{by}",
@@ -645,6 +660,7 @@ class DeliveryReport(_ReportBase):
             include_warmup=include_warmup, include_test=include_test, include_demo=include_demo
         )
         s = m.summary(events, as_of=when, receipt_timeout=receipt_timeout, **kw)
+        whole = _engagement_parts(events, [], kw)  # the KPIs and the table's total row
         tables: tuple[ReportTable, ...] = (
             _outcome_table(s),
             _delivery_period_table(events, s, period, time_zone, kw),
@@ -652,17 +668,13 @@ class DeliveryReport(_ReportBase):
             _failure_table(events, s, kw),
             _retry_table(s),
             _engagement_table(
-                events, by if by in ("campaign_id", "source_id") else "source_id", kw
+                events, by if by in ("campaign_id", "source_id") else "source_id", kw, whole
             ),
         )
         if by is not None:
             tables += _ranking_tables(events, by, min_volume, kw, when, receipt_timeout)
         kpis = dict(_delivery_kpis(s, events))
-        engagement = _engagement_kpis(
-            m.reply_summary(events, **kw),
-            m.opt_out_summary(events, **kw),
-            m.speed_to_lead_summary(events, **kw),
-        )
+        engagement = _engagement_kpis(*whole)
         kpis.update({k.key: k for k in engagement})
         meta = _make_meta(
             title=title,
