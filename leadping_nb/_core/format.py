@@ -23,6 +23,7 @@ __all__ = [
     "MONEY_PLACES",
     "check_currency",
     "fmt_count",
+    "fmt_duration",
     "fmt_number",
     "fmt_rate",
     "money_label",
@@ -150,3 +151,26 @@ def fmt_number(v: Any) -> str:
     if v is None:
         return _DASH
     return f"{v:,.1f}" if isinstance(v, float) else f"{v:,}"
+
+
+def fmt_duration(ms: Any) -> str:
+    """A duration given in milliseconds, as text with its unit: ms below a second, s
+    below a minute, min below an hour, h below two days, then d ("—" for None).
+
+    Examples
+    --------
+    >>> [fmt_duration(v) for v in (None, 12.4, 1_500.0, 59_361_031.0, 90_000.0, 2.6e8)]
+    ['—', '12 ms', '1.50 s', '16.5 h', '1.5 min', '3.0 d']
+    """
+    if ms is None:
+        return "—"
+    v = float(ms)
+    if abs(v) < 1000:
+        return f"{v:,.0f} ms"
+    if abs(v) < 60_000:
+        return f"{v / 1000:,.2f} s"
+    if abs(v) < 3_600_000:
+        return f"{v / 60_000:,.1f} min"
+    if abs(v) < 172_800_000:
+        return f"{v / 3_600_000:,.1f} h"
+    return f"{v / 86_400_000:,.1f} d"

@@ -1071,9 +1071,14 @@ class BillingReport(_ReportBase):
         scope = _Traffic(
             include_warmup=include_warmup, include_test=include_test, include_demo=include_demo
         )
-        whole = m.billing_breakdown(events, split=None, cost_scale=cost_scale, **scope)
-        channels = m.billing_breakdown(events, split="channel", cost_scale=cost_scale, **scope)
-        states = m.billing_breakdown(events, split="billing_state", **scope)
+        lazy = events.lazy()  # the three breakdowns are planned, then collected together
+        whole, channels, states = pl.collect_all(
+            [
+                m.billing_breakdown(lazy, split=None, cost_scale=cost_scale, **scope),
+                m.billing_breakdown(lazy, split="channel", cost_scale=cost_scale, **scope),
+                m.billing_breakdown(lazy, split="billing_state", **scope),
+            ]
+        )
         tables = (
             _billing_channel_table(channels, whole, currency),
             _billing_state_table(states, whole, currency),

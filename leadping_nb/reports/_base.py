@@ -27,6 +27,7 @@ import polars as pl
 from leadping_nb import metrics as m
 from leadping_nb._core.errors import LeadpingError
 from leadping_nb._core.format import fmt_count as _fmt_count
+from leadping_nb._core.format import fmt_duration as _fmt_duration
 from leadping_nb._core.format import fmt_number as _fmt_number
 from leadping_nb._core.format import fmt_rate as _fmt_rate
 from leadping_nb._core.format import money_texts as _money_texts
@@ -313,29 +314,6 @@ def _fmt_ms(v: Any) -> str:
     if abs(ms) < 60_000:
         return f"{ms / 1000:,.2f} s"
     return f"{ms / 60_000:,.1f} min"
-
-
-def _fmt_duration(ms: Any) -> str:
-    """A duration given in milliseconds, as text with its unit: ms below a second, s
-    below a minute, min below an hour, h below two days, then d ("—" for None).
-
-    Examples
-    --------
-    >>> [_fmt_duration(v) for v in (None, 12.4, 1_500.0, 59_361_031.0, 90_000.0, 2.6e8)]
-    ['—', '12 ms', '1.50 s', '16.5 h', '1.5 min', '3.0 d']
-    """
-    if ms is None:
-        return "—"
-    v = float(ms)
-    if abs(v) < 1000:
-        return f"{v:,.0f} ms"
-    if abs(v) < 60_000:
-        return f"{v / 1000:,.2f} s"
-    if abs(v) < 3_600_000:
-        return f"{v / 60_000:,.1f} min"
-    if abs(v) < 172_800_000:
-        return f"{v / 3_600_000:,.1f} h"
-    return f"{v / 86_400_000:,.1f} d"
 
 
 def _value_attr(v: Any) -> str:
