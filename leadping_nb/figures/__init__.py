@@ -303,7 +303,7 @@ def _draw_delivery(
     rate_ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     rate_ax.set_ylabel("Delivery rate (%)")
     _time_axis(ax, starts, period, time_zone)
-    ax.set_title(title + " (delivered ÷ delivered + failed + undeliverable)")
+    ax.set_title(title + " (delivered ÷ final outcomes)")
     handles = ax.get_legend_handles_labels()
     more = rate_ax.get_legend_handles_labels()
     rate_ax.legend(
