@@ -127,7 +127,7 @@ assumes no whitespace between a key and its colon, which no JSON serializer prod
 
 The API adds fields every few months, so pages carrying undeclared fields are the normal
 case. :func:`events_frame` and the clients therefore learn them
-(:attr:`~leadping_nb._frame_raw.ReadKeys.extra`): the first page's undeclared item keys with
+(:attr:`~leadping_nb._frame.raw.ReadKeys.extra`): the first page's undeclared item keys with
 scalar values (one exact scan of that page), and those of any later page that needed the
 exact scan, are read on later pages as ``String`` columns. Their values then count in the
 key balance, so such pages are proved without a scan: a page's unknown fields are the

@@ -721,7 +721,7 @@ class EventCache:
 # figure aggregates
 
 _CODE = "__lp_code"
-#: The cube's per-event dimensions besides the period (``_metrics_plans.cube_plan``).
+#: The cube's per-event dimensions besides the period (``metrics._plans.cube_plan``).
 _DIMS: tuple[str, ...] = (OUT, WARM, TEST, DEMO, SENT, "retry_count", PENDING)
 #: ``figures.failure_pareto``'s default outcomes.
 _FAILURE_OUTCOMES = ("failed", "undeliverable", "blocked")
@@ -743,9 +743,9 @@ class _FigureFrame:
 
     * ``codes``: per event, the row of ``dims`` holding its outcome, warm-up / test
       flags, retry count and pending flag (the working columns of the metric plans,
-      ``_metrics_plans.prepare``; pending is judged at no instant, so false: no figure
+      ``metrics._plans.prepare``; pending is judged at no instant, so false: no figure
       draws it). A figure groups the matching events by code (and period key) and joins
-      ``dims`` back: the result is the cube ``_metrics_plans.cube_plan`` computes, and
+      ``dims`` back: the result is the cube ``metrics._plans.cube_plan`` computes, and
       the same ``*_from_cube`` functions as the metrics turn it into the figure's rows.
     * Per latency stage, the in-scope latencies sorted once, with their rows: the
       matching ones are picked in order, never sorted again.
@@ -784,7 +784,7 @@ class _FigureFrame:
         self._cube_keys_by: dict[tuple[Any, ...], tuple[np.ndarray, int, int]] = {}
 
     def period_keys(self, every: Every, time_zone: str) -> pl.Series:
-        """Per event, the Int32 key of its period (``_metrics_exprs.period_key``)."""
+        """Per event, the Int32 key of its period (``metrics._exprs.period_key``)."""
         key = (every, time_zone)
         with self._lock:
             found = self._periods.get(key)

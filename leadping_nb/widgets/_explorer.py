@@ -301,7 +301,7 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self._figure_futures: list[concurrent.futures.Future[None]] = []
         self._figure_cache: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
         self._figure_view: list[Selection | None] = [None] * len(self.figure_specs)
-        self._panels: dict[str, Any] = {}  # spec key -> _figure_base._Panel (figure thread only)
+        self._panels: dict[str, Any] = {}  # spec key -> figures._base._Panel (figure thread only)
 
         self.fetch_button.on_click(self._guard(lambda _b: self.fetch()))
         self.cancel_button.on_click(self._guard(lambda _b: self.cancel()))
