@@ -115,6 +115,12 @@ from leadping_nb.metrics._plans import (
     retry_from_cube,
     windowed,
 )
+from leadping_nb.metrics._plans import (
+    lazy as _lazy,
+)
+from leadping_nb.metrics._plans import (
+    like as _like,
+)
 from leadping_nb.metrics._timeline import LIFECYCLE_COLUMNS, TIMELINE_COLUMNS, lead_timeline
 
 __all__ = [
@@ -186,20 +192,6 @@ __all__ = [
 
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 Engine = Literal["auto", "in-memory", "streaming"]
-
-
-def _lazy(df: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
-    if isinstance(df, pl.DataFrame):
-        return df.lazy()
-    if isinstance(df, pl.LazyFrame):
-        return df
-    raise TypeError(f"expected a polars DataFrame or LazyFrame, got {type(df).__name__}")
-
-
-def _like(original: FrameT, result: pl.LazyFrame) -> FrameT:
-    if isinstance(original, pl.DataFrame):
-        return result.collect()
-    return result
 
 
 def _now_or(as_of: datetime | None) -> datetime:

@@ -46,6 +46,9 @@ from leadping_nb.metrics._plans import (
     rate,
     windowed,
 )
+from leadping_nb.metrics._plans import (
+    like as _like,
+)
 
 __all__ = [
     "LEAD_CREATED_TYPES",
@@ -173,20 +176,6 @@ def wilson_bounds(
 
 # ---------------------------------------------------------------------------------------
 # plumbing
-
-
-def _lazy(df: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
-    if isinstance(df, pl.DataFrame):
-        return df.lazy()
-    if isinstance(df, pl.LazyFrame):
-        return df
-    raise TypeError(f"expected a polars DataFrame or LazyFrame, got {type(df).__name__}")
-
-
-def _like(original: F, result: pl.LazyFrame) -> F:
-    if isinstance(original, pl.DataFrame):
-        return result.collect()
-    return result
 
 
 def _positive(value: timedelta, name: str, *, strict: bool) -> int:

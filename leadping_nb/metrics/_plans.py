@@ -701,12 +701,7 @@ def windowed(
     df: pl.DataFrame | pl.LazyFrame, window: Window | None, period_column: str
 ) -> pl.LazyFrame:
     """``df`` as a LazyFrame, filtered to ``window`` on ``period_column`` (null: outside)."""
-    if isinstance(df, pl.DataFrame):
-        lf = df.lazy()
-    elif isinstance(df, pl.LazyFrame):
-        lf = df
-    else:
-        raise TypeError(f"expected a polars DataFrame or LazyFrame, got {type(df).__name__}")
+    lf = lazy(df)
     if window is None:
         return lf
     if not isinstance(window, Window):
@@ -715,3 +710,19 @@ def windowed(
             f"got {type(window).__name__}"
         )
     return lf.filter(window.predicate(period_column))
+
+
+def lazy(df: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    """``df`` as a LazyFrame (a clear ``TypeError`` for anything else)."""
+    if isinstance(df, pl.DataFrame):
+        return df.lazy()
+    if isinstance(df, pl.LazyFrame):
+        return df
+    raise TypeError(f"expected a polars DataFrame or LazyFrame, got {type(df).__name__}")
+
+
+def like(original: F, result: pl.LazyFrame) -> F:
+    """``result`` as the kind of frame ``original`` is (collected for a DataFrame)."""
+    if isinstance(original, pl.DataFrame):
+        return result.collect()
+    return result
