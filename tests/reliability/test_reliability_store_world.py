@@ -66,9 +66,9 @@ def test_after_each_advance_a_refreshed_store_equals_the_world(
             changed += r.changed
             added += r.added
     assert changed > 0 and added > 0  # the world did move, and the store followed
-    # Faults were on. Which kinds land depends on the order requests arrive in (concurrency,
-    # so machine load): the account variant makes ~80 requests, and one kind can miss a run
-    # (duplicate_boundary did, once, under load; that run still had 17 faults). Their total
+    # Faults were on. Which kinds land depends on the order requests arrive in (concurrent
+    # requests): the account variant makes ~80 requests, and one kind can miss a run
+    # (duplicate_boundary did, once, in a CI run; that run still had 17 faults). Their total
     # cannot: at ~17 expected, fewer than 5 has a Poisson probability of ~2e-4. Each kind
     # is pinned by tests/reliability/test_reliability_faults.py.
     kinds = ("fault_429", "fault_5xx", "drop", "truncate", "duplicate_boundary", "empty_page")
