@@ -49,14 +49,12 @@ from leadping_nb._core.errors import (
     QueryError,
 )
 from leadping_nb._frame.raw import ReadKeys
+from leadping_nb._http.policy import RateLimit, RetryPolicy, Sleep
 from leadping_nb._http.query import EventQuery, check_lead_id
 from leadping_nb._http.transport import (
     DEFAULT_BASE_URL,
     HttpSession,
-    RateLimit,
     RateLimiter,
-    RetryPolicy,
-    Sleep,
     check_api_key,
     check_base_url,
     is_wire_handler,

@@ -22,8 +22,8 @@ from leadping_nb._client.loop import FetchJob, _LoopThread
 from leadping_nb._client.search import AsyncEventSearch
 from leadping_nb._client.types import FetchResult, Page, ProgressCallback
 from leadping_nb._core.errors import CLOSED_MESSAGE, LeadpingError
+from leadping_nb._http.policy import RateLimit, RetryPolicy, Sleep
 from leadping_nb._http.query import EventQuery
-from leadping_nb._http.transport import RateLimit, RetryPolicy, Sleep
 
 __all__ = ["Client", "EventSearch"]
 
