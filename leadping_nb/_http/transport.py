@@ -405,6 +405,33 @@ def _problem(content: bytes) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+class _Budget:
+    """One call's retry budget under a :class:`RetryPolicy`: how long to wait before the next
+    attempt (``Retry-After``, else capped exponential backoff with jitter) and when to stop
+    (attempts used up, or the next sleep would end past the deadline: ``out_of_time``)."""
+
+    def __init__(self, policy: RetryPolicy, started: float) -> None:
+        self.policy = policy
+        self.started = started
+        self.out_of_time = False
+
+    def wait(self, state: tenacity.RetryCallState) -> float:
+        policy = self.policy
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _RetryableError) and exc.retry_after is not None:
+            return min(exc.retry_after, policy.max_retry_after)
+        cap = min(policy.max_backoff, policy.backoff * 2 ** (state.attempt_number - 1))
+        return random.uniform(cap / 2, cap)
+
+    def stop(self, state: tenacity.RetryCallState) -> bool:
+        policy = self.policy
+        if state.attempt_number >= policy.attempts:
+            return True
+        elapsed = time.monotonic() - self.started
+        self.out_of_time = elapsed + state.upcoming_sleep >= policy.deadline
+        return self.out_of_time
+
+
 class HttpSession:
     """One httpx.AsyncClient with auth, limiter and retries; bound to the loop that made it.
 
@@ -529,43 +556,11 @@ class HttpSession:
             content = json.dumps(json_body, separators=(",", ":")).encode()
         started = time.monotonic()
         attempts = 0
-        policy = self._retry
+        budget = _Budget(self._retry, started)
+        retrying = self._retrying(budget, method, path, lead_id, page)
         # the deadline bounds the whole call: the attempts run under one timeout that ends
-        # at it (a server that never stops sending resets no per-attempt read timeout),
-        # and no retry sleep starts that would end past it
-        out_of_time = False
-
-        def wait(state: tenacity.RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, _RetryableError) and exc.retry_after is not None:
-                return min(exc.retry_after, policy.max_retry_after)
-            cap = min(policy.max_backoff, policy.backoff * 2 ** (state.attempt_number - 1))
-            return random.uniform(cap / 2, cap)
-
-        def stop(state: tenacity.RetryCallState) -> bool:
-            nonlocal out_of_time
-            if state.attempt_number >= policy.attempts:
-                return True
-            out_of_time = time.monotonic() - started + state.upcoming_sleep >= policy.deadline
-            return out_of_time
-
-        retrying = tenacity.AsyncRetrying(
-            stop=stop,
-            wait=wait,
-            retry=tenacity.retry_if_exception_type(_RetryableError),
-            sleep=self._sleep,
-            reraise=True,
-            before_sleep=lambda s: log.info(
-                "retrying %s %s (lead %s, page %s) after attempt %d: %s",
-                method,
-                path,
-                lead_id,
-                page,
-                s.attempt_number,
-                s.outcome.exception() if s.outcome else "",
-            ),
-        )
-        timeout = asyncio.timeout_at(asyncio.get_running_loop().time() + policy.deadline)
+        # at it (a server that never stops sending resets no per-attempt read timeout)
+        timeout = asyncio.timeout_at(asyncio.get_running_loop().time() + self._retry.deadline)
         try:
             async with timeout:
                 async for attempt in retrying:
@@ -584,7 +579,7 @@ class HttpSession:
                             ) from exc
                         return result, value
         except _RetryableError as exc:
-            err = self._give_up(exc, lead_id, page, attempts, out_of_time=out_of_time)
+            err = self._give_up(exc, lead_id, page, attempts, out_of_time=budget.out_of_time)
             raise err from exc.cause
         except TimeoutError as exc:
             if not timeout.expired():
@@ -595,6 +590,28 @@ class HttpSession:
             exc.page = page if exc.page is None else exc.page
             raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _retrying(
+        self, budget: _Budget, method: str, path: str, lead_id: str | None, page: int | None
+    ) -> tenacity.AsyncRetrying:
+        """The retry loop of one call: retryable errors only, ``budget``'s stop and wait, the
+        session's sleep, a log line before each retry."""
+        return tenacity.AsyncRetrying(
+            stop=budget.stop,
+            wait=budget.wait,
+            retry=tenacity.retry_if_exception_type(_RetryableError),
+            sleep=self._sleep,
+            reraise=True,
+            before_sleep=lambda s: log.info(
+                "retrying %s %s (lead %s, page %s) after attempt %d: %s",
+                method,
+                path,
+                lead_id,
+                page,
+                s.attempt_number,
+                s.outcome.exception() if s.outcome else "",
+            ),
+        )
 
     async def _attempt(
         self,
