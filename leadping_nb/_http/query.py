@@ -35,6 +35,7 @@ from leadping_nb._core.schema import (
     Field,
     field_by_name,
 )
+from leadping_nb._http.wire import QUERY_BODY_FIELDS
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -467,16 +468,7 @@ class EventQuery:
         """
         if not isinstance(body, Mapping):
             raise QueryError(f"the body must be a JSON object, got {body!r}", field="body")
-        known = {
-            "pageSize",
-            "continuationToken",
-            "orderBy",
-            "includeCount",
-            "search",
-            "searchFields",
-            "filters",
-            "rangeFilters",
-        }
+        known = set(QUERY_BODY_FIELDS)
         extra = sorted(set(body) - known)
         if extra:
             raise QueryError(
