@@ -683,6 +683,15 @@ def test_the_emulator_clients_take_the_clients_parameters() -> None:
     assert (ac.timeout, ac.concurrency, ac.retry.attempts, ac._transport) == (7.0, 2, 1, emu)
 
 
+def test_rate_limit_error_takes_api_errors_parameters() -> None:
+    # RateLimitError spells out ApiError's keyword parameters (no **kwargs) and adds one
+    theirs = _params(ApiError.__init__)
+    ours = [p for p in _params(RateLimitError.__init__) if p[0] != "retry_after"]
+    assert ours == theirs
+    err = RateLimitError("slow down", retry_after=3.0, status=429, lead_id="L1", page=2)
+    assert (err.retry_after, err.status, err.lead_id, err.page) == (3.0, 429, "L1", 2)
+
+
 def test_async_client_refuses_a_second_event_loop() -> None:
     api = FakeApi({"L1": make_pages("L1", [1])})
     c = AsyncClient(api_key=KEY, transport=api, rate_limit=None)

@@ -5,6 +5,11 @@
 (:class:`~leadping_nb._client.loop._LoopThread`), so it works in a plain script and inside a
 running Jupyter kernel alike: no ``asyncio.run``, no loop patching (notebook-traps §3.4).
 It checks every call's arguments before submitting the checked call to that thread.
+
+The signatures and parameter docs repeat :class:`AsyncClient`'s on purpose (explicit
+keyword parameters on both faces); ``tests/test_client.py::
+test_the_sync_and_async_clients_take_the_same_parameters`` pins them to each other,
+parameter by parameter, so they cannot drift.
 """
 
 from __future__ import annotations

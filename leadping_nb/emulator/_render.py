@@ -108,6 +108,21 @@ def era_fields(era: Era) -> tuple[tuple[str, int, str], ...]:
     return tuple((f.api, SLOT_OF[f.api], f.kind) for f in EVENT_FIELDS if "current" in f.eras)
 
 
+def media_values(media: tuple[tuple[Any, ...], ...]) -> list[dict[str, Any]]:
+    """A row's attachments (internal tuples) as the canonical ``media`` values."""
+    return [
+        {
+            "url": m[0],
+            "content_type": m[1],
+            "size": m[2],
+            "sha256": m[3],
+            "file_name": m[4],
+            "file_id": m[5],
+        }
+        for m in media
+    ]
+
+
 @dataclass(frozen=True)
 class Renderer:
     """Renders internal event rows in one era with one set of options."""
@@ -237,17 +252,7 @@ class Renderer:
                 elif kind == "money":
                     v = money_decimal(v)
                 else:
-                    v = [
-                        {
-                            "url": m[0],
-                            "content_type": m[1],
-                            "size": m[2],
-                            "sha256": m[3],
-                            "file_name": m[4],
-                            "file_id": m[5],
-                        }
-                        for m in v
-                    ]
+                    v = media_values(v)
             out[column] = v
         if self.era == "current":
             out["is_warmup"] = row[S_TRAFFIC] == "Warmup"
