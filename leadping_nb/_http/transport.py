@@ -6,8 +6,9 @@
   decode (truncated JSON). Backoff is capped exponential with jitter, under a total
   deadline; ``sleep`` is injectable so tests are fast. ``POST /events/leads/{leadId}`` is
   a read-only query, so retrying it is safe.
-* :class:`RateLimiter` is a sliding-window limiter (default Leadping's 300 requests / 60 s)
-  shared by every request of a client; a 429 pauses it for ``Retry-After``.
+* The client's :class:`~leadping_nb._http.policy.RateLimiter`, a sliding-window limiter
+  (default Leadping's 300 requests / 60 s), is shared by every request of a client; a 429
+  pauses it for ``Retry-After``.
 * :func:`wire_transport` turns a sans-IO handler (the emulator) into an in-process httpx
   transport: no sockets.
 
@@ -19,16 +20,14 @@ in a repr.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import email.utils
-import ipaddress
 import json
 import logging
 import random
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -37,7 +36,8 @@ import httpx
 import tenacity
 
 from leadping_nb._core.errors import KEY_HINT, ApiError, AuthError, QueryError, RateLimitError
-from leadping_nb._http.policy import RateLimit, RetryPolicy, Sleep
+from leadping_nb._http.checks import _is_loopback, check_api_key, mask_url
+from leadping_nb._http.policy import RateLimit, RateLimiter, RetryPolicy, Sleep
 from leadping_nb._http.wire import WireHandler, WireRequest
 
 __all__ = [
@@ -60,180 +60,8 @@ _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 T = TypeVar("T")
 
 
-class RateLimiter:
-    """Sliding-window limiter that the server's own count can never exceed.
-
-    No more than ``limit.requests`` requests are charged to any window of
-    ``limit.per_seconds``. A request is charged from when it is sent until one window after
-    its *answer* arrived: the server counts it somewhere in between, so whatever the network
-    and client delays, no window the server looks at holds more than the limit. A small
-    margin (1 % of the window, at least 20 ms) absorbs clock granularity. ``pause(seconds)``
-    holds every caller back, used when the server answers 429 with ``Retry-After``.
-    """
-
-    def __init__(
-        self,
-        limit: RateLimit,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        self.limit = limit
-        self._clock = clock
-        self._sleep = sleep
-        self._done: collections.deque[float] = collections.deque()
-        self._in_flight = 0
-        self._paused_until = 0.0
-        self._released: asyncio.Event | None = None
-        self._window = limit.per_seconds + max(0.01 * limit.per_seconds, 0.02)
-
-    async def acquire(self) -> None:
-        """Wait until one more request may be sent, and charge it."""
-        if self._released is None:
-            self._released = asyncio.Event()
-        while True:
-            now = self._clock()
-            while self._done and self._done[0] <= now - self._window:
-                self._done.popleft()
-            wait = self._paused_until - now
-            full = len(self._done) + self._in_flight >= self.limit.requests
-            if not full and wait <= 0:
-                self._in_flight += 1
-                return
-            if full and not self._done:
-                # every charge is still in flight: wait for an answer, then for its window
-                self._released.clear()
-                await self._released.wait()
-                continue
-            if full:
-                wait = max(wait, self._done[0] + self._window - now)
-            await self._sleep(max(wait, 0.0))
-
-    def release(self) -> None:
-        """The request charged by :meth:`acquire` got its answer (or failed)."""
-        self._in_flight -= 1
-        self._done.append(self._clock())
-        if self._released is not None:
-            self._released.set()
-
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """``async with limiter.slot():`` around one request."""
-        await self.acquire()
-        try:
-            yield
-        finally:
-            self.release()
-
-    def pause(self, seconds: float) -> None:
-        """Hold every request back for ``seconds`` (after a 429)."""
-        self._paused_until = max(self._paused_until, self._clock() + seconds)
-
-
-def _is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-#: The longest API key accepted (a bearer token; real ones are far shorter).
-MAX_API_KEY_LENGTH = 4096
 #: The longest base URL accepted (an API root; lead paths are appended to it).
 MAX_BASE_URL_LENGTH = 2048
-
-
-def check_api_key(key: str | None, source: str) -> str | None:
-    """Check an API key before anything is sent; return it stripped (``None``: no key).
-
-    A key must be a valid HTTP header value token: printable ASCII without white space
-    (after the surrounding white space is stripped), not empty, at most 4,096 characters.
-    The error never shows the key nor any part of it, only what is wrong and where.
-
-    Parameters
-    ----------
-    key
-        The key, or ``None`` (no key).
-    source
-        Where it came from, named in the error: ``"api_key"`` or ``"LEADPING_API_KEY"``.
-
-    Examples
-    --------
-    >>> check_api_key("  lp_live_abc123  ", "api_key")
-    'lp_live_abc123'
-    >>> check_api_key("lp_live\\nabc123", "api_key")
-    Traceback (most recent call last):
-    ...
-    leadping_nb._core.errors.QueryError: api_key: the API key contains a line break ...
-    """
-    if key is None:
-        return None
-    where = "the API key" if source == "api_key" else f"the key in {source}"
-    hint = (
-        "copy the key again from the Leadping dashboard (nothing was sent; the key is not "
-        "shown here)"
-    )
-    if not isinstance(key, str):
-        raise QueryError(
-            f"{source}: {where} must be a string, got {type(key).__name__}", field=source
-        )
-    stripped = key.strip()
-    if not stripped:
-        raise QueryError(f"{source}: {where} is empty or blank; {hint}", field=source)
-    if len(stripped) > MAX_API_KEY_LENGTH:
-        raise QueryError(
-            f"{source}: {where} is {len(stripped):,} characters long, more than the "
-            f"{MAX_API_KEY_LENGTH:,} accepted; {hint}",
-            field=source,
-        )
-    for i, ch in enumerate(stripped):
-        if "!" <= ch <= "~":
-            continue
-        if ch in "\r\n":
-            what = "a line break"
-        elif ord(ch) < 32 or ord(ch) == 127 or 0x80 <= ord(ch) <= 0x9F:
-            what = "a control character"
-        elif ch.isspace():
-            what = "white space"
-        else:
-            what = "a non-ASCII character"
-        raise QueryError(
-            f"{source}: {where} contains {what} (at position {i + 1} of {len(stripped)}); "
-            f"a key is printable ASCII without spaces. {hint[0].upper()}{hint[1:]}",
-            field=source,
-        )
-    return stripped
-
-
-def mask_url(url: str, limit: int = 200) -> str:
-    """``url`` fit for a message: credentials (``user:pass@``) as ``***@``, control
-    characters escaped, at most ``limit`` characters.
-
-    Everything up to the last ``@`` of the authority is masked, so a password holding ``/``,
-    ``#`` or ``@`` is never shown either.
-
-    Examples
-    --------
-    >>> mask_url("ftp://u:KEY@x/path")
-    "'ftp://***@x/path'"
-    >>> mask_url("https://a@b:c@host")
-    "'https://***@host'"
-    """
-    text = str(url)
-    head, sep, rest = text.partition("//")
-    if sep and "@" in rest:
-        # everything up to the last @ before the path could be credentials; with a / or
-        # a # in the password the "path" starts too early, so mask up to the last @ of all
-        text = f"{head}//***@{rest.rsplit('@', 1)[1]}"
-    elif not sep and "@" in text:
-        text = "***@" + text.rsplit("@", 1)[1]
-    shown = repr(text)
-    if len(shown) > limit:
-        shown = shown[:limit] + f"... ({len(text):,} characters)"
-    return shown
 
 
 def check_base_url(base_url: str) -> str:
