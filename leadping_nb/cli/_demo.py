@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leadping_nb._http.query import HISTORY_START, WHOLE_HISTORY, EventQuery
 from leadping_nb.cli._common import (
@@ -23,10 +24,12 @@ from leadping_nb.cli._common import (
 )
 from leadping_nb.cli._source import _progress, _report_failures, _requests, _write_frame
 
+if TYPE_CHECKING:
+    import polars as pl
+
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from leadping_nb.emulator import Emulator
-    from leadping_nb.reports import BillingReport, DeliveryReport
 
     started = time.perf_counter()
     zone = args.tz
@@ -60,32 +63,49 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         out / EVENTS_FILE,
         provenance=provenance(source=source, window=(HISTORY_START, emu.now), query=query),
     )
-    common: dict[str, Any] = {
-        "leads": ids,
-        "filters": query,
-        "time_zone": zone,
-        "as_of": emu.now,
-        "source": source,
-    }
-    delivery = DeliveryReport.from_frame(frame, **common)
-    billing = BillingReport.from_frame(frame, currency=currency, **common)
-    d_path = delivery.save(out / DELIVERY_FILE)
-    b_path = billing.save(out / BILLING_FILE)
-    k, b = delivery.kpis, billing.kpis
-    d_row = delivery.summary.delivery.row(0, named=True)
+    lines, paths = _reports(frame, ids, query, zone, currency, emu.now, source, out)
     _say(
         f"Fetched {frame.height:,} events of {frame['lead_id'].n_unique():,} leads from the "
         f"account stream ({result.status.height} windows, {_requests(result)} requests) in "
         f"{_fmt_s(fetched)}.",
-        f"  Delivery rate           {k['delivery_rate'].text}  "
-        f"({d_row['n_delivered']:,} delivered of {d_row['n_used']:,} with a final outcome)",
-        f"  End-to-end latency p50  {k['latency_end_to_end_p50_ms'].text}",
-        f"  Net amount              {b['net_amount'].text}",
+        *lines,
         "Files:",
-        f"  {d_path.resolve()}",
-        f"  {b_path.resolve()}",
-        f"  {events_path.resolve()}",
+        *[f"  {p.resolve()}" for p in [*paths, events_path]],
         f"Done in {_fmt_s(time.perf_counter() - started)}. Open the reports in a browser; "
         "every metric is defined in docs/metrics.md.",
     )
     return PARTIAL if result.errors else OK
+
+
+def _reports(
+    frame: pl.DataFrame,
+    ids: list[str],
+    query: EventQuery,
+    zone: str,
+    currency: str,
+    as_of: datetime,
+    source: str,
+    out: Path,
+) -> tuple[list[str], list[Path]]:
+    """Both reports of the demo, saved into ``out``: their headline lines and files."""
+    from leadping_nb.reports import BillingReport, DeliveryReport
+
+    common: dict[str, Any] = {
+        "leads": ids,
+        "filters": query,
+        "time_zone": zone,
+        "as_of": as_of,
+        "source": source,
+    }
+    delivery = DeliveryReport.from_frame(frame, **common)
+    billing = BillingReport.from_frame(frame, currency=currency, **common)
+    paths = [delivery.save(out / DELIVERY_FILE), billing.save(out / BILLING_FILE)]
+    k, b = delivery.kpis, billing.kpis
+    d_row = delivery.summary.delivery.row(0, named=True)
+    lines = [
+        f"  Delivery rate           {k['delivery_rate'].text}  "
+        f"({d_row['n_delivered']:,} delivered of {d_row['n_used']:,} with a final outcome)",
+        f"  End-to-end latency p50  {k['latency_end_to_end_p50_ms'].text}",
+        f"  Net amount              {b['net_amount'].text}",
+    ]
+    return lines, paths
