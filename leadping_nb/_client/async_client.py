@@ -103,6 +103,10 @@ class AsyncClient:
     True
     """
 
+    # A long class of short methods: it is the whole public face of the async client (each
+    # call's explicit signature and documentation, its argument checks); the work is done in
+    # search (one lead), fanout + fetch (many leads) and account (the account stream).
+
     def __init__(
         self,
         api_key: str | None = None,
