@@ -371,19 +371,12 @@ def _norm_filters(filters: FiltersLike) -> tuple[Filter, ...]:
     return tuple(out)
 
 
+#: Every accepted name of a bound -> its short name: ``ge``, ``greaterThanOrEqual`` and
+#: ``greater_than_or_equal`` all mean ``ge``.
 _BOUND_NAMES = {
-    "gt": "gt",
-    "ge": "ge",
-    "lt": "lt",
-    "le": "le",
-    "greaterThan": "gt",
-    "greaterThanOrEqual": "ge",
-    "lessThan": "lt",
-    "lessThanOrEqual": "le",
-    "greater_than": "gt",
-    "greater_than_or_equal": "ge",
-    "less_than": "lt",
-    "less_than_or_equal": "le",
+    name: short
+    for short, api in _BOUNDS
+    for name in (short, api, re.sub(r"(?<!^)([A-Z])", r"_\1", api).lower())
 }
 
 
@@ -431,9 +424,5 @@ def _norm_ranges(ranges: RangesLike) -> tuple[RangeFilter, ...]:
     return tuple(out)
 
 
-_BOUND_KEYS = {
-    "gt": "greaterThan",
-    "ge": "greaterThanOrEqual",
-    "lt": "lessThan",
-    "le": "lessThanOrEqual",
-}
+#: The API key of each bound (``ge`` -> ``greaterThanOrEqual``).
+_BOUND_KEYS = dict(_BOUNDS)
