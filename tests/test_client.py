@@ -22,6 +22,7 @@ from leadping_nb import (
     AsyncClient,
     AuthError,
     Client,
+    Emulator,
     EventQuery,
     LeadpingError,
     PaginationError,
@@ -659,6 +660,36 @@ def test_the_sync_and_async_clients_take_the_same_parameters() -> None:
     for name in ("__init__", "fetch_events", "start_fetch", "leads"):
         kinds = {p.kind for p in inspect.signature(getattr(Client, name)).parameters.values()}
         assert inspect.Parameter.VAR_KEYWORD not in kinds, name
+
+
+def test_the_emulator_clients_take_the_clients_parameters() -> None:
+    # Emulator.client() / async_client() wire api_key, base_url and transport themselves and
+    # take every other parameter of Client / AsyncClient, with the same kind, default and
+    # annotation (so a new client parameter cannot be forgotten here)
+    wired = {"self", "api_key", "base_url", "transport"}
+    for method, cls in ((Emulator.client, Client), (Emulator.async_client, AsyncClient)):
+        theirs = [p for p in _params(cls.__init__) if p[0] not in wired]
+        ours = _params(method)
+        assert ours[0][0] == "self"
+        assert ours[1:] == theirs, method.__name__
+        kinds = {p[1] for p in ours}
+        assert inspect.Parameter.VAR_KEYWORD not in kinds, method.__name__
+    # and they are handed on, not dropped
+    emu = Emulator(seed=1, n_leads=2)
+    with emu.client(timeout=5.0, concurrency=3, rate_limit=None) as c:
+        a = c._async
+        assert (a.timeout, a.concurrency, a.rate_limit, a._transport) == (5.0, 3, None, emu)
+    ac = emu.async_client(timeout=7.0, concurrency=2, retry=RetryPolicy(attempts=1))
+    assert (ac.timeout, ac.concurrency, ac.retry.attempts, ac._transport) == (7.0, 2, 1, emu)
+
+
+def test_rate_limit_error_takes_api_errors_parameters() -> None:
+    # RateLimitError spells out ApiError's keyword parameters (no **kwargs) and adds one
+    theirs = _params(ApiError.__init__)
+    ours = [p for p in _params(RateLimitError.__init__) if p[0] != "retry_after"]
+    assert ours == theirs
+    err = RateLimitError("slow down", retry_after=3.0, status=429, lead_id="L1", page=2)
+    assert (err.retry_after, err.status, err.lead_id, err.page) == (3.0, 429, "L1", 2)
 
 
 def test_async_client_refuses_a_second_event_loop() -> None:

@@ -61,7 +61,8 @@ from leadping_nb._frame.decode import (
     parse_page,
 )
 from leadping_nb._frame.raw import ReadKeys
-from leadping_nb._http.query import EventQuery, _render, check_lead_id
+from leadping_nb._http.query import EventQuery, check_lead_id
+from leadping_nb._http.terms import _render
 from leadping_nb._http.transport import HttpSession
 
 __all__ = ["ACCOUNT_PAGE_SIZE", "DEFAULT_ACCOUNT_SPAN"]

@@ -49,14 +49,12 @@ from leadping_nb._core.errors import (
     QueryError,
 )
 from leadping_nb._frame.raw import ReadKeys
+from leadping_nb._http.policy import RateLimit, RetryPolicy, Sleep
 from leadping_nb._http.query import EventQuery, check_lead_id
 from leadping_nb._http.transport import (
     DEFAULT_BASE_URL,
     HttpSession,
-    RateLimit,
     RateLimiter,
-    RetryPolicy,
-    Sleep,
     check_api_key,
     check_base_url,
     is_wire_handler,
@@ -104,6 +102,10 @@ class AsyncClient:
     >>> asyncio.run(main()).height > 0
     True
     """
+
+    # A long class of short methods: it is the whole public face of the async client (each
+    # call's explicit signature and documentation, its argument checks); the work is done in
+    # search (one lead), fanout + fetch (many leads) and account (the account stream).
 
     def __init__(
         self,

@@ -5,6 +5,11 @@
 (:class:`~leadping_nb._client.loop._LoopThread`), so it works in a plain script and inside a
 running Jupyter kernel alike: no ``asyncio.run``, no loop patching (notebook-traps §3.4).
 It checks every call's arguments before submitting the checked call to that thread.
+
+The signatures and parameter docs repeat :class:`AsyncClient`'s on purpose (explicit
+keyword parameters on both faces); ``tests/test_client.py::
+test_the_sync_and_async_clients_take_the_same_parameters`` pins them to each other,
+parameter by parameter, so they cannot drift.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ from leadping_nb._client.loop import FetchJob, _LoopThread
 from leadping_nb._client.search import AsyncEventSearch
 from leadping_nb._client.types import FetchResult, Page, ProgressCallback
 from leadping_nb._core.errors import CLOSED_MESSAGE, LeadpingError
+from leadping_nb._http.policy import RateLimit, RetryPolicy, Sleep
 from leadping_nb._http.query import EventQuery
-from leadping_nb._http.transport import RateLimit, RetryPolicy, Sleep
 
 __all__ = ["Client", "EventSearch"]
 

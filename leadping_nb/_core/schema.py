@@ -9,7 +9,7 @@ what it means. Nothing in leadping_nb infers a type from data.
   more fractional digits than ``MONEY_SCALE`` is an error, never rounded.
 * ``retryCount`` is ``Int32`` (the API's int32).
 
-Two schema eras exist (fact sheet §4 and §8): ``seed`` (the 41 fields of the seed page,
+Two schema eras exist (docs/emulator.md, "Options"): ``seed`` (the 41 fields of the seed page,
 numbers as strings) and ``current`` (today's fields). Both land in one canonical frame;
 renamed fields are bridged through :attr:`Field.aliases` and documented bridges
 (``is_warmup`` from ``trafficType == "Warmup"`` when ``isWarmup`` is absent).
@@ -269,8 +269,8 @@ SEED_ITEM_FIELDS: tuple[str, ...] = (
     "createdBy",
 )
 
-#: Documented values of the enum-like columns (fact sheet §5). Unknown values are kept
-#: in the frame and reported, never fatal.
+#: The API's documented values of the enum-like columns (this table is their record in the
+#: repository). Unknown values are kept in the frame and reported, never fatal.
 KNOWN_VALUES: dict[str, frozenset[str]] = {
     "timeline_type": frozenset(
         "Message Sms Mms Call Voicemail Note Disposition LeadStatusChange LeadCreated "

@@ -6,8 +6,9 @@
   decode (truncated JSON). Backoff is capped exponential with jitter, under a total
   deadline; ``sleep`` is injectable so tests are fast. ``POST /events/leads/{leadId}`` is
   a read-only query, so retrying it is safe.
-* :class:`RateLimiter` is a sliding-window limiter (default Leadping's 300 requests / 60 s)
-  shared by every request of a client; a 429 pauses it for ``Retry-After``.
+* The client's :class:`~leadping_nb._http.policy.RateLimiter`, a sliding-window limiter
+  (default Leadping's 300 requests / 60 s), is shared by every request of a client; a 429
+  pauses it for ``Retry-After``.
 * :func:`wire_transport` turns a sans-IO handler (the emulator) into an in-process httpx
   transport: no sockets.
 
@@ -19,16 +20,14 @@ in a repr.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import email.utils
-import ipaddress
 import json
 import logging
 import random
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -37,6 +36,8 @@ import httpx
 import tenacity
 
 from leadping_nb._core.errors import KEY_HINT, ApiError, AuthError, QueryError, RateLimitError
+from leadping_nb._http.checks import _is_loopback, check_api_key, mask_url
+from leadping_nb._http.policy import RateLimit, RateLimiter, RetryPolicy, Sleep
 from leadping_nb._http.wire import WireHandler, WireRequest
 
 __all__ = [
@@ -57,231 +58,10 @@ log = logging.getLogger("leadping_nb")
 DEFAULT_BASE_URL = "https://api.leadping.ai"
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 T = TypeVar("T")
-Sleep = Callable[[float], Awaitable[None]]
 
 
-@dataclass(frozen=True)
-class RateLimit:
-    """A client-side request budget: at most ``requests`` in any ``per_seconds`` window.
-
-    The default is Leadping's published limit, 300 requests per 60 seconds.
-    """
-
-    requests: int = 300
-    per_seconds: float = 60.0
-
-    def __post_init__(self) -> None:
-        if self.requests < 1 or not self.per_seconds > 0:
-            raise QueryError(
-                f"rate limit must be >= 1 request per > 0 seconds, got "
-                f"{self.requests}/{self.per_seconds}s",
-                field="rate_limit",
-            )
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How failed requests are retried.
-
-    Parameters
-    ----------
-    attempts
-        Attempts per request in total (1 = no retry).
-    backoff
-        First backoff in seconds; it doubles per attempt, with full jitter.
-    max_backoff
-        Cap of one backoff.
-    max_retry_after
-        Cap of a server's ``Retry-After`` (seconds).
-    deadline
-        Total seconds one request may take with all its retries, waits for the rate
-        limiter and for a request slot included. It bounds the whole call, also against a
-        server that keeps sending slowly (which no read timeout catches): the attempt under
-        way is cut off when it is reached, and no retry sleep starts that would end past
-        it. Then :class:`~leadping_nb.ApiError` says the deadline was reached.
-    """
-
-    attempts: int = 6
-    backoff: float = 0.5
-    max_backoff: float = 30.0
-    max_retry_after: float = 120.0
-    deadline: float = 600.0
-
-
-class RateLimiter:
-    """Sliding-window limiter that the server's own count can never exceed.
-
-    No more than ``limit.requests`` requests are charged to any window of
-    ``limit.per_seconds``. A request is charged from when it is sent until one window after
-    its *answer* arrived: the server counts it somewhere in between, so whatever the network
-    and client delays, no window the server looks at holds more than the limit. A small
-    margin (1 % of the window, at least 20 ms) absorbs clock granularity. ``pause(seconds)``
-    holds every caller back, used when the server answers 429 with ``Retry-After``.
-    """
-
-    def __init__(
-        self,
-        limit: RateLimit,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        self.limit = limit
-        self._clock = clock
-        self._sleep = sleep
-        self._done: collections.deque[float] = collections.deque()
-        self._in_flight = 0
-        self._paused_until = 0.0
-        self._released: asyncio.Event | None = None
-        self._window = limit.per_seconds + max(0.01 * limit.per_seconds, 0.02)
-
-    async def acquire(self) -> None:
-        """Wait until one more request may be sent, and charge it."""
-        if self._released is None:
-            self._released = asyncio.Event()
-        while True:
-            now = self._clock()
-            while self._done and self._done[0] <= now - self._window:
-                self._done.popleft()
-            wait = self._paused_until - now
-            full = len(self._done) + self._in_flight >= self.limit.requests
-            if not full and wait <= 0:
-                self._in_flight += 1
-                return
-            if full and not self._done:
-                # every charge is still in flight: wait for an answer, then for its window
-                self._released.clear()
-                await self._released.wait()
-                continue
-            if full:
-                wait = max(wait, self._done[0] + self._window - now)
-            await self._sleep(max(wait, 0.0))
-
-    def release(self) -> None:
-        """The request charged by :meth:`acquire` got its answer (or failed)."""
-        self._in_flight -= 1
-        self._done.append(self._clock())
-        if self._released is not None:
-            self._released.set()
-
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """``async with limiter.slot():`` around one request."""
-        await self.acquire()
-        try:
-            yield
-        finally:
-            self.release()
-
-    def pause(self, seconds: float) -> None:
-        """Hold every request back for ``seconds`` (after a 429)."""
-        self._paused_until = max(self._paused_until, self._clock() + seconds)
-
-
-def _is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-#: The longest API key accepted (a bearer token; real ones are far shorter).
-MAX_API_KEY_LENGTH = 4096
 #: The longest base URL accepted (an API root; lead paths are appended to it).
 MAX_BASE_URL_LENGTH = 2048
-
-
-def check_api_key(key: str | None, source: str) -> str | None:
-    """Check an API key before anything is sent; return it stripped (``None``: no key).
-
-    A key must be a valid HTTP header value token: printable ASCII without white space
-    (after the surrounding white space is stripped), not empty, at most 4,096 characters.
-    The error never shows the key nor any part of it, only what is wrong and where.
-
-    Parameters
-    ----------
-    key
-        The key, or ``None`` (no key).
-    source
-        Where it came from, named in the error: ``"api_key"`` or ``"LEADPING_API_KEY"``.
-
-    Examples
-    --------
-    >>> check_api_key("  lp_live_abc123  ", "api_key")
-    'lp_live_abc123'
-    >>> check_api_key("lp_live\\nabc123", "api_key")
-    Traceback (most recent call last):
-    ...
-    leadping_nb._core.errors.QueryError: api_key: the API key contains a line break ...
-    """
-    if key is None:
-        return None
-    where = "the API key" if source == "api_key" else f"the key in {source}"
-    hint = (
-        "copy the key again from the Leadping dashboard (nothing was sent; the key is not "
-        "shown here)"
-    )
-    if not isinstance(key, str):
-        raise QueryError(
-            f"{source}: {where} must be a string, got {type(key).__name__}", field=source
-        )
-    stripped = key.strip()
-    if not stripped:
-        raise QueryError(f"{source}: {where} is empty or blank; {hint}", field=source)
-    if len(stripped) > MAX_API_KEY_LENGTH:
-        raise QueryError(
-            f"{source}: {where} is {len(stripped):,} characters long, more than the "
-            f"{MAX_API_KEY_LENGTH:,} accepted; {hint}",
-            field=source,
-        )
-    for i, ch in enumerate(stripped):
-        if "!" <= ch <= "~":
-            continue
-        if ch in "\r\n":
-            what = "a line break"
-        elif ord(ch) < 32 or ord(ch) == 127 or 0x80 <= ord(ch) <= 0x9F:
-            what = "a control character"
-        elif ch.isspace():
-            what = "white space"
-        else:
-            what = "a non-ASCII character"
-        raise QueryError(
-            f"{source}: {where} contains {what} (at position {i + 1} of {len(stripped)}); "
-            f"a key is printable ASCII without spaces. {hint[0].upper()}{hint[1:]}",
-            field=source,
-        )
-    return stripped
-
-
-def mask_url(url: str, limit: int = 200) -> str:
-    """``url`` fit for a message: credentials (``user:pass@``) as ``***@``, control
-    characters escaped, at most ``limit`` characters.
-
-    Everything up to the last ``@`` of the authority is masked, so a password holding ``/``,
-    ``#`` or ``@`` is never shown either.
-
-    Examples
-    --------
-    >>> mask_url("ftp://u:KEY@x/path")
-    "'ftp://***@x/path'"
-    >>> mask_url("https://a@b:c@host")
-    "'https://***@host'"
-    """
-    text = str(url)
-    head, sep, rest = text.partition("//")
-    if sep and "@" in rest:
-        # everything up to the last @ before the path could be credentials; with a / or
-        # a # in the password the "path" starts too early, so mask up to the last @ of all
-        text = f"{head}//***@{rest.rsplit('@', 1)[1]}"
-    elif not sep and "@" in text:
-        text = "***@" + text.rsplit("@", 1)[1]
-    shown = repr(text)
-    if len(shown) > limit:
-        shown = shown[:limit] + f"... ({len(text):,} characters)"
-    return shown
 
 
 def check_base_url(base_url: str) -> str:
@@ -453,6 +233,33 @@ def _problem(content: bytes) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+class _Budget:
+    """One call's retry budget under a :class:`RetryPolicy`: how long to wait before the next
+    attempt (``Retry-After``, else capped exponential backoff with jitter) and when to stop
+    (attempts used up, or the next sleep would end past the deadline: ``out_of_time``)."""
+
+    def __init__(self, policy: RetryPolicy, started: float) -> None:
+        self.policy = policy
+        self.started = started
+        self.out_of_time = False
+
+    def wait(self, state: tenacity.RetryCallState) -> float:
+        policy = self.policy
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _RetryableError) and exc.retry_after is not None:
+            return min(exc.retry_after, policy.max_retry_after)
+        cap = min(policy.max_backoff, policy.backoff * 2 ** (state.attempt_number - 1))
+        return random.uniform(cap / 2, cap)
+
+    def stop(self, state: tenacity.RetryCallState) -> bool:
+        policy = self.policy
+        if state.attempt_number >= policy.attempts:
+            return True
+        elapsed = time.monotonic() - self.started
+        self.out_of_time = elapsed + state.upcoming_sleep >= policy.deadline
+        return self.out_of_time
+
+
 class HttpSession:
     """One httpx.AsyncClient with auth, limiter and retries; bound to the loop that made it.
 
@@ -577,43 +384,11 @@ class HttpSession:
             content = json.dumps(json_body, separators=(",", ":")).encode()
         started = time.monotonic()
         attempts = 0
-        policy = self._retry
+        budget = _Budget(self._retry, started)
+        retrying = self._retrying(budget, method, path, lead_id, page)
         # the deadline bounds the whole call: the attempts run under one timeout that ends
-        # at it (a server that never stops sending resets no per-attempt read timeout),
-        # and no retry sleep starts that would end past it
-        out_of_time = False
-
-        def wait(state: tenacity.RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, _RetryableError) and exc.retry_after is not None:
-                return min(exc.retry_after, policy.max_retry_after)
-            cap = min(policy.max_backoff, policy.backoff * 2 ** (state.attempt_number - 1))
-            return random.uniform(cap / 2, cap)
-
-        def stop(state: tenacity.RetryCallState) -> bool:
-            nonlocal out_of_time
-            if state.attempt_number >= policy.attempts:
-                return True
-            out_of_time = time.monotonic() - started + state.upcoming_sleep >= policy.deadline
-            return out_of_time
-
-        retrying = tenacity.AsyncRetrying(
-            stop=stop,
-            wait=wait,
-            retry=tenacity.retry_if_exception_type(_RetryableError),
-            sleep=self._sleep,
-            reraise=True,
-            before_sleep=lambda s: log.info(
-                "retrying %s %s (lead %s, page %s) after attempt %d: %s",
-                method,
-                path,
-                lead_id,
-                page,
-                s.attempt_number,
-                s.outcome.exception() if s.outcome else "",
-            ),
-        )
-        timeout = asyncio.timeout_at(asyncio.get_running_loop().time() + policy.deadline)
+        # at it (a server that never stops sending resets no per-attempt read timeout)
+        timeout = asyncio.timeout_at(asyncio.get_running_loop().time() + self._retry.deadline)
         try:
             async with timeout:
                 async for attempt in retrying:
@@ -632,7 +407,7 @@ class HttpSession:
                             ) from exc
                         return result, value
         except _RetryableError as exc:
-            err = self._give_up(exc, lead_id, page, attempts, out_of_time=out_of_time)
+            err = self._give_up(exc, lead_id, page, attempts, out_of_time=budget.out_of_time)
             raise err from exc.cause
         except TimeoutError as exc:
             if not timeout.expired():
@@ -643,6 +418,28 @@ class HttpSession:
             exc.page = page if exc.page is None else exc.page
             raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _retrying(
+        self, budget: _Budget, method: str, path: str, lead_id: str | None, page: int | None
+    ) -> tenacity.AsyncRetrying:
+        """The retry loop of one call: retryable errors only, ``budget``'s stop and wait, the
+        session's sleep, a log line before each retry."""
+        return tenacity.AsyncRetrying(
+            stop=budget.stop,
+            wait=budget.wait,
+            retry=tenacity.retry_if_exception_type(_RetryableError),
+            sleep=self._sleep,
+            reraise=True,
+            before_sleep=lambda s: log.info(
+                "retrying %s %s (lead %s, page %s) after attempt %d: %s",
+                method,
+                path,
+                lead_id,
+                page,
+                s.attempt_number,
+                s.outcome.exception() if s.outcome else "",
+            ),
+        )
 
     async def _attempt(
         self,

@@ -13,7 +13,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-__all__ = ["WireHandler", "WireRequest", "WireResponse"]
+__all__ = ["QUERY_BODY_FIELDS", "WireHandler", "WireRequest", "WireResponse"]
+
+#: The top-level fields of an events query body (``POST /events/...``), in the API's order:
+#: what :meth:`EventQuery.from_body` accepts and what the emulator's parser knows.
+QUERY_BODY_FIELDS = (
+    "pageSize",
+    "continuationToken",
+    "orderBy",
+    "includeCount",
+    "search",
+    "searchFields",
+    "filters",
+    "rangeFilters",
+)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from leadping_nb._http.wire import QUERY_BODY_FIELDS
+
 __all__ = [
     "BodyError",
     "FieldSpec",
@@ -55,16 +57,7 @@ _TS_RE = re.compile(
 _TPS = 10_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-TOP_LEVEL_FIELDS = (
-    "pageSize",
-    "continuationToken",
-    "orderBy",
-    "includeCount",
-    "search",
-    "searchFields",
-    "filters",
-    "rangeFilters",
-)
+TOP_LEVEL_FIELDS = QUERY_BODY_FIELDS
 _BOUNDS = ("greaterThan", "greaterThanOrEqual", "lessThan", "lessThanOrEqual")
 _SEARCHABLE = ("string", "enum")
 _COMPARABLE = ("string", "enum", "timestamp", "money", "integer")

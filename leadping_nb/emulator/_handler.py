@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from leadping_nb._http.policy import RateLimit, RetryPolicy, Sleep
 from leadping_nb._http.wire import WireRequest, WireResponse
 
 from ._auth import Gatekeeper
@@ -331,20 +332,89 @@ class Emulator:
 
     # ---------------------------------------------------------------- clients, ASGI
 
-    def client(self, **kwargs: Any) -> Client:
-        """A :class:`leadping_nb.Client` wired to this emulator in-process (no sockets)."""
+    # client() and async_client() take the clients' keyword parameters but the three that
+    # wire them here (api_key, base_url, transport), with the same defaults and annotations:
+    # tests/test_client.py pins them to Client / AsyncClient parameter by parameter.
+
+    def client(
+        self,
+        *,
+        timeout: float = 30.0,
+        concurrency: int = 8,
+        rate_limit: RateLimit | None = RateLimit(),  # noqa: B008 - frozen value
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen value
+        sleep: Sleep | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> Client:
+        """A :class:`leadping_nb.Client` wired to this emulator in-process (no sockets).
+
+        Parameters
+        ----------
+        timeout, concurrency, rate_limit, retry, sleep, clock
+            As :class:`~leadping_nb.Client`'s (the key, base URL and transport are this
+            emulator's).
+
+        Examples
+        --------
+        >>> emu = Emulator(seed=1, n_leads=2)
+        >>> with emu.client(concurrency=2, rate_limit=None) as client:
+        ...     client.events(emu.lead_ids()[0]).count() > 0
+        True
+        """
         from leadping_nb._client import Client
 
         return Client(
-            api_key=EMULATOR_API_KEY, base_url=EMULATOR_BASE_URL, transport=self, **kwargs
+            api_key=EMULATOR_API_KEY,
+            base_url=EMULATOR_BASE_URL,
+            transport=self,
+            timeout=timeout,
+            concurrency=concurrency,
+            rate_limit=rate_limit,
+            retry=retry,
+            sleep=sleep,
+            clock=clock,
         )
 
-    def async_client(self, **kwargs: Any) -> AsyncClient:
-        """A :class:`leadping_nb.AsyncClient` wired to this emulator in-process."""
+    def async_client(
+        self,
+        *,
+        timeout: float = 30.0,
+        concurrency: int = 8,
+        rate_limit: RateLimit | None = RateLimit(),  # noqa: B008 - frozen value
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen value
+        sleep: Sleep | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> AsyncClient:
+        """A :class:`leadping_nb.AsyncClient` wired to this emulator in-process.
+
+        Parameters
+        ----------
+        timeout, concurrency, rate_limit, retry, sleep, clock
+            As :class:`~leadping_nb.AsyncClient`'s (the key, base URL and transport are this
+            emulator's).
+
+        Examples
+        --------
+        >>> import asyncio
+        >>> async def count() -> int:
+        ...     emu = Emulator(seed=1, n_leads=2)
+        ...     async with emu.async_client(concurrency=2) as client:
+        ...         return await client.events(emu.lead_ids()[0]).count()
+        >>> asyncio.run(count()) > 0
+        True
+        """
         from leadping_nb._client import AsyncClient
 
         return AsyncClient(
-            api_key=EMULATOR_API_KEY, base_url=EMULATOR_BASE_URL, transport=self, **kwargs
+            api_key=EMULATOR_API_KEY,
+            base_url=EMULATOR_BASE_URL,
+            transport=self,
+            timeout=timeout,
+            concurrency=concurrency,
+            rate_limit=rate_limit,
+            retry=retry,
+            sleep=sleep,
+            clock=clock,
         )
 
     @property

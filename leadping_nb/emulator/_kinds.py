@@ -90,8 +90,65 @@ _MASK48 = (1 << 48) - 1
 _exp = math.exp
 
 
+def _row_templates(
+    p: LeadProfile,
+) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
+    """A lead's row templates, the fields that never change for this lead and kind: any
+    event, a warm-up message, an outbound message, an inbound message."""
+    tpl = _BLANK[:]
+    tpl[S_LEAD] = p.id
+    tpl[S_SOURCE] = p.source[0]
+    tpl[S_DEMO] = p.is_demo
+    tpl[S_TRAFFIC] = "Test" if p.is_demo else "RealLead"
+    msg = tpl[:]
+    msg[S_ECAT] = "Messaging"
+    msg[S_TCAT] = "Messages"
+    msg[S_CONV] = p.conversation_id
+    msg[S_TENDLC] = p.ten_dlc
+    warm = msg[:]
+    warm[S_DIR] = "Outbound"
+    warm[S_ETYPE] = "Sms"
+    warm[S_TTYPE] = "Warmup"
+    warm[S_TRAFFIC] = "Warmup"
+    warm[S_WARMUP] = True
+    warm[S_FROM_ID] = warm[S_OUT_ID] = p.number[0]
+    warm[S_FROM] = p.number[1]
+    warm[S_SELECTION] = "HealthyPool"
+    warm[S_CREATED_BY] = "Warmup scheduler"
+    warm[S_SUMMARY] = "Warm-up message"
+    warm[S_SEGMENTS] = 1
+    msg[S_TRAFFIC] = "Test" if p.is_demo else "RealLead"
+    msg[S_CAMPAIGN] = p.campaign[0]
+    out = msg[:]
+    out[S_DIR] = "Outbound"
+    out[S_TO] = p.phone
+    inn = msg[:]
+    inn[S_ETYPE] = "Sms"
+    inn[S_TTYPE] = "Sms"
+    inn[S_DIR] = "Inbound"
+    inn[S_STATUS] = "Received"
+    inn[S_STATUS_REASON] = "Inbound message received"
+    inn[S_FROM] = p.phone
+    inn[S_TO] = p.number[1]
+    inn[S_OUT_ID] = p.number[0]
+    inn[S_SELECTION] = "StickyConversation"
+    inn[S_CREATED_BY] = f"{p.first_name} {p.last_name}"
+    inn[S_ACTOR_LEAD] = p.id
+    inn[S_BILLING] = "Billed"
+    inn[S_AMOUNT] = 40
+    inn[S_SEGMENTS] = 1
+    return tpl, warm, out, inn
+
+
 class _Gen(_Lifecycle):
-    """Per-lead generation state (kept in one object so helpers share it cheaply)."""
+    """Per-lead generation state (kept in one object so helpers share it cheaply).
+
+    One job, one class: a lead's event rows, one public method per kind (``outbound``,
+    ``inbound``, ``stop_reply``, ``call``, ``note``, ``status_change``, ``notify``,
+    ``lead_created``) over one shared state (the lead's random stream, ids and row
+    templates); the message lifecycle is the base class, :class:`._lifecycle._Lifecycle`.
+    It is long because the kinds are many, not because it does several things.
+    """
 
     __slots__ = (
         "id_head",
@@ -138,53 +195,7 @@ class _Gen(_Lifecycle):
             for t in _OUT_TEXTS
             for h in range(9, 17)
         )
-        # per-lead row templates: the fields that never change for this lead and kind
-        tpl = _BLANK[:]
-        tpl[S_LEAD] = p.id
-        tpl[S_SOURCE] = p.source[0]
-        tpl[S_DEMO] = p.is_demo
-        tpl[S_TRAFFIC] = "Test" if p.is_demo else "RealLead"
-        self.tpl = tpl
-        msg = tpl[:]
-        msg[S_ECAT] = "Messaging"
-        msg[S_TCAT] = "Messages"
-        msg[S_CONV] = p.conversation_id
-        msg[S_TENDLC] = p.ten_dlc
-        warm = msg[:]
-        warm[S_DIR] = "Outbound"
-        warm[S_ETYPE] = "Sms"
-        warm[S_TTYPE] = "Warmup"
-        warm[S_TRAFFIC] = "Warmup"
-        warm[S_WARMUP] = True
-        warm[S_FROM_ID] = warm[S_OUT_ID] = p.number[0]
-        warm[S_FROM] = p.number[1]
-        warm[S_SELECTION] = "HealthyPool"
-        warm[S_CREATED_BY] = "Warmup scheduler"
-        warm[S_SUMMARY] = "Warm-up message"
-        warm[S_SEGMENTS] = 1
-        self.tpl_warm = warm
-        msg[S_TRAFFIC] = "Test" if p.is_demo else "RealLead"
-        msg[S_CAMPAIGN] = p.campaign[0]
-        out = msg[:]
-        out[S_DIR] = "Outbound"
-        out[S_TO] = p.phone
-        self.tpl_out = out
-        inn = msg[:]
-        inn[S_ETYPE] = "Sms"
-        inn[S_TTYPE] = "Sms"
-        inn[S_DIR] = "Inbound"
-        inn[S_STATUS] = "Received"
-        inn[S_STATUS_REASON] = "Inbound message received"
-        inn[S_FROM] = p.phone
-        inn[S_TO] = p.number[1]
-        inn[S_OUT_ID] = p.number[0]
-        inn[S_SELECTION] = "StickyConversation"
-        inn[S_CREATED_BY] = f"{p.first_name} {p.last_name}"
-        inn[S_ACTOR_LEAD] = p.id
-        inn[S_BILLING] = "Billed"
-        inn[S_AMOUNT] = 40
-        inn[S_SEGMENTS] = 1
-        self.tpl_in = inn
+        self.tpl, self.tpl_warm, self.tpl_out, self.tpl_in = _row_templates(p)
 
     def base(self, t: int, tpl: list[Any] | None = None) -> list[Any]:
         # ids: a per-lead random UUID head plus a bijectively scrambled sequence number
@@ -202,76 +213,87 @@ class _Gen(_Lifecycle):
         return row
 
     def outbound(self, t: int, mms: bool, warmup: bool) -> list[Any]:
-        p = self.p
-        rng = self.rng
-        rnd = rng.random
+        """An outbound SMS/MMS (or warm-up message) created at ``t``, driven through its
+        lifecycle up to ``now``. The steps below draw from the lead's stream in this order
+        (the emulator's data depend on it): carrier, the message fields, the schedule, the
+        outcome, then the lifecycle."""
+        rnd = self.rng.random
         carrier = int(rnd() * 5) if rnd() < 0.97 else 4
         if warmup:
             row = self.base(t, self.tpl_warm)
             row[S_TO] = WARMUP_NUMBERS[int(rnd() * len(WARMUP_NUMBERS))][1]
         else:
-            row = self.base(t, self.tpl_out)
-            row[S_ETYPE] = row[S_TTYPE] = "Mms" if mms else "Sms"
-            override = rnd() < 0.02
-            row[S_OVERRIDE] = override
-            if override:
-                num = SENDING_NUMBERS[int(rnd() * len(SENDING_NUMBERS))]
-                row[S_SELECTION] = "ManualOverride"
-            else:
-                num = p.number
-                if self.n_out == 0:
-                    row[S_SELECTION] = "LocalArea" if num[2] == p.area else "CampaignOrSource"
-                else:
-                    r = rnd()
-                    row[S_SELECTION] = (
-                        "StickyConversation"
-                        if r < 0.8
-                        else "LeadAssigned"
-                        if r < 0.88
-                        else "Preferred"
-                        if r < 0.95
-                        else "FallbackDefault"
-                    )
-            row[S_FROM_ID] = num[0]
-            row[S_OUT_ID] = num[0] if rnd() < 0.97 else p.number[0]
-            row[S_FROM] = num[1]
-            texts = self.texts
-            row[S_SUMMARY] = text = texts[int(rnd() * len(texts))]
-            if rnd() < 0.12:
-                u = p.user
-                row[S_ACTOR_USER] = u[0]
-                row[S_ACTOR_NAME] = u[1]
-                row[S_ACTOR_EMAIL] = u[2]
-                row[S_CREATED_BY] = u[1]
-            else:
-                row[S_CREATED_BY] = "Automation"
-                if rnd() < 0.3:
-                    self.run_id = f"run_{rng.getrandbits(40):010x}"
-                row[S_AUTOMATION] = self.run_id
-            if self.n_out == 0:
-                row[S_COMPLIANCE] = "OptOutFooterAppended"
-            segments = 1 if len(text) <= 160 else 2
-            if rnd() < 0.08:
-                segments += 1
-            row[S_SEGMENTS] = segments
-            if mms:
-                row[S_MEDIA] = (
-                    (
-                        f"https://media.leadping.example/{rng.getrandbits(64):016x}.jpg",
-                        "image/jpeg",
-                        20_000 + int(rnd() * 1_500_000),
-                        f"{rng.getrandbits(256):064x}",
-                        "listing.jpg",
-                        f"file_{rng.getrandbits(48):012x}",
-                    ),
-                )
+            row = self._message(t, mms)
         row[S_CARRIER] = _CARRIERS[carrier]
         self.n_out += 1
+        scheduled = self._schedule(row, t, warmup)
+        outcome = self._outcome(t, warmup)
+        self._drive(row, self._first_steps(row, t, scheduled, outcome, warmup, mms, carrier))
+        return row
 
-        # ---- scheduling (quiet hours and other reasons)
-        start = t
+    def _message(self, t: int, mms: bool) -> list[Any]:
+        """A customer message's fields: sending number, text, author, segments, media."""
+        p = self.p
+        rng = self.rng
+        rnd = rng.random
+        row = self.base(t, self.tpl_out)
+        row[S_ETYPE] = row[S_TTYPE] = "Mms" if mms else "Sms"
+        override = rnd() < 0.02
+        row[S_OVERRIDE] = override
+        if override:
+            num = SENDING_NUMBERS[int(rnd() * len(SENDING_NUMBERS))]
+            row[S_SELECTION] = "ManualOverride"
+        else:
+            num = p.number
+            if self.n_out == 0:
+                row[S_SELECTION] = "LocalArea" if num[2] == p.area else "CampaignOrSource"
+            else:
+                r = rnd()
+                row[S_SELECTION] = (
+                    "StickyConversation"
+                    if r < 0.8
+                    else "LeadAssigned"
+                    if r < 0.88
+                    else "Preferred"
+                    if r < 0.95
+                    else "FallbackDefault"
+                )
+        row[S_FROM_ID] = num[0]
+        row[S_OUT_ID] = num[0] if rnd() < 0.97 else p.number[0]
+        row[S_FROM] = num[1]
+        texts = self.texts
+        row[S_SUMMARY] = text = texts[int(rnd() * len(texts))]
+        if rnd() < 0.12:
+            self._by_user(row)
+        else:
+            row[S_CREATED_BY] = "Automation"
+            if rnd() < 0.3:
+                self.run_id = f"run_{rng.getrandbits(40):010x}"
+            row[S_AUTOMATION] = self.run_id
+        if self.n_out == 0:
+            row[S_COMPLIANCE] = "OptOutFooterAppended"
+        segments = 1 if len(text) <= 160 else 2
+        if rnd() < 0.08:
+            segments += 1
+        row[S_SEGMENTS] = segments
+        if mms:
+            row[S_MEDIA] = (
+                (
+                    f"https://media.leadping.example/{rng.getrandbits(64):016x}.jpg",
+                    "image/jpeg",
+                    20_000 + int(rnd() * 1_500_000),
+                    f"{rng.getrandbits(256):064x}",
+                    "listing.jpg",
+                    f"file_{rng.getrandbits(48):012x}",
+                ),
+            )
+        return row
+
+    def _schedule(self, row: list[Any], t: int, warmup: bool) -> int:
+        """The scheduled send time (quiet hours and other reasons), 0 for a send now."""
+        rnd = self.rng.random
         scheduled = 0
-        quiet = _quiet(t, p.tz_hours * _HOUR)
+        quiet = _quiet(t, self.p.tz_hours * _HOUR)
         if quiet and not warmup:
             scheduled = quiet + int(rnd() * 45 * _MIN)
             row[S_SCHED_REASON] = "QuietHours"
@@ -286,28 +308,45 @@ class _Gen(_Lifecycle):
             row[S_SCHED_REASON] = reason
         if scheduled:
             row[S_SCHEDULED] = scheduled
-            start = scheduled
+        return scheduled
 
-        r = rnd()
+    def _outcome(self, t: int, warmup: bool) -> int:
+        """How the message ends: 0 delivered, 1 failed, 2 undeliverable, 3 compliance-blocked,
+        4 canceled, 5 sent without a receipt, 6 suppressed (after the lead's STOP)."""
+        r = self.rng.random()
         if warmup:
             outcome = 0 if r < 0.97 else 1
         elif r < 0.80:
-            outcome = 0  # delivered
+            outcome = 0
         elif r < 0.85:
-            outcome = 1  # failed
+            outcome = 1
         elif r < 0.875:
-            outcome = 2  # undeliverable
+            outcome = 2
         elif r < 0.895:
-            outcome = 3  # compliance-blocked
+            outcome = 3
         elif r < 0.91:
-            outcome = 4  # canceled
+            outcome = 4
         else:
-            outcome = 5  # sent, no delivery receipt
-        stop = NEVER if warmup else self.stop
-        if t >= stop:
-            outcome = 6  # the lead replied STOP before: the send is suppressed
+            outcome = 5
+        if not warmup and t >= self.stop:
+            outcome = 6
+        return outcome
 
-        # the state before anything happens: waiting for the send time, or in the queue
+    def _first_steps(
+        self,
+        row: list[Any],
+        t: int,
+        scheduled: int,
+        outcome: int,
+        warmup: bool,
+        mms: bool,
+        carrier: int,
+    ) -> Iterator[_Step]:
+        """The state before anything happens (waiting for the send time, or in the queue),
+        then the steps that follow: a cancellation, or the lifecycle from the send time."""
+        rnd = self.rng.random
+        start = scheduled or t
+        stop = NEVER if warmup else self.stop
         row[S_BILLING] = "Pending"
         if scheduled or outcome == 4:
             row[S_STATUS] = "Scheduled"
@@ -323,16 +362,34 @@ class _Gen(_Lifecycle):
             cancel = t + 1 + int(rnd() * (scheduled - t))
             if cancel >= stop:
                 cancel = self._opt_out_cancel(row, stop)
-            steps: Iterator[_Step] = self._canceled(cancel, cancel > stop)
-        elif start >= stop and outcome != 6:
+            return self._canceled(cancel, cancel > stop)
+        if start >= stop and outcome != 6:
             # due after the lead's STOP: the scheduled send is canceled then
             row[S_STATUS] = "Scheduled"
             row[S_STATUS_REASON] = "Waiting for the scheduled send time"
-            steps = self._canceled(self._opt_out_cancel(row, stop), True)
-        else:
-            steps = self._lifecycle(row, start, outcome, warmup, mms, carrier)
-        self._drive(row, steps)
+            return self._canceled(self._opt_out_cancel(row, stop), True)
+        return self._lifecycle(row, start, outcome, warmup, mms, carrier)
+
+    def _completed(
+        self, t: int, event_type: str, category: str, timeline: str, timeline_type: str
+    ) -> list[Any]:
+        """A new row of a kind that is complete when created (notes, lead events, automation
+        steps): its type, category, timeline category and type, status ``Completed``."""
+        row = self.base(t)
+        row[S_ETYPE] = event_type
+        row[S_ECAT] = category
+        row[S_TCAT] = timeline
+        row[S_TTYPE] = timeline_type
+        row[S_STATUS] = "Completed"
         return row
+
+    def _by_user(self, row: list[Any]) -> None:
+        """The lead's user as the actor and author of ``row`` (no draw)."""
+        u = self.p.user
+        row[S_ACTOR_USER] = u[0]
+        row[S_ACTOR_NAME] = u[1]
+        row[S_ACTOR_EMAIL] = u[2]
+        row[S_CREATED_BY] = u[1]
 
     def _opt_out_cancel(self, row: list[Any], stop: int) -> int:
         """When a send due after the lead's STOP is canceled: just after it (no draw)."""
@@ -381,12 +438,8 @@ class _Gen(_Lifecycle):
         row[S_OUT_ID] = p.number[0] if outbound else None
         row[S_SELECTION] = "StickyConversation"
         row[S_CAMPAIGN] = p.campaign[0]
-        u = p.user
         if outbound:
-            row[S_ACTOR_USER] = u[0]
-            row[S_ACTOR_NAME] = u[1]
-            row[S_ACTOR_EMAIL] = u[2]
-            row[S_CREATED_BY] = u[1]
+            self._by_user(row)
         else:
             row[S_CREATED_BY] = f"{p.first_name} {p.last_name}"
             row[S_ACTOR_LEAD] = p.id
@@ -411,42 +464,22 @@ class _Gen(_Lifecycle):
         return row
 
     def note(self, t: int) -> list[Any]:
-        p = self.p
-        u = p.user
-        row = self.base(t)
-        row[S_ETYPE] = "Note"
-        row[S_ECAT] = "Notes"
-        row[S_TCAT] = "Notes"
-        row[S_TTYPE] = "Note"
-        row[S_STATUS] = "Completed"
+        row = self._completed(t, "Note", "Notes", "Notes", "Note")
         row[S_SUMMARY] = _NOTE_TEXTS[int(self.rng.random() * len(_NOTE_TEXTS))]
-        row[S_CREATED_BY] = u[1]
-        row[S_ACTOR_USER] = u[0]
-        row[S_ACTOR_NAME] = u[1]
-        row[S_ACTOR_EMAIL] = u[2]
-        row[S_CONV] = p.conversation_id
+        self._by_user(row)
+        row[S_CONV] = self.p.conversation_id
         return row
 
     def status_change(self, t: int) -> list[Any]:
-        p = self.p
         rnd = self.rng.random
-        row = self.base(t)
+        row = self._completed(t, "LeadStatusChange", "Lead", "Lead", "LeadStatusChange")
         a = LEAD_STATUSES[int(rnd() * len(LEAD_STATUSES))]
         b = LEAD_STATUSES[int(rnd() * len(LEAD_STATUSES))]
-        row[S_ETYPE] = "LeadStatusChange"
-        row[S_ECAT] = "Lead"
-        row[S_TCAT] = "Lead"
-        row[S_TTYPE] = "LeadStatusChange"
-        row[S_STATUS] = "Completed"
         row[S_SUMMARY] = f"Status changed from {a[1]} to {b[1]}"
         row[S_REL_TYPE] = "LeadStatus"
         row[S_REL_ID] = b[0]
         if rnd() < 0.5:
-            u = p.user
-            row[S_CREATED_BY] = u[1]
-            row[S_ACTOR_USER] = u[0]
-            row[S_ACTOR_NAME] = u[1]
-            row[S_ACTOR_EMAIL] = u[2]
+            self._by_user(row)
         else:
             row[S_CREATED_BY] = "Automation"
         return row
@@ -454,12 +487,7 @@ class _Gen(_Lifecycle):
     def notify(self, t: int) -> list[Any]:
         p = self.p
         rng = self.rng
-        row = self.base(t)
-        row[S_ETYPE] = "AutomationStep"
-        row[S_ECAT] = "Automation"
-        row[S_TCAT] = "Automation"
-        row[S_TTYPE] = "Notification"
-        row[S_STATUS] = "Completed"
+        row = self._completed(t, "AutomationStep", "Automation", "Automation", "Notification")
         row[S_TRAFFIC] = "SystemInternal"
         row[S_CAMPAIGN] = p.campaign[0]
         row[S_AUTOMATION] = f"run_{rng.getrandbits(40):010x}"
@@ -471,12 +499,7 @@ class _Gen(_Lifecycle):
 
     def lead_created(self, t: int) -> list[Any]:
         p = self.p
-        row = self.base(t)
-        row[S_ETYPE] = "LeadCreated"
-        row[S_ECAT] = "Lead"
-        row[S_TCAT] = "Lead"
-        row[S_TTYPE] = "LeadCreated"
-        row[S_STATUS] = "Completed"
+        row = self._completed(t, "LeadCreated", "Lead", "Lead", "LeadCreated")
         row[S_SUMMARY] = f"New lead {p.first_name} {p.last_name} from {p.source[1]}"
         row[S_CREATED_BY] = p.source[1]
         row[S_REL_TYPE] = "Lead"

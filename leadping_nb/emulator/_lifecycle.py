@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ._catalog import (
@@ -130,37 +130,17 @@ class _Lifecycle:
     def _lifecycle(
         self, row: list[Any], start: int, outcome: int, warmup: bool, mms: bool, carrier: int
     ) -> Iterator[_Step]:
+        """A message's steps from its send time: blocked, or queued -> (retries) -> sending,
+        then failed (and retried), undeliverable, or sent and its receipt. One generator
+        because the random source changes between its steps (``_drive`` swaps ``src[0]`` at
+        ``now``): every draw below is made from the source that is current at its step."""
         src = self.src
         yield (start, ())  # reaching the send time: later draws are the live source's
         rnd = src[0].random
         if outcome == 3 or outcome == 6:
-            # 6: the lead opted out before (the draw is made all the same)
-            i = int(rnd() * len(OTHER_BLOCK_REASONS))
-            code, reason, action = OPT_OUT_BLOCK if outcome == 6 else OTHER_BLOCK_REASONS[i]
-            blocked = start + _T_BLOCK[int(rnd() * 4096)]
-            yield (
-                blocked,
-                (
-                    (S_BLOCKED, blocked),
-                    (S_STATUS, "Blocked"),
-                    (S_STATUS_REASON, reason),
-                    (S_ERROR, code),
-                    (S_COMPLIANCE, action),
-                    (S_BILLING, "NotBilled"),
-                ),
-            )
+            yield self._blocked_step(start, outcome == 6, rnd)
             return
-        # queued -> (retries while queued) -> sending started
-        retries = 0
-        if outcome == 0 and rnd() < 0.04:
-            retries = 1 if rnd() < 0.75 else 2
-        queue_gap = _T_QUEUE[int(rnd() * 4096)] + int(rnd() * 1000)
-        if rnd() < 0.02:
-            # a queue backlog (capped at an hour)
-            queue_gap += min(int(src[0].paretovariate(1.3) * 30 * _TPS), _HOUR)
-        backoffs = [int((30 << k) * _TPS * (1 + rnd())) for k in range(retries)]
-        queue_gap += sum(backoffs)
-        sending = start + queue_gap
+        backoffs, sending = self._queue_times(start, outcome, rnd)
         yield (
             start,
             (
@@ -185,40 +165,81 @@ class _Lifecycle:
                 (S_STATUS_REASON, "Handing the message to the carrier"),
             ),
         )
-        base_traffic = row[S_TRAFFIC]
         amount = None
         if not warmup:
             amount = ((200 if mms else 79) + _CARRIER_SURCHARGE[carrier]) * row[S_SEGMENTS]
-        rnd = src[0].random
         if outcome == 1:
-            code, reason, retryable = FAIL_ERRORS[int(rnd() * len(FAIL_ERRORS))]
-            failed = sending + _T_FAIL[int(rnd() * 4096)]
-            nretry = (0, 0, 0, 1, 1, 2, 3, 3)[int(rnd() * 8)]
-            nxt = None
-            if retryable and nretry < 3:
-                nxt = failed + int((60 << nretry) * _TPS * (1 + rnd()))
-            yield self._failed_step(failed, code, reason, nretry, nxt, warmup, base_traffic)
-            if nxt is not None:
-                yield from self._retries(row, nxt, nretry, warmup, amount, base_traffic)
+            yield from self._failed(row, sending, warmup, amount)
             return
-        sent = sending + _T_SEND[int(rnd() * 4096)]
+        sent = sending + _T_SEND[int(src[0].random() * 4096)]
         yield self._sent_step(sent, warmup, amount)
         final = sent + _carrier_gap(src[0])
         if outcome == 2:
-            code, reason = UNDELIVERABLE_ERRORS[int(src[0].random() * len(UNDELIVERABLE_ERRORS))]
-            yield (
-                final,
-                (
-                    (S_UNDELIVERABLE, final),
-                    (S_STATUS, "Undeliverable"),
-                    (S_STATUS_REASON, reason),
-                    (S_ERROR, code),
-                    (S_BILLING, "NotBilled"),
-                    (S_AMOUNT, None),
-                ),
-            )
+            yield self._undeliverable_step(final)
             return
         yield from self._receipt(row, sent, None if outcome == 5 else final, warmup)
+
+    def _blocked_step(self, start: int, opted_out: bool, rnd: Callable[[], float]) -> _Step:
+        """Blocked by compliance before sending (``opted_out``: the lead replied STOP before;
+        the reason is drawn all the same)."""
+        i = int(rnd() * len(OTHER_BLOCK_REASONS))
+        code, reason, action = OPT_OUT_BLOCK if opted_out else OTHER_BLOCK_REASONS[i]
+        blocked = start + _T_BLOCK[int(rnd() * 4096)]
+        return (
+            blocked,
+            (
+                (S_BLOCKED, blocked),
+                (S_STATUS, "Blocked"),
+                (S_STATUS_REASON, reason),
+                (S_ERROR, code),
+                (S_COMPLIANCE, action),
+                (S_BILLING, "NotBilled"),
+            ),
+        )
+
+    def _queue_times(
+        self, start: int, outcome: int, rnd: Callable[[], float]
+    ) -> tuple[list[int], int]:
+        """The backoffs of the retries while queued, and when sending starts."""
+        retries = 0
+        if outcome == 0 and rnd() < 0.04:
+            retries = 1 if rnd() < 0.75 else 2
+        queue_gap = _T_QUEUE[int(rnd() * 4096)] + int(rnd() * 1000)
+        if rnd() < 0.02:
+            # a queue backlog (capped at an hour)
+            queue_gap += min(int(self.src[0].paretovariate(1.3) * 30 * _TPS), _HOUR)
+        backoffs = [int((30 << k) * _TPS * (1 + rnd())) for k in range(retries)]
+        return backoffs, start + queue_gap + sum(backoffs)
+
+    def _failed(
+        self, row: list[Any], sending: int, warmup: bool, amount: int | None
+    ) -> Iterator[_Step]:
+        """The carrier refuses the message; a retryable error is retried (``_retries``)."""
+        rnd = self.src[0].random
+        base_traffic = row[S_TRAFFIC]
+        code, reason, retryable = FAIL_ERRORS[int(rnd() * len(FAIL_ERRORS))]
+        failed = sending + _T_FAIL[int(rnd() * 4096)]
+        nretry = (0, 0, 0, 1, 1, 2, 3, 3)[int(rnd() * 8)]
+        nxt = None
+        if retryable and nretry < 3:
+            nxt = failed + int((60 << nretry) * _TPS * (1 + rnd()))
+        yield self._failed_step(failed, code, reason, nretry, nxt, warmup, base_traffic)
+        if nxt is not None:
+            yield from self._retries(row, nxt, nretry, warmup, amount, base_traffic)
+
+    def _undeliverable_step(self, final: int) -> _Step:
+        code, reason = UNDELIVERABLE_ERRORS[int(self.src[0].random() * len(UNDELIVERABLE_ERRORS))]
+        return (
+            final,
+            (
+                (S_UNDELIVERABLE, final),
+                (S_STATUS, "Undeliverable"),
+                (S_STATUS_REASON, reason),
+                (S_ERROR, code),
+                (S_BILLING, "NotBilled"),
+                (S_AMOUNT, None),
+            ),
+        )
 
     def _failed_step(
         self,

@@ -1,6 +1,6 @@
 """Era rendering: internal rows -> API JSON items, and -> canonical Python values.
 
-Two schema eras (fact sheet §4, §8):
+Two schema eras (docs/emulator.md, "Options"):
 
 * ``seed``: exactly the seed page's 41 item fields (:data:`SEED_ITEM_FIELDS`, in that
   order), numbers as strings by default (``"retryCount": "2"``, ``"billableAmount":
@@ -106,6 +106,21 @@ def era_fields(era: Era) -> tuple[tuple[str, int, str], ...]:
             out.append((name, SLOT_OF[f.api], f.kind))
         return tuple(out)
     return tuple((f.api, SLOT_OF[f.api], f.kind) for f in EVENT_FIELDS if "current" in f.eras)
+
+
+def media_values(media: tuple[tuple[Any, ...], ...]) -> list[dict[str, Any]]:
+    """A row's attachments (internal tuples) as the canonical ``media`` values."""
+    return [
+        {
+            "url": m[0],
+            "content_type": m[1],
+            "size": m[2],
+            "sha256": m[3],
+            "file_name": m[4],
+            "file_id": m[5],
+        }
+        for m in media
+    ]
 
 
 @dataclass(frozen=True)
@@ -237,17 +252,7 @@ class Renderer:
                 elif kind == "money":
                     v = money_decimal(v)
                 else:
-                    v = [
-                        {
-                            "url": m[0],
-                            "content_type": m[1],
-                            "size": m[2],
-                            "sha256": m[3],
-                            "file_name": m[4],
-                            "file_id": m[5],
-                        }
-                        for m in v
-                    ]
+                    v = media_values(v)
             out[column] = v
         if self.era == "current":
             out["is_warmup"] = row[S_TRAFFIC] == "Warmup"

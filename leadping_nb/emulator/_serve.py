@@ -7,7 +7,7 @@ import ipaddress
 import socket
 import sys
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from ._faults import FaultConfig
 from ._handler import EMULATOR_API_KEY, Emulator
@@ -55,7 +55,9 @@ def serve(
     log_level: str = "warning",
     emulator: Emulator | None = None,
     banner: bool = True,
-    **emulator_kwargs: Any,
+    fraction_digits: Literal[0, 3, 7] = 3,
+    numbers_as_strings: bool | None = None,
+    clock_speed: float = 0.0,
 ) -> None:
     """Serve an emulator over HTTP with uvicorn until Ctrl-C (blocking; returns cleanly).
 
@@ -74,8 +76,9 @@ def serve(
         Serve this emulator instead of building one from the options above.
     banner
         Print where it listens and the API key to use.
-    **emulator_kwargs
-        More :class:`Emulator` options (``fraction_digits``, ``numbers_as_strings``, ...).
+    fraction_digits, numbers_as_strings, clock_speed
+        Passed to :class:`Emulator` too; for any other of its options, build the
+        :class:`Emulator` and pass it as ``emulator``.
 
     Examples
     --------
@@ -99,7 +102,9 @@ def serve(
             latency_ms=latency_ms,
             faults=faults,
             api_keys=(api_key,),
-            **emulator_kwargs,
+            fraction_digits=fraction_digits,
+            numbers_as_strings=numbers_as_strings,
+            clock_speed=clock_speed,
         )
     sock = _bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]

@@ -20,7 +20,7 @@ from leadping_nb._core.schema import EVENT_FIELDS, EVENT_SCHEMA, MEDIA_DTYPE, MO
 
 from ._catalog import S_TRAFFIC
 from ._generator import generate_raw_events
-from ._render import Renderer, quantum_for
+from ._render import Renderer, media_values, quantum_for
 
 __all__ = ["events_frame", "generate_events"]
 
@@ -111,20 +111,7 @@ def _media_column(name: str, values: tuple[Any, ...]) -> pl.Series:
     idx = [i for i, v in enumerate(values) if v]
     nonempty = pl.Series(
         name,
-        [
-            [
-                {
-                    "url": m[0],
-                    "content_type": m[1],
-                    "size": m[2],
-                    "sha256": m[3],
-                    "file_name": m[4],
-                    "file_id": m[5],
-                }
-                for m in values[i]
-            ]
-            for i in idx
-        ],
+        [media_values(values[i]) for i in idx],
         dtype=MEDIA_DTYPE,
     )
     sparse = pl.DataFrame({"i": pl.Series(idx, dtype=pl.Int64), name: nonempty})

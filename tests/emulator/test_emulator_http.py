@@ -396,3 +396,24 @@ def test_serve_refuses_non_loopback_hosts() -> None:
     assert cli_serve(["--faults", "bogus=1"]) == 2
     assert cli_serve(["--clock", "speed=0"]) == 2
     assert cli_serve(["--clock", "sometimes"]) == 2
+
+
+def test_serve_passes_emulator_options_with_the_emulators_defaults() -> None:
+    """serve() names the Emulator options it passes on (no ``**kwargs``), each with the
+    Emulator's own default and annotation; ``api_key`` becomes ``api_keys=(api_key,)``."""
+    import inspect
+
+    from leadping_nb.emulator import serve
+
+    theirs = inspect.signature(Emulator).parameters
+    ours = inspect.signature(serve).parameters
+    kinds = {p.kind for p in ours.values()}
+    assert inspect.Parameter.VAR_KEYWORD not in kinds
+    passed = ("seed", "n_leads", "era", "latency_ms", "faults", "fraction_digits")
+    passed += ("numbers_as_strings", "clock_speed")
+    for name in passed:
+        assert (ours[name].default, ours[name].annotation) == (
+            theirs[name].default,
+            theirs[name].annotation,
+        ), name
+    assert ours["api_key"].default == theirs["api_keys"].default[0]
