@@ -49,7 +49,7 @@ if TYPE_CHECKING:
         Page,
     )
     from leadping_nb._frame.decode import DecodedPage, FrameReport, events_frame, schema_table
-    from leadping_nb._http.transport import RateLimit, RetryPolicy
+    from leadping_nb._http.policy import RateLimit, RetryPolicy
     from leadping_nb.emulator import Emulator, FaultConfig
     from leadping_nb.metrics import TrafficScope
     from leadping_nb.reports import BillingReport, DeliveryReport
@@ -72,8 +72,8 @@ _LAZY: dict[str, str] = {
     "FrameReport": "._frame.decode",
     "events_frame": "._frame.decode",
     "schema_table": "._frame.decode",
-    "RateLimit": "._http.transport",
-    "RetryPolicy": "._http.transport",
+    "RateLimit": "._http.policy",
+    "RetryPolicy": "._http.policy",
     "Emulator": ".emulator",
     "FaultConfig": ".emulator",
     "to_csv": ".reports._export",
