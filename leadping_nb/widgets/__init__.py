@@ -50,16 +50,11 @@ Examples
 
 from __future__ import annotations
 
-from leadping_nb.widgets._cache import (
-    EventCache,
-    FigureSpec,
-    Kpis,
-    LocalView,
-    compute_kpis,
-    default_figures,
-)
+from leadping_nb.widgets._cache import EventCache, LocalView
 from leadping_nb.widgets._explorer import EventExplorer, ExplorerClient
+from leadping_nb.widgets._figures import FigureSpec, default_figures
 from leadping_nb.widgets._filters import FilterPanel
+from leadping_nb.widgets._kpis import Kpis, compute_kpis
 from leadping_nb.widgets._lead import LeadTimelineView
 from leadping_nb.widgets._picker import LeadPicker, LeadSource
 from leadping_nb.widgets._state import (

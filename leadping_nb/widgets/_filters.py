@@ -14,7 +14,7 @@ import traitlets
 from leadping_nb._core.errors import QueryError
 from leadping_nb._core.window import Window
 from leadping_nb._http.query import DEFAULT_PAGE_SIZE, EventQuery
-from leadping_nb.widgets._picker import error_html
+from leadping_nb.widgets._html import error_html
 from leadping_nb.widgets._state import (
     DATE_PRESETS,
     DIMENSIONS,

@@ -14,6 +14,7 @@ import traitlets
 
 from leadping_nb._core.errors import QueryError
 from leadping_nb._http.query import check_lead_id
+from leadping_nb.widgets._html import error_html, guarded
 from leadping_nb.widgets._state import (
     Debouncer,
     InvalidId,
@@ -35,11 +36,6 @@ class LeadSource(Protocol):
 
     def leads(self, search: str | None = None, **kwargs: Any) -> pl.DataFrame:
         """The caller's leads matching ``search`` (columns ``id``, ``name``, ...)."""
-
-
-def error_html(message: str) -> str:
-    """An inline error line (escaped)."""
-    return f'<span class="lp-error" style="color:#b00020">{escape(message)}</span>'
 
 
 def _label(row: dict[str, Any]) -> str:
@@ -153,15 +149,7 @@ class LeadPicker(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
 
     def _guard(self, fn: Callable[..., None]) -> Callable[..., None]:
         """Run a callback; show any exception inline (never in the log console)."""
-
-        def run(*args: Any) -> None:
-            try:
-                fn(*args)
-            except Exception as exc:  # a widget callback must never raise into the void
-                log.debug("lead picker callback failed", exc_info=True)
-                self.status.value = error_html(f"{type(exc).__name__}: {exc}")
-
-        return run
+        return guarded(fn, lambda html: setattr(self.status, "value", html), "lead picker")
 
     def _on_text(self, change: dict[str, Any]) -> None:
         self._debouncer(str(change["new"]).strip())
