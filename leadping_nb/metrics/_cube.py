@@ -237,6 +237,22 @@ class CubeSelection:
             lambda: self.cube._counts(self._picked(), every, zone, money=money),
         ).lazy()
 
+    def _counted(
+        self,
+        from_cube: Callable[..., pl.LazyFrame],
+        every: Every | None,
+        time_zone: str,
+        scope: tuple[bool, bool, bool],
+    ) -> pl.DataFrame:
+        """``from_cube`` (a ``*_from_cube`` plan) over the counts, in the traffic scope
+        ``(include_warmup, include_test, include_demo)``."""
+        g = grouping((), every, time_zone, "created_at")
+        warmup, test, demo = scope
+        cube = self._counts(every, time_zone)
+        return from_cube(
+            cube, g, include_warmup=warmup, include_test=test, include_demo=demo
+        ).collect()
+
     def outcome_counts(
         self,
         *,
@@ -247,10 +263,8 @@ class CubeSelection:
         include_demo: bool = False,
     ) -> pl.DataFrame:
         """:func:`leadping_nb.metrics.outcome_counts` (no ``by``) of the selected events."""
-        g = grouping((), every, time_zone, "created_at")
-        scope = {"include_warmup": include_warmup, "include_test": include_test}
-        cube = self._counts(every, time_zone)
-        return outcomes_from_cube(cube, g, **scope, include_demo=include_demo).collect()
+        scope = (include_warmup, include_test, include_demo)
+        return self._counted(outcomes_from_cube, every, time_zone, scope)
 
     def delivery_summary(
         self,
@@ -262,10 +276,8 @@ class CubeSelection:
         include_demo: bool = False,
     ) -> pl.DataFrame:
         """:func:`leadping_nb.metrics.delivery_summary` (no ``by``) of the selected events."""
-        g = grouping((), every, time_zone, "created_at")
-        scope = {"include_warmup": include_warmup, "include_test": include_test}
-        cube = self._counts(every, time_zone)
-        return delivery_from_cube(cube, g, **scope, include_demo=include_demo).collect()
+        scope = (include_warmup, include_test, include_demo)
+        return self._counted(delivery_from_cube, every, time_zone, scope)
 
     def retry_distribution(
         self,

@@ -34,8 +34,21 @@ _STYLE = {"description_width": "initial"}
 class LeadSource(Protocol):
     """What the picker needs of a client: :meth:`leadping_nb.Client.leads`."""
 
-    def leads(self, search: str | None = None, **kwargs: Any) -> pl.DataFrame:
-        """The caller's leads matching ``search`` (columns ``id``, ``name``, ...)."""
+    def leads(
+        self, search: str | None = None, *, page_size: int = 100, max_leads: int | None = 500
+    ) -> pl.DataFrame:
+        """The caller's leads matching ``search`` (columns ``id``, ``name``, ...).
+
+        Parameters
+        ----------
+        search
+            Case-insensitive substring over first name, last name, e-mail and phone
+            (``None``: every lead).
+        page_size
+            Leads per request (the picker asks for ``max_options``).
+        max_leads
+            Stop after this many (``None``: all); the picker asks for ``max_options``.
+        """
 
 
 def _label(row: dict[str, Any]) -> str:
