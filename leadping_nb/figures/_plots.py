@@ -14,6 +14,7 @@ redrawing one kind of figure fast.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,7 @@ from leadping_nb.figures._latency import (
     _draw_latency_histogram,
     _draw_retries,
     _LatencyHistogram,
+    _tally,
 )
 
 __all__ = ["FailureParetoPlot", "FigurePanel", "LatencyHistogram", "RetriesPlot"]
@@ -104,11 +106,32 @@ class FailureParetoPlot:
     >>> plot = FailureParetoPlot(failure_counts(frame, "error_code"), "error_code")
     >>> plot.draw(FigurePanel().clear()).axes[0].get_xlabel()
     'Error code'
+    >>> from leadping_nb.metrics import EventCube
+    >>> failed = EventCube(frame).select().events_with_outcome(plot.outcomes)
+    >>> FailureParetoPlot.of(failed, by="error_code").counts.equals(plot.counts)
+    True
     """
 
     counts: pl.DataFrame
     by: str
     outcomes: tuple[m.Outcome, ...] = _FAILURE_OUTCOMES
+
+    @classmethod
+    def of(
+        cls,
+        failures: pl.DataFrame | pl.LazyFrame,
+        *,
+        by: str = "status_reason",
+        top: int = 10,
+        outcomes: Sequence[m.Outcome] = _FAILURE_OUTCOMES,
+    ) -> FailureParetoPlot:
+        """From the events already in the scope of :func:`~leadping_nb.figures.failure_counts`
+        (outbound messages of countable traffic with an outcome in ``outcomes``, e.g.
+        :meth:`leadping_nb.metrics.CubeSelection.events_with_outcome`): only ``by`` is
+        read, so the outcome is not judged again."""
+        if top < 1:
+            raise ValueError(f"top must be >= 1, got {top}")
+        return cls(_tally(failures.lazy(), by, top), by, tuple(outcomes))
 
     def draw(self, ax: Axes, *, compact: bool = False) -> Figure:
         """Draw into ``ax`` (a few labelled bars: ``compact`` changes nothing)."""

@@ -156,8 +156,9 @@ def plot_of(source: PlotSource, name: str, **fixed: Any) -> Plot:
     if name == "failure_pareto":
         by = fixed.get("by", "status_reason")
         failures = cube.events_with_outcome(_FAILURE_OUTCOMES)
-        counts = f.failure_counts(failures, by, top=fixed.get("top", 10))
-        return f.FailureParetoPlot(counts, by, _FAILURE_OUTCOMES)
+        return f.FailureParetoPlot.of(
+            failures, by=by, top=fixed.get("top", 10), outcomes=_FAILURE_OUTCOMES
+        )
     every, zone = source.period(), source.time_zone
     if name == "billed_over_time":
         per = cube.billing_summary(every=every, time_zone=zone)
@@ -167,7 +168,7 @@ def plot_of(source: PlotSource, name: str, **fixed: Any) -> Plot:
         counts = cube.outcome_counts(every=every, time_zone=zone)
         return f.VolumePlot.of(counts, every=every, time_zone=zone)
     per = cube.delivery_summary(every=every, time_zone=zone)
-    overall = cube.delivery_summary().get_column("delivery_rate").item()
+    overall = cube.delivery_summary().get_column("delivery_rate").item()  # a few rows: cheap
     return f.DeliveryRatePlot.of(per, overall, every=every, time_zone=zone)
 
 
