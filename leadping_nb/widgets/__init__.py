@@ -33,7 +33,9 @@ The state behind them is plain Python, testable without widgets: :class:`FilterS
 :class:`Kpis`), :class:`Debouncer`.
 
 Callbacks never print: results go to HTML widgets and ``Output.outputs``; errors are
-shown inline (notebook-traps §4.2-4.4). The API key is never put into widget state.
+shown inline (output printed by a callback lands in JupyterLab's log console, not under
+the cell, and an exception raised there is lost the same way). The API key is never put
+into widget state.
 
 Examples
 --------

@@ -71,8 +71,8 @@ class LeadPicker(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     client
         Anything with :meth:`leadping_nb.Client.leads`.
     max_options
-        At most this many leads are listed (notebook-traps §4.7: a select with thousands of
-        options is slow to sync and render).
+        At most this many leads are listed (a select with thousands of options is slow to
+        sync and render).
     debounce
         Seconds the search text must rest before the search runs (on the kernel's event
         loop; without a running loop the search runs at once).
