@@ -27,7 +27,15 @@ if TYPE_CHECKING:
 
     from leadping_nb.metrics import CubeSelection, Every, Outcome
 
-__all__ = ["FigureSpec", "Plot", "PlotSource", "default_figures", "plot_args", "plot_of"]
+__all__ = [
+    "FigureSpec",
+    "Plot",
+    "PlotSource",
+    "Plottable",
+    "default_figures",
+    "plot_args",
+    "plot_of",
+]
 
 #: ``figures.failure_pareto``'s default outcomes.
 _FAILURE_OUTCOMES: tuple[Outcome, ...] = ("failed", "undeliverable", "blocked")
@@ -62,6 +70,13 @@ class PlotSource(Protocol):
     @property
     def time_zone(self) -> str:
         """The zone of the periods."""
+
+
+class Plottable(Protocol):
+    """What :meth:`_MetricFigure.draw_view` needs of a view: its figures' plot objects."""
+
+    def figure_plot(self, name: str, **fixed: Any) -> Plot:
+        """The plot object of figure ``name`` with ``fixed`` arguments."""
 
 
 @dataclass(frozen=True)
@@ -105,20 +120,20 @@ class _MetricFigure:
         figure: Figure = fn(events, **kwargs)
         return figure
 
-    def draw_view(self, view: Any, ax: Axes, *, compact: bool = True) -> Figure:
+    def draw_view(self, view: Plottable, ax: Axes, *, compact: bool = True) -> Figure:
         """Draw the figure of ``view`` (a :class:`~leadping_nb.widgets.LocalView` or a
         selection) into ``ax`` from the cache's cube.
 
         The numbers equal those of the public function on ``view.events()``;
         ``compact`` draws each bar series as one artist.
         """
+        from leadping_nb.figures import BilledPlot
+
         plot = view.figure_plot(self.name, **self.fixed)
-        if self.name == "billed_over_time":
+        if isinstance(plot, BilledPlot):
             currency = self.fixed.get("currency", DEFAULT_CURRENCY)
-            figure: Figure = plot.draw(ax, compact=compact, currency=currency)
-            return figure
-        drawn: Figure = plot.draw(ax, compact=compact)
-        return drawn
+            return plot.draw(ax, compact=compact, currency=currency)
+        return plot.draw(ax, compact=compact)
 
 
 def default_figures(*, currency: str = DEFAULT_CURRENCY) -> list[FigureSpec]:
