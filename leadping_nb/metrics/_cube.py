@@ -72,6 +72,11 @@ class _Memo:
             kept: _T = self._values.setdefault(key, value)
             return kept
 
+    def find(self, match: Callable[[tuple[Any, ...]], bool]) -> Any:
+        """A kept value whose key ``match`` es (``None``: none)."""
+        with self._lock:
+            return next((v for k, v in self._values.items() if match(k)), None)
+
 
 class EventCube:
     """An events frame prepared once for fast summaries of many row selections.
@@ -94,7 +99,7 @@ class EventCube:
     >>> frame = events_frame(0, 500)
     >>> cube = EventCube(frame)
     >>> picked = cube.select(frame["direction"] == "Outbound")
-    >>> fast = picked.delivery_summary(every="week", time_zone="Europe/Berlin")
+    >>> fast = picked.delivery_summary(every="week", time_zone="Europe/Berlin").collect()
     >>> fast.equals(delivery_summary(frame.filter(frame["direction"] == "Outbound"),
     ...                              every="week", time_zone="Europe/Berlin"))
     True
@@ -207,9 +212,11 @@ class EventCube:
 class CubeSelection:
     """The events of an :class:`EventCube` under one row mask, summarised on demand.
 
-    Each method returns what the :mod:`leadping_nb.metrics` function of the same name
-    returns for the selected events (eager). The counts per period are computed once per
-    ``(every, time_zone)`` and shared by the methods. Thread-safe.
+    Each summary method returns what the :mod:`leadping_nb.metrics` function of the same
+    name returns for the selected events, as a ``LazyFrame`` over the counts (collect
+    several at once with :func:`polars.collect_all`). The counts are made once per
+    ``(every, time_zone)`` and shared by the methods; a summary without a period reuses
+    counts made per period. Thread-safe.
 
     Examples
     --------
@@ -217,7 +224,7 @@ class CubeSelection:
     >>> from leadping_nb.metrics import outcome_counts
     >>> frame = events_frame(0, 300)
     >>> everything = EventCube(frame).select()
-    >>> everything.outcome_counts().equals(outcome_counts(frame))
+    >>> everything.outcome_counts().collect().equals(outcome_counts(frame))
     True
     """
 
@@ -232,6 +239,12 @@ class CubeSelection:
 
     def _counts(self, every: Every | None, time_zone: str, *, money: bool = False) -> pl.LazyFrame:
         zone = "UTC" if every is None else time_zone  # no period: the zone plays no part
+        if every is None:
+            # counts per period are counts too: without a period the re-aggregations sum
+            # over every row, so counts already made per period serve as they are
+            found = self._keep.find(lambda k: k[0] == "counts" and k[3] == money)
+            if found is not None:
+                return found.lazy()  # type: ignore[no-any-return]
         return self._keep(
             ("counts", every, zone, money),
             lambda: self.cube._counts(self._picked(), every, zone, money=money),
@@ -243,15 +256,13 @@ class CubeSelection:
         every: Every | None,
         time_zone: str,
         scope: tuple[bool, bool, bool],
-    ) -> pl.DataFrame:
+    ) -> pl.LazyFrame:
         """``from_cube`` (a ``*_from_cube`` plan) over the counts, in the traffic scope
         ``(include_warmup, include_test, include_demo)``."""
         g = grouping((), every, time_zone, "created_at")
         warmup, test, demo = scope
         cube = self._counts(every, time_zone)
-        return from_cube(
-            cube, g, include_warmup=warmup, include_test=test, include_demo=demo
-        ).collect()
+        return from_cube(cube, g, include_warmup=warmup, include_test=test, include_demo=demo)
 
     def outcome_counts(
         self,
@@ -261,7 +272,7 @@ class CubeSelection:
         include_warmup: bool = False,
         include_test: bool = False,
         include_demo: bool = False,
-    ) -> pl.DataFrame:
+    ) -> pl.LazyFrame:
         """:func:`leadping_nb.metrics.outcome_counts` (no ``by``) of the selected events."""
         scope = (include_warmup, include_test, include_demo)
         return self._counted(outcomes_from_cube, every, time_zone, scope)
@@ -274,7 +285,7 @@ class CubeSelection:
         include_warmup: bool = False,
         include_test: bool = False,
         include_demo: bool = False,
-    ) -> pl.DataFrame:
+    ) -> pl.LazyFrame:
         """:func:`leadping_nb.metrics.delivery_summary` (no ``by``) of the selected events."""
         scope = (include_warmup, include_test, include_demo)
         return self._counted(delivery_from_cube, every, time_zone, scope)
@@ -285,7 +296,7 @@ class CubeSelection:
         include_warmup: bool = False,
         include_test: bool = False,
         include_demo: bool = False,
-    ) -> pl.DataFrame:
+    ) -> pl.LazyFrame:
         """:func:`leadping_nb.metrics.retry_distribution` of the selected events, sorted by
         ``retry_count`` (``n_retry_pending`` is 0: the cube judges no retry pending)."""
         g = grouping((), None, "UTC", "created_at")
@@ -293,7 +304,7 @@ class CubeSelection:
         dist = retry_distribution_from_cube(
             self._counts(None, "UTC"), g, **scope, include_demo=include_demo
         )
-        return dist.sort("retry_count").collect()
+        return dist.sort("retry_count")
 
     def billing_summary(
         self,
@@ -304,7 +315,7 @@ class CubeSelection:
         include_warmup: bool = False,
         include_test: bool = False,
         include_demo: bool = False,
-    ) -> pl.DataFrame:
+    ) -> pl.LazyFrame:
         """:func:`leadping_nb.metrics.billing_summary` with ``by=()`` of the selected
         events (exact Decimal totals)."""
         g = grouping((), every, time_zone, "created_at")
@@ -317,7 +328,7 @@ class CubeSelection:
             include_demo=include_demo,
             cost_scale=cost_scale,
             scale=self.cube._scale,
-        ).collect()
+        )
 
     def latencies(self, stage: Stage) -> np.ndarray:
         """The non-null latencies (ms) of ``stage`` of the selected outbound messages of

@@ -163,7 +163,7 @@ def plot_of(source: PlotSource, name: str, **fixed: Any) -> Plot:
         raise ValueError(f"no cached aggregates for {name} with {sorted(unknown)}")
     cube = source.cube()
     if name == "retries_by_count":
-        return f.RetriesPlot(cube.retry_distribution())
+        return f.RetriesPlot(cube.retry_distribution().collect())
     if name == "latency_histogram":
         stage = fixed.get("stage", "end_to_end")
         latencies = cube.latencies(stage)
@@ -176,15 +176,16 @@ def plot_of(source: PlotSource, name: str, **fixed: Any) -> Plot:
         )
     every, zone = source.period(), source.time_zone
     if name == "billed_over_time":
-        per = cube.billing_summary(every=every, time_zone=zone)
-        total = cube.billing_summary().get_column("total_amount").item()
-        return f.BilledPlot.of(per, total, every=every, time_zone=zone)
+        per_period = cube.billing_summary(every=every, time_zone=zone)
+        per, total = pl.collect_all([per_period, cube.billing_summary().select("total_amount")])
+        return f.BilledPlot.of(per, total.item(), every=every, time_zone=zone)
     if name == "volume_by_outcome":
-        counts = cube.outcome_counts(every=every, time_zone=zone)
+        counts = cube.outcome_counts(every=every, time_zone=zone).collect()
         return f.VolumePlot.of(counts, every=every, time_zone=zone)
-    per = cube.delivery_summary(every=every, time_zone=zone)
-    overall = cube.delivery_summary().get_column("delivery_rate").item()  # a few rows: cheap
-    return f.DeliveryRatePlot.of(per, overall, every=every, time_zone=zone)
+    per_period = cube.delivery_summary(every=every, time_zone=zone)
+    overall = cube.delivery_summary().select("delivery_rate")
+    per, rate = pl.collect_all([per_period, overall])
+    return f.DeliveryRatePlot.of(per, rate.item(), every=every, time_zone=zone)
 
 
 def plot_args(plot: Plot) -> tuple[Any, ...]:
