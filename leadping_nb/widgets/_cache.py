@@ -15,7 +15,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from html import escape
 from typing import Any
 
 import polars as pl
@@ -23,7 +22,7 @@ import polars as pl
 from leadping_nb.figures import choose_period
 from leadping_nb.metrics import CubeSelection, EventCube, Every
 from leadping_nb.widgets._figures import Plot, plot_args, plot_of
-from leadping_nb.widgets._html import rows_html
+from leadping_nb.widgets._html import table_html
 from leadping_nb.widgets._kpis import Kpis, kpi_frame, kpis_of
 from leadping_nb.widgets._state import (
     DEFAULT_SEARCH_FIELDS,
@@ -175,12 +174,7 @@ class LocalView:
 
     def table_html(self) -> str:
         """The rows as an HTML table with a caption (values escaped, money exact)."""
-        shown = self.table.height
-        caption = self.caption()
-        return (
-            f'<div class="lp-table"><div style="font-size:.85em;color:#555">{escape(caption)}'
-            f"</div>{rows_html(self.table) if shown else ''}</div>"
-        )
+        return table_html(self.caption(), self.table)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LeadProgress",
     "cancelled_html",
+    "caption_html",
     "empty_html",
     "error_html",
     "failed_html",
@@ -40,12 +41,14 @@ __all__ = [
     "guarded",
     "header_html",
     "heading_html",
+    "kpi_cards_html",
     "lead_table_html",
     "note_html",
     "png_output",
     "progress_html",
     "rows_html",
     "stale_html",
+    "table_html",
 ]
 
 log = logging.getLogger("leadping_nb.widgets")
@@ -217,6 +220,28 @@ def stale_html(reasons: Sequence[str]) -> str:
 def caption_html(caption: str) -> str:
     """The events table's caption (how many rows, order, zone)."""
     return f'<div class="lp-table" style="{NOTE}">{escape(caption)}</div>'
+
+
+def kpi_cards_html(items: Sequence[tuple[str, str, str]], detail: str) -> str:
+    """KPI cards of ``(key, label, text)``, each value with ``data-kpi="<key>"``, and a
+    detail line under them."""
+    cards = "".join(
+        f'<div class="lp-kpi" style="display:inline-block;min-width:9em;margin:0 1.2em '
+        f'.4em 0"><div style="font-size:.8em;color:#555">{escape(label)}</div>'
+        f'<div data-kpi="{key}" style="font-size:1.5em;font-weight:600">{escape(text)}'
+        "</div></div>"
+        for key, label, text in items
+    )
+    return (
+        f'<div class="lp-kpis">{cards}<div style="font-size:.8em;color:#555">'
+        f"{escape(detail)}</div></div>"
+    )
+
+
+def table_html(caption: str, table: pl.DataFrame) -> str:
+    """A caption and the rows of ``table`` (:func:`rows_html`; none when it is empty)."""
+    rows = rows_html(table) if table.height else ""
+    return f'<div class="lp-table"><div style="{NOTE}">{escape(caption)}</div>{rows}</div>'
 
 
 def _cell(value: object) -> str:

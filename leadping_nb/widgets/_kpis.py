@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from html import escape
 from typing import Any
 
 import polars as pl
 
 from leadping_nb import metrics
 from leadping_nb._core.format import DEFAULT_CURRENCY, fmt_count, fmt_rate, money_text
+from leadping_nb.widgets._html import kpi_cards_html
 
 __all__ = ["Kpis", "compute_kpis", "kpi_frame", "kpis_of"]
 
@@ -86,21 +86,11 @@ class Kpis:
 
     def to_html(self, *, currency: str = DEFAULT_CURRENCY) -> str:
         """KPI cards; each value carries ``data-kpi="<key>"`` for tests and styling."""
-        cards = "".join(
-            f'<div class="lp-kpi" style="display:inline-block;min-width:9em;margin:0 1.2em '
-            f'.4em 0"><div style="font-size:.8em;color:#555">{escape(label)}</div>'
-            f'<div data-kpi="{key}" style="font-size:1.5em;font-weight:600">{escape(text)}'
-            "</div></div>"
-            for key, label, text in self.items(currency=currency)
-        )
         detail = (
             f"{self.outbound_messages:,} outbound messages, {self.delivered:,} delivered of "
             f"{self.final_outcomes:,} with a final outcome"
         )
-        return (
-            f'<div class="lp-kpis">{cards}<div style="font-size:.8em;color:#555">'
-            f"{escape(detail)}</div></div>"
-        )
+        return kpi_cards_html(self.items(currency=currency), detail)
 
 
 def kpi_frame(frame: pl.DataFrame) -> pl.DataFrame:
