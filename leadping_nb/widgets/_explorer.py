@@ -23,7 +23,7 @@ import polars as pl
 from leadping_nb._client import FetchJob, FetchResult
 from leadping_nb._core.format import DEFAULT_CURRENCY, check_currency
 from leadping_nb.widgets._cache import EventCache, LocalView
-from leadping_nb.widgets._fetch import ExplorerClient, FetchRunner
+from leadping_nb.widgets._fetch import ExplorerClient, FetchRunner, html_widget
 from leadping_nb.widgets._figures import FigureSpec, default_figures
 from leadping_nb.widgets._filters import FilterPanel
 from leadping_nb.widgets._html import (
@@ -63,12 +63,6 @@ def _money_column_defs(table: pl.DataFrame) -> list[dict[str, Any]]:
     if not money:
         return []
     return [{"targets": money, "className": "dt-right", "type": "num-fmt"}]
-
-
-def _html(css_class: str, value: str = "") -> widgets.HTML:
-    out = widgets.HTML(value)
-    out.add_class(css_class)
-    return out
 
 
 class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
@@ -187,6 +181,20 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self.renderer = FigureRenderer(
             specs, lock=self._lock, dpi=figure_dpi, background=background_figures
         )
+        # the parts' widgets, by the names the explorer has always had
+        self.fetch_button, self.cancel_button = (
+            self.fetcher.fetch_button,
+            self.fetcher.cancel_button,
+        )
+        self.status, self.progress = self.fetcher.status, self.fetcher.progress
+        self.progress_text, self.lead_progress = (
+            self.fetcher.progress_text,
+            self.fetcher.lead_progress,
+        )
+        self.failed = self.fetcher.failed
+        self.figure_specs, self.figure_outputs = self.renderer.specs, self.renderer.outputs
+        self.figure_tabs, self.figure_status = self.renderer.tabs, self.renderer.status
+        self._panels = self.renderer.panels  # spec key -> FigurePanel (the figure thread's)
         self._build_results()
         self.lead_view = LeadTimelineView(figure_dpi=figure_dpi)
         super().__init__(children=self._layout(title), **kwargs)
@@ -199,10 +207,10 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         """The result widgets: notice, KPI cards, the table's caption and grid."""
         from itables.widget import ITable
 
-        self.notice = _html("lp-notice")
+        self.notice = html_widget("lp-notice")
         no_data = "No data yet: pick leads, set filters, press Fetch."
-        self.kpis = _html("lp-kpis-box", f'<span style="{NOTE}">{no_data}</span>')
-        self.table = _html("lp-table-caption")  # the caption: how many rows, order, zone
+        self.kpis = html_widget("lp-kpis-box", f'<span style="{NOTE}">{no_data}</span>')
+        self.table = html_widget("lp-table-caption")  # the caption: how many rows, order, zone
         self.grid = ITable(caption="", **_GRID_OPTIONS)
         self.grid.add_class("lp-grid")
         self.table_box = widgets.VBox([self.table, self.grid])
@@ -244,42 +252,7 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self.picker.observe(guard(lambda _c: self.refresh()), names="value")
         self.figure_tabs.observe(guard(self._on_tab), names="selected_index")
 
-    # ------------------------------------------------------------------ parts, by name
-
-    @property
-    def fetch_button(self) -> widgets.Button:
-        """Starts :meth:`fetch`."""
-        return self.fetcher.fetch_button
-
-    @property
-    def cancel_button(self) -> widgets.Button:
-        """Runs :meth:`cancel`."""
-        return self.fetcher.cancel_button
-
-    @property
-    def status(self) -> widgets.HTML:
-        """The status line (fetch state, errors)."""
-        return self.fetcher.status
-
-    @property
-    def progress(self) -> widgets.IntProgress:
-        """Leads done of the running fetch."""
-        return self.fetcher.progress
-
-    @property
-    def progress_text(self) -> widgets.HTML:
-        """Leads, pages and events of the running fetch."""
-        return self.fetcher.progress_text
-
-    @property
-    def lead_progress(self) -> widgets.HTML:
-        """Pages and events per lead."""
-        return self.fetcher.lead_progress
-
-    @property
-    def failed(self) -> widgets.HTML:
-        """The leads that failed or returned no events."""
-        return self.fetcher.failed
+    # ------------------------------------------------------------------ fetch settings
 
     @property
     def job(self) -> FetchJob | None:
@@ -303,30 +276,6 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
     @progress_interval.setter
     def progress_interval(self, seconds: float) -> None:
         self.fetcher.progress_interval = seconds
-
-    @property
-    def figure_specs(self) -> list[FigureSpec]:
-        """The figure tabs."""
-        return self.renderer.specs
-
-    @property
-    def figure_outputs(self) -> list[widgets.Output]:
-        """One output per figure tab."""
-        return self.renderer.outputs
-
-    @property
-    def figure_tabs(self) -> widgets.Tab:
-        """The figure tabs' widget."""
-        return self.renderer.tabs
-
-    @property
-    def figure_status(self) -> widgets.HTML:
-        """ "Drawing …", or why a figure could not be drawn."""
-        return self.renderer.status
-
-    @property
-    def _panels(self) -> dict[str, Any]:
-        return self.renderer.panels
 
     # ------------------------------------------------------------------ fetching
 

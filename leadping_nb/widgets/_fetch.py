@@ -33,7 +33,7 @@ from leadping_nb.widgets._html import (
 from leadping_nb.widgets._picker import LeadSource
 from leadping_nb.widgets._state import FilterState
 
-__all__ = ["ExplorerClient", "FetchRunner", "ResultCallback"]
+__all__ = ["ExplorerClient", "FetchRunner", "ResultCallback", "html_widget"]
 
 
 class ExplorerClient(LeadSource, Protocol):
@@ -100,14 +100,14 @@ class FetchRunner:
         self.fetch_button.add_class("lp-fetch")
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
         self.cancel_button.add_class("lp-cancel")
-        self.status = _html_widget("lp-status")
+        self.status = html_widget("lp-status")
         self.progress = widgets.IntProgress(
             value=0, min=0, max=1, description="Leads", style={"description_width": "initial"}
         )
         self.progress.add_class("lp-progress")
-        self.progress_text = _html_widget("lp-progress-text")
-        self.lead_progress = _html_widget("lp-lead-progress")
-        self.failed = _html_widget("lp-failed")
+        self.progress_text = html_widget("lp-progress-text")
+        self.lead_progress = html_widget("lp-lead-progress")
+        self.failed = html_widget("lp-failed")
         self.job: FetchJob | None = None
         self.idle = threading.Event()
         self.idle.set()
@@ -248,7 +248,8 @@ class FetchRunner:
         self.status.value = fetched_html(events, ok, len(leads), elapsed, len(result.empty))
 
 
-def _html_widget(css_class: str, value: str = "") -> widgets.HTML:
+def html_widget(css_class: str, value: str = "") -> widgets.HTML:
+    """An ``ipywidgets.HTML`` with ``value`` and the CSS class tests and styles select."""
     out = widgets.HTML(value)
     out.add_class(css_class)
     return out
