@@ -94,7 +94,7 @@ def measure(explorer: EventExplorer, flip: Callable[[int], None], runs: int) -> 
     flip(-1)  # warm-up (compiles the plans, prepares period keys, draws once)
     explorer.wait_figures()
     for i in range(runs):
-        explorer._figure_cache.clear()  # measure real drawing, not the figure cache
+        explorer.renderer.clear_cache()  # measure real drawing, not the figure cache
         gc.collect()
         c0 = time.process_time()
         t0 = time.perf_counter()

@@ -1204,7 +1204,7 @@ def test_one_canceled_status_in_the_filter_matching_both_spellings() -> None:
 
 
 def test_grid_frame_keeps_money_exact_text() -> None:
-    from leadping_nb.widgets._cache import grid_frame
+    from leadping_nb.widgets._html import grid_frame
 
     t = pl.DataFrame(
         {"billable_amount": [Decimal("0.007900"), Decimal("123456789012.345678"), None]},

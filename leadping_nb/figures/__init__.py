@@ -22,9 +22,12 @@ Conventions
   stage, bars are per period or category, so the number of artists stays bounded.
 
 Each figure is computed in two steps: its numbers (from :mod:`leadping_nb.metrics`),
-then a private ``_draw_*`` function that draws them. The widgets reuse the drawing on
-numbers they aggregate from their cache (:mod:`leadping_nb.widgets._cache`), into a
-reusable fixed-layout figure (``_Panel``) that draws each bar series as one artist.
+then a private ``_draw_*`` function that draws them. The second step is public as one
+object per figure (:class:`VolumePlot`, :class:`DeliveryRatePlot`, :class:`BilledPlot`,
+:class:`LatencyHistogram`, :class:`FailureParetoPlot`, :class:`RetriesPlot`: built with
+``of(...)`` from the metric frames, then ``draw(ax)``), with :class:`FigurePanel`, a
+reusable fixed-layout figure; the widgets draw numbers they aggregate from their cache
+(a :class:`~leadping_nb.metrics.EventCube`) that way, each bar series as one artist.
 
 The shared drawing machinery (axes, time axes, bars, ``_Panel``, money text) is in
 :mod:`leadping_nb.figures._base`, the latency, failure and retry figures with their
@@ -35,6 +38,7 @@ volume, delivery and billing figures and re-exports every public name.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -73,13 +77,24 @@ from leadping_nb.figures._latency import failure_pareto as failure_pareto
 from leadping_nb.figures._latency import latency_ecdf as latency_ecdf
 from leadping_nb.figures._latency import latency_histogram as latency_histogram
 from leadping_nb.figures._latency import retries_by_count as retries_by_count
+from leadping_nb.figures._plots import FailureParetoPlot as FailureParetoPlot
+from leadping_nb.figures._plots import FigurePanel as FigurePanel
+from leadping_nb.figures._plots import LatencyHistogram as LatencyHistogram
+from leadping_nb.figures._plots import RetriesPlot as RetriesPlot
 from leadping_nb.figures._timeline import STEP_MARKERS as STEP_MARKERS
 from leadping_nb.figures._timeline import lead_timeline_figure as lead_timeline_figure
 
 __all__ = [
     "OUTCOME_COLORS",
     "STEP_MARKERS",
+    "BilledPlot",
+    "DeliveryRatePlot",
+    "FailureParetoPlot",
+    "FigurePanel",
+    "LatencyHistogram",
     "PeriodChoice",
+    "RetriesPlot",
+    "VolumePlot",
     "billed_by_campaign",
     "billed_over_time",
     "choose_period",
@@ -455,3 +470,140 @@ def billed_by_campaign(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     return _figure(ax)
+
+
+# ---------------------------------------------------------------------------------------
+# the numbers of the volume, delivery and billing figures, drawn again (widgets)
+
+
+def _eager(frame: FrameLike) -> pl.DataFrame:
+    return frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+
+
+@dataclass(frozen=True)
+class VolumePlot:
+    """What :func:`~leadping_nb.figures.volume_by_outcome` draws.
+
+    Attributes
+    ----------
+    counts
+        :func:`leadping_nb.metrics.outcome_counts` rows per period that are drawn (an
+        outcome, ``n > 0``).
+    every, time_zone
+        The period and its zone.
+
+    Examples
+    --------
+    >>> from leadping_nb.emulator import events_frame
+    >>> from leadping_nb.metrics import outcome_counts
+    >>> frame = events_frame(0, 300)
+    >>> plot = VolumePlot.of(outcome_counts(frame, every="week"), every="week", time_zone="UTC")
+    >>> plot.draw(FigurePanel.for_figure("volume_by_outcome").clear()).axes[0].get_title()
+    'Messages per week by outcome'
+    """
+
+    counts: pl.DataFrame
+    every: m.Every
+    time_zone: str
+
+    @classmethod
+    def of(cls, counts: FrameLike, *, every: m.Every, time_zone: str) -> VolumePlot:
+        """From :func:`leadping_nb.metrics.outcome_counts` per ``every`` in ``time_zone``."""
+        return cls(_volume_counts(_eager(counts)), every, time_zone)
+
+    def draw(self, ax: Axes, *, compact: bool = False) -> Figure:
+        """Draw into ``ax``; ``compact`` draws each bar series as one artist."""
+        return _draw_volume(ax, self.counts, self.every, self.time_zone, compact=compact)
+
+
+@dataclass(frozen=True)
+class DeliveryRatePlot:
+    """What :func:`~leadping_nb.figures.delivery_rate_over_time` draws.
+
+    Attributes
+    ----------
+    per
+        :func:`leadping_nb.metrics.delivery_summary` rows per period with outbound
+        messages, by period.
+    overall
+        The overall delivery rate (``None``: nothing reached a final outcome).
+    every, time_zone
+        The period and its zone.
+
+    Examples
+    --------
+    >>> from leadping_nb.emulator import events_frame
+    >>> from leadping_nb.metrics import delivery_summary
+    >>> frame = events_frame(0, 300)
+    >>> rate = delivery_summary(frame)["delivery_rate"].item()
+    >>> plot = DeliveryRatePlot.of(delivery_summary(frame, every="week"), rate,
+    ...                            every="week", time_zone="UTC")
+    >>> plot.overall == rate
+    True
+    """
+
+    per: pl.DataFrame
+    overall: float | None
+    every: m.Every
+    time_zone: str
+
+    @classmethod
+    def of(
+        cls, per_period: FrameLike, overall: float | None, *, every: m.Every, time_zone: str
+    ) -> DeliveryRatePlot:
+        """From :func:`leadping_nb.metrics.delivery_summary` per ``every`` in ``time_zone``
+        and the overall ``delivery_rate``."""
+        per = _delivery_periods(_eager(per_period))
+        return cls(per, overall if _has_delivery(per) else None, every, time_zone)
+
+    def draw(self, ax: Axes, *, compact: bool = False) -> Figure:
+        """Draw into ``ax``; ``compact`` draws the bars as one artist."""
+        return _draw_delivery(
+            ax, self.per, self.overall, self.every, self.time_zone, compact=compact
+        )
+
+
+@dataclass(frozen=True)
+class BilledPlot:
+    """What :func:`~leadping_nb.figures.billed_over_time` draws.
+
+    Attributes
+    ----------
+    per
+        :func:`leadping_nb.metrics.billing_summary` rows per period with billed events,
+        by period.
+    total
+        The exact total (of every billed event, dated or not).
+    every, time_zone
+        The period and its zone.
+
+    Examples
+    --------
+    >>> from leadping_nb.emulator import events_frame
+    >>> from leadping_nb.metrics import billing_summary
+    >>> frame = events_frame(0, 300)
+    >>> total = billing_summary(frame, by=())["total_amount"].item()
+    >>> plot = BilledPlot.of(billing_summary(frame, by=(), every="month"), total,
+    ...                      every="month", time_zone="UTC")
+    >>> plot.draw(FigurePanel().clear(), currency="EUR").axes[0].get_ylabel()
+    'Billed amount (EUR)'
+    """
+
+    per: pl.DataFrame
+    total: Decimal | None
+    every: m.Every
+    time_zone: str
+
+    @classmethod
+    def of(
+        cls, per_period: FrameLike, total: Decimal | None, *, every: m.Every, time_zone: str
+    ) -> BilledPlot:
+        """From :func:`leadping_nb.metrics.billing_summary` (``by=()``) per ``every`` in
+        ``time_zone`` and the exact ``total_amount``."""
+        return cls(_billed_periods(_eager(per_period)), total, every, time_zone)
+
+    def draw(self, ax: Axes, *, compact: bool = False, currency: str = DEFAULT_CURRENCY) -> Figure:
+        """Draw into ``ax``, amounts in ``currency``; ``compact``: the bars as one artist."""
+        return _draw_billed(
+            ax, self.per, self.total, self.every, self.time_zone, compact=compact, currency=currency
+        )

@@ -19,6 +19,9 @@ Two layers, both documented with formulas in ``docs/metrics.md``:
 * **Engagement** (:func:`reply_summary`, :func:`opt_out_summary`,
   :func:`speed_to_lead_summary`) and **rankings** (:func:`delivery_ranking`, with
   :func:`wilson_bounds`), with the same grouping and traffic-scope conventions.
+* **Many selections of one frame** (:class:`EventCube`, :class:`CubeSelection`): the
+  frame reduced once, then the outcome, delivery, retry and billing summaries of any row
+  mask answered from counts (an interactive explorer's filters).
 * **One lead** (:func:`lead_timeline`): its messages in time order with their lifecycle
   timestamps, outcome, retries, step durations and billing.
 
@@ -38,6 +41,7 @@ from typing import Literal, TypeVar
 import polars as pl
 
 from leadping_nb._core.window import Window
+from leadping_nb.metrics._cube import CubeSelection, EventCube
 from leadping_nb.metrics._engagement import (
     LEAD_CREATED_TYPES,
     MIN_VOLUME,
@@ -151,6 +155,8 @@ __all__ = [
     "STAGE_DTYPE",
     "TIMELINE_COLUMNS",
     "WILSON_Z",
+    "CubeSelection",
+    "EventCube",
     "Every",
     "MetricsSummary",
     "Outcome",

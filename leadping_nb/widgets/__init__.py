@@ -33,7 +33,9 @@ The state behind them is plain Python, testable without widgets: :class:`FilterS
 :class:`Kpis`), :class:`Debouncer`.
 
 Callbacks never print: results go to HTML widgets and ``Output.outputs``; errors are
-shown inline (notebook-traps §4.2-4.4). The API key is never put into widget state.
+shown inline (output printed by a callback lands in JupyterLab's log console, not under
+the cell, and an exception raised there is lost the same way). The API key is never put
+into widget state.
 
 Examples
 --------
@@ -50,16 +52,11 @@ Examples
 
 from __future__ import annotations
 
-from leadping_nb.widgets._cache import (
-    EventCache,
-    FigureSpec,
-    Kpis,
-    LocalView,
-    compute_kpis,
-    default_figures,
-)
+from leadping_nb.widgets._cache import EventCache, LocalView
 from leadping_nb.widgets._explorer import EventExplorer, ExplorerClient
+from leadping_nb.widgets._figures import FigureSpec, default_figures
 from leadping_nb.widgets._filters import FilterPanel
+from leadping_nb.widgets._kpis import Kpis, compute_kpis
 from leadping_nb.widgets._lead import LeadTimelineView
 from leadping_nb.widgets._picker import LeadPicker, LeadSource
 from leadping_nb.widgets._state import (

@@ -14,7 +14,7 @@ import traitlets
 from leadping_nb._core.errors import QueryError
 from leadping_nb._core.window import Window
 from leadping_nb._http.query import DEFAULT_PAGE_SIZE, EventQuery
-from leadping_nb.widgets._picker import error_html
+from leadping_nb.widgets._html import error_html
 from leadping_nb.widgets._state import (
     DATE_PRESETS,
     DIMENSIONS,
@@ -102,14 +102,41 @@ class FilterPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         now: datetime | None = None,
         **kwargs: Any,
     ) -> None:
-        zones = time_zones()
-        if time_zone not in zones:
-            zones.append(time_zone)
+        # ``kwargs`` are the ipywidgets.VBox's own (layout=..., ...), as for every widget
         if preset not in {value for value, _label in DATE_PRESETS}:
             raise ValueError(
                 f"preset must be one of {[v for v, _l in DATE_PRESETS]}, got {preset!r}"
             )
         self.now = now
+        self._build_dates(time_zone, start, end, preset)
+        self._build_selects(options or {})
+        self._build_search(page_size)
+        self.error_html = widgets.HTML()
+        self.error_html.add_class("lp-filter-error")
+        super().__init__(
+            children=[
+                widgets.HBox([self.preset, self.start, self.end, self.time_zone]),
+                self.range_note,
+                widgets.HBox(list(self.selects.values()), layout={"flex_flow": "row wrap"}),
+                widgets.HBox([self.search, self.search_fields, self.page_size]),
+                self.error_html,
+            ],
+            **kwargs,
+        )
+        self.add_class("lp-filter-panel")
+        self._updating = False
+        self.state = FilterState(time_zone=time_zone, page_size=page_size)
+        self._wire()
+        self._update()
+
+    def _build_dates(
+        self, time_zone: str, start: date | None, end: date | None, preset: str
+    ) -> None:
+        """The date preset, the two dates (a preset's local days at ``now``), the zone
+        and the note under them (the UTC range sent)."""
+        zones = time_zones()
+        if time_zone not in zones:
+            zones.append(time_zone)
         self.preset = widgets.Dropdown(
             description="Dates",
             options=[(label, value) for value, label in DATE_PRESETS],
@@ -119,7 +146,7 @@ class FilterPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         )
         self.preset.add_class("lp-date-preset")
         if preset != "custom":
-            start, end = preset_dates(preset, time_zone, now)
+            start, end = preset_dates(preset, time_zone, self.now)
         self.start = widgets.DatePicker(description="From", value=start, style=_STYLE)
         self.end = widgets.DatePicker(description="To (incl.)", value=end, style=_STYLE)
         self.time_zone = widgets.Dropdown(
@@ -127,11 +154,13 @@ class FilterPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         )
         self.range_note = widgets.HTML()
         self.range_note.add_class("lp-utc-range")
+
+    def _build_selects(self, options: Mapping[str, Sequence[str]]) -> None:
+        """One multi-select per dimension: its known values plus ``options``."""
         self.selects: dict[str, widgets.SelectMultiple] = {}
-        extra = dict(options or {})
         for dim in DIMENSIONS:
             select = widgets.SelectMultiple(
-                options=merge_options(dim.defaults, extra.get(dim.attr, ())),
+                options=merge_options(dim.defaults, options.get(dim.attr, ())),
                 rows=5,
                 description=dim.label,
                 style=_STYLE,
@@ -139,6 +168,9 @@ class FilterPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             )
             select.add_class(f"lp-filter-{dim.attr}")
             self.selects[dim.attr] = select
+
+    def _build_search(self, page_size: int) -> None:
+        """The search text, the fields it searches and the page size."""
         self.search = widgets.Text(
             description="Search text",
             placeholder="substring, any case (Enter to apply)",
@@ -156,21 +188,10 @@ class FilterPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.page_size = widgets.IntText(
             description="Page size", value=page_size, style=_STYLE, layout={"width": "12em"}
         )
-        self.error_html = widgets.HTML()
-        self.error_html.add_class("lp-filter-error")
-        super().__init__(
-            children=[
-                widgets.HBox([self.preset, self.start, self.end, self.time_zone]),
-                self.range_note,
-                widgets.HBox(list(self.selects.values()), layout={"flex_flow": "row wrap"}),
-                widgets.HBox([self.search, self.search_fields, self.page_size]),
-                self.error_html,
-            ],
-            **kwargs,
-        )
-        self.add_class("lp-filter-panel")
-        self._updating = False
-        self.state = FilterState(time_zone=time_zone, page_size=page_size)
+
+    def _wire(self) -> None:
+        """Preset, zone and dates keep each other in step; every control updates
+        :attr:`state` (errors are shown inline)."""
         self.preset.observe(self._guard(self._on_preset), names="value")
         self.time_zone.observe(self._guard(self._on_zone), names="value")
         for picker in (self.start, self.end):
@@ -187,7 +208,6 @@ class FilterPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         ]
         for control in controls:
             control.observe(self._guard(self._on_change), names="value")
-        self._update()
 
     def _guard(self, fn: Callable[..., None]) -> Callable[..., None]:
         def run(*args: Any) -> None:

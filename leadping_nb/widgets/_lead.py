@@ -17,8 +17,7 @@ import ipywidgets as widgets
 import polars as pl
 
 from leadping_nb.metrics import lead_timeline
-from leadping_nb.widgets._cache import figure_output, rows_html
-from leadping_nb.widgets._picker import error_html
+from leadping_nb.widgets._html import figure_output, guarded, rows_html
 
 __all__ = ["LeadTimelineView"]
 
@@ -34,7 +33,7 @@ class LeadTimelineView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is unt
     Parameters
     ----------
     figure_dpi
-        Resolution of the timeline figure.
+        Resolution of the timeline figure (the explorer's default, 120).
 
     Examples
     --------
@@ -48,7 +47,7 @@ class LeadTimelineView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is unt
     (True, True)
     """
 
-    def __init__(self, *, figure_dpi: int = 72, **kwargs: Any) -> None:
+    def __init__(self, *, figure_dpi: int = 120, **kwargs: Any) -> None:
         self.figure_dpi = figure_dpi
         self.lead = widgets.Dropdown(
             description="Lead", options=[_NONE], value=_NONE, style={"description_width": "initial"}
@@ -69,14 +68,7 @@ class LeadTimelineView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is unt
         self.lead.observe(self._guard(lambda _c: self._draw()), names="value")
 
     def _guard(self, fn: Callable[..., None]) -> Callable[..., None]:
-        def run(*args: Any) -> None:
-            try:
-                fn(*args)
-            except Exception as exc:  # never raise into the log console
-                log.debug("lead view callback failed", exc_info=True)
-                self.note.value = error_html(f"{type(exc).__name__}: {exc}")
-
-        return run
+        return guarded(fn, lambda html: setattr(self.note, "value", html), "lead view")
 
     @property
     def lead_id(self) -> str | None:

@@ -14,6 +14,7 @@ import traitlets
 
 from leadping_nb._core.errors import QueryError
 from leadping_nb._http.query import check_lead_id
+from leadping_nb.widgets._html import error_html, guarded
 from leadping_nb.widgets._state import (
     Debouncer,
     InvalidId,
@@ -33,13 +34,21 @@ _STYLE = {"description_width": "initial"}
 class LeadSource(Protocol):
     """What the picker needs of a client: :meth:`leadping_nb.Client.leads`."""
 
-    def leads(self, search: str | None = None, **kwargs: Any) -> pl.DataFrame:
-        """The caller's leads matching ``search`` (columns ``id``, ``name``, ...)."""
+    def leads(
+        self, search: str | None = None, *, page_size: int = 100, max_leads: int | None = 500
+    ) -> pl.DataFrame:
+        """The caller's leads matching ``search`` (columns ``id``, ``name``, ...).
 
-
-def error_html(message: str) -> str:
-    """An inline error line (escaped)."""
-    return f'<span class="lp-error" style="color:#b00020">{escape(message)}</span>'
+        Parameters
+        ----------
+        search
+            Case-insensitive substring over first name, last name, e-mail and phone
+            (``None``: every lead).
+        page_size
+            Leads per request (the picker asks for ``max_options``).
+        max_leads
+            Stop after this many (``None``: all); the picker asks for ``max_options``.
+        """
 
 
 def _label(row: dict[str, Any]) -> str:
@@ -62,8 +71,8 @@ class LeadPicker(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     client
         Anything with :meth:`leadping_nb.Client.leads`.
     max_options
-        At most this many leads are listed (notebook-traps §4.7: a select with thousands of
-        options is slow to sync and render).
+        At most this many leads are listed (a select with thousands of options is slow to
+        sync and render).
     debounce
         Seconds the search text must rest before the search runs (on the kernel's event
         loop; without a running loop the search runs at once).
@@ -153,15 +162,7 @@ class LeadPicker(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
 
     def _guard(self, fn: Callable[..., None]) -> Callable[..., None]:
         """Run a callback; show any exception inline (never in the log console)."""
-
-        def run(*args: Any) -> None:
-            try:
-                fn(*args)
-            except Exception as exc:  # a widget callback must never raise into the void
-                log.debug("lead picker callback failed", exc_info=True)
-                self.status.value = error_html(f"{type(exc).__name__}: {exc}")
-
-        return run
+        return guarded(fn, lambda html: setattr(self.status, "value", html), "lead picker")
 
     def _on_text(self, change: dict[str, Any]) -> None:
         self._debouncer(str(change["new"]).strip())
