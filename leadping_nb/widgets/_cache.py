@@ -90,18 +90,54 @@ class Selection:
             found = self._memo.setdefault("every", choose_period(picked))
         return found  # type: ignore[no-any-return]
 
-    def figure_plot(self, name: str, **fixed: Any) -> Plot:
+    def figure_plot(
+        self,
+        name: str,
+        *,
+        stage: str | None = None,
+        bins: int | None = None,
+        by: str | None = None,
+        top: int | None = None,
+        currency: str | None = None,
+    ) -> Plot:
         """The plot object of :mod:`leadping_nb.figures` ``name`` for these events,
-        from the cache's cube (:func:`~leadping_nb.widgets._figures.plot_of`)."""
-        return plot_of(self, name, **fixed)
+        from the cache's cube (:func:`~leadping_nb.widgets._figures.plot_of`).
 
-    def figure_data(self, name: str, **fixed: Any) -> tuple[Any, ...]:
+        ``stage`` and ``bins`` (latency histogram), ``by`` and ``top`` (failure Pareto) and
+        ``currency`` (billed) are the figure function's parameters of the same names;
+        ``None`` leaves the figure's default. A parameter the figure does not take is a
+        ``ValueError``.
+        """
+        return plot_of(
+            self,
+            name,
+            **_given({"stage": stage, "bins": bins, "by": by, "top": top, "currency": currency}),
+        )
+
+    def figure_data(
+        self,
+        name: str,
+        *,
+        stage: str | None = None,
+        bins: int | None = None,
+        by: str | None = None,
+        top: int | None = None,
+        currency: str | None = None,
+    ) -> tuple[Any, ...]:
         """The numbers :mod:`leadping_nb.figures` ``name`` draws for these events (the
-        fields of :meth:`figure_plot`), aggregated from the cache.
+        fields of :meth:`figure_plot`, which takes the same parameters), aggregated from
+        the cache.
 
         They equal what the public figure function computes from :meth:`events`.
         """
-        return plot_args(self.figure_plot(name, **fixed))
+        return plot_args(
+            self.figure_plot(name, stage=stage, bins=bins, by=by, top=top, currency=currency)
+        )
+
+
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    """The figure parameters given (not ``None``)."""
+    return {k: v for k, v in values.items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -140,13 +176,35 @@ class LocalView:
             raise ValueError("this view was not made by an EventCache")
         return self._selection
 
-    def figure_plot(self, name: str, **fixed: Any) -> Plot:
+    def figure_plot(
+        self,
+        name: str,
+        *,
+        stage: str | None = None,
+        bins: int | None = None,
+        by: str | None = None,
+        top: int | None = None,
+        currency: str | None = None,
+    ) -> Plot:
         """See :meth:`Selection.figure_plot`."""
-        return self._made_by_a_cache().figure_plot(name, **fixed)
+        return self._made_by_a_cache().figure_plot(
+            name, stage=stage, bins=bins, by=by, top=top, currency=currency
+        )
 
-    def figure_data(self, name: str, **fixed: Any) -> tuple[Any, ...]:
+    def figure_data(
+        self,
+        name: str,
+        *,
+        stage: str | None = None,
+        bins: int | None = None,
+        by: str | None = None,
+        top: int | None = None,
+        currency: str | None = None,
+    ) -> tuple[Any, ...]:
         """See :meth:`Selection.figure_data`."""
-        return self._made_by_a_cache().figure_data(name, **fixed)
+        return self._made_by_a_cache().figure_data(
+            name, stage=stage, bins=bins, by=by, top=top, currency=currency
+        )
 
     def events(self) -> pl.LazyFrame:
         """The matching events (lazy: only the columns a consumer uses are filtered)."""

@@ -116,6 +116,9 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
     now
         The instant the filter panel's date presets ("last 7 days", "last month") are
         taken at (default: the current time); pass ``Emulator.now`` for emulator data.
+    layout
+        The box's :class:`ipywidgets.Layout` (default: a new one), as for any
+        ipywidgets box.
 
     The **lead view** (:attr:`lead_view`, a
     :class:`~leadping_nb.widgets.LeadTimelineView`) offers the leads of the current
@@ -152,9 +155,8 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         fetch_options: dict[str, Any] | None = None,
         currency: str = DEFAULT_CURRENCY,
         now: datetime | None = None,
-        **kwargs: Any,
+        layout: widgets.Layout | None = None,
     ) -> None:
-        # ``kwargs`` are the ipywidgets.VBox's own (layout=..., ...), as for every widget
         self.currency = check_currency(currency)
         self.client = client
         self.table_rows = table_rows
@@ -197,7 +199,7 @@ class EventExplorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self._panels = self.renderer.panels  # spec key -> FigurePanel (the figure thread's)
         self._build_results()
         self.lead_view = LeadTimelineView(figure_dpi=figure_dpi)
-        super().__init__(children=self._layout(title), **kwargs)
+        super().__init__(children=self._layout(title), layout=layout or widgets.Layout())
         self.add_class("lp-explorer")
         self._wire()
         if lead_ids:

@@ -75,8 +75,17 @@ class PlotSource(Protocol):
 class Plottable(Protocol):
     """What :meth:`_MetricFigure.draw_view` needs of a view: its figures' plot objects."""
 
-    def figure_plot(self, name: str, **fixed: Any) -> Plot:
-        """The plot object of figure ``name`` with ``fixed`` arguments."""
+    def figure_plot(
+        self,
+        name: str,
+        *,
+        stage: str | None = None,
+        bins: int | None = None,
+        by: str | None = None,
+        top: int | None = None,
+        currency: str | None = None,
+    ) -> Plot:
+        """The plot object of figure ``name`` with the spec's fixed arguments."""
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,9 @@ class FilterPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     now
         The instant presets are taken at (timezone-aware; default: the current time
         when a preset is picked). Pass the data's end, e.g. ``Emulator.now``.
+    layout
+        The box's :class:`ipywidgets.Layout` (default: a new one), as for any
+        ipywidgets box.
 
     Examples
     --------
@@ -100,9 +103,8 @@ class FilterPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         options: Mapping[str, Sequence[str]] | None = None,
         preset: str = "custom",
         now: datetime | None = None,
-        **kwargs: Any,
+        layout: widgets.Layout | None = None,
     ) -> None:
-        # ``kwargs`` are the ipywidgets.VBox's own (layout=..., ...), as for every widget
         if preset not in {value for value, _label in DATE_PRESETS}:
             raise ValueError(
                 f"preset must be one of {[v for v, _l in DATE_PRESETS]}, got {preset!r}"
@@ -121,7 +123,7 @@ class FilterPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
                 widgets.HBox([self.search, self.search_fields, self.page_size]),
                 self.error_html,
             ],
-            **kwargs,
+            layout=layout or widgets.Layout(),
         )
         self.add_class("lp-filter-panel")
         self._updating = False

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from html import escape
-from typing import Any
 
 import ipywidgets as widgets
 import polars as pl
@@ -34,6 +33,9 @@ class LeadTimelineView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is unt
     ----------
     figure_dpi
         Resolution of the timeline figure (the explorer's default, 120).
+    layout
+        The box's :class:`ipywidgets.Layout` (default: a new one), as for any
+        ipywidgets box.
 
     Examples
     --------
@@ -47,7 +49,7 @@ class LeadTimelineView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is unt
     (True, True)
     """
 
-    def __init__(self, *, figure_dpi: int = 120, **kwargs: Any) -> None:
+    def __init__(self, *, figure_dpi: int = 120, layout: widgets.Layout | None = None) -> None:
         self.figure_dpi = figure_dpi
         self.lead = widgets.Dropdown(
             description="Lead", options=[_NONE], value=_NONE, style={"description_width": "initial"}
@@ -59,7 +61,10 @@ class LeadTimelineView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is unt
         self.table.add_class("lp-timeline-table")
         self.figure = widgets.Output()
         self.figure.add_class("lp-timeline-figure")
-        super().__init__(children=[self.lead, self.note, self.table, self.figure], **kwargs)
+        super().__init__(
+            children=[self.lead, self.note, self.table, self.figure],
+            layout=layout or widgets.Layout(),
+        )
         self.add_class("lp-lead-view")
         self.timeline: pl.DataFrame | None = None
         self._events: pl.LazyFrame | None = None

@@ -80,6 +80,9 @@ class LeadPicker(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         Injected scheduler (``call_later(delay, fn)``), for tests.
     value
         Initially selected lead ids.
+    layout
+        The box's :class:`ipywidgets.Layout` (default: a new one), as for any
+        ipywidgets box.
 
     Examples
     --------
@@ -102,7 +105,7 @@ class LeadPicker(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         debounce: float = 0.3,
         scheduler: Scheduler | None = None,
         value: Sequence[str] = (),
-        **kwargs: Any,
+        layout: widgets.Layout | None = None,
     ) -> None:
         if not 1 <= max_options <= 1000:
             raise ValueError(f"max_options must be 1-1000, got {max_options}")
@@ -136,7 +139,7 @@ class LeadPicker(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
                 self.invalid_html,
                 self.count,
             ],
-            **kwargs,
+            layout=layout or widgets.Layout(),
         )
         self.add_class("lp-lead-picker")
         self._client = client
