@@ -14,7 +14,13 @@ from typing import Any
 import polars as pl
 
 from leadping_nb import metrics
-from leadping_nb._core.format import DEFAULT_CURRENCY, fmt_count, fmt_rate, money_text
+from leadping_nb._core.format import (
+    DEFAULT_CURRENCY,
+    fmt_count,
+    fmt_duration,
+    fmt_rate,
+    money_text,
+)
 from leadping_nb.widgets._html import kpi_cards_html
 
 __all__ = ["Kpis", "compute_kpis", "kpi_frame", "kpis_of"]
@@ -22,16 +28,6 @@ __all__ = ["Kpis", "compute_kpis", "kpi_frame", "kpis_of"]
 _SCOPE = "__lp_scope"
 _LEAD = "__lp_lead"  # lead id as an integer code: n_unique and filtering stay cheap
 _TERMINAL = metrics.FINAL_OUTCOMES
-
-
-def _ms_text(ms: float | None) -> str:
-    if ms is None:
-        return "—"
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    if ms < 60_000:
-        return f"{ms / 1000:.2f} s"
-    return f"{ms / 60_000:.1f} min"
 
 
 @dataclass(frozen=True)
@@ -79,7 +75,7 @@ class Kpis:
             ("events", "Events", fmt_count(self.events)),
             ("leads", "Leads", fmt_count(self.leads)),
             ("delivery_rate", "Delivery rate", fmt_rate(self.delivery_rate)),
-            ("latency_p50", "Median latency (end to end)", _ms_text(self.latency_p50_ms)),
+            ("latency_p50", "Median latency (end to end)", fmt_duration(self.latency_p50_ms)),
             ("retried", "Messages retried", fmt_rate(self.retried_share)),
             ("billed", "Billed", money_text(self.billed, currency)),
         ]
