@@ -636,8 +636,7 @@ def delivery_ranking(
     >>> r.select("campaign_id", "n_used", "delivery_rate", "rank").rows()
     [('big', 50, 0.8, 1), ('tiny', 2, 0.0, None)]
     """
-    if isinstance(min_volume, bool) or not isinstance(min_volume, int) or min_volume < 1:
-        raise ValueError(f"min_volume must be a positive integer, got {min_volume!r}")
+    check_min_volume(min_volume)
     g: Grouping = grouping(by, None, "UTC", "created_at")
     if not g.keys:
         raise ValueError("delivery_ranking needs at least one column in by")
@@ -646,6 +645,18 @@ def delivery_ranking(
     d = delivery_from_cube(
         cube, g, include_warmup=include_warmup, include_test=include_test, include_demo=include_demo
     )
+    return _like(df, rank_groups(d, g, min_volume=min_volume, z=z))
+
+
+def check_min_volume(min_volume: int) -> None:
+    """Refuse a ``min_volume`` that is not a positive integer."""
+    if isinstance(min_volume, bool) or not isinstance(min_volume, int) or min_volume < 1:
+        raise ValueError(f"min_volume must be a positive integer, got {min_volume!r}")
+
+
+def rank_groups(d: F, g: Grouping, *, min_volume: int, z: float = WILSON_Z) -> F:
+    """Rank the rows of a grouped delivery summary worst first: the columns and the rule
+    of :func:`delivery_ranking` (``min_volume`` is checked there)."""
     low, high = wilson_bounds("n_delivered", "n_used", z=z)
     ranked = d.with_columns(
         (pl.col("n_used") - pl.col("n_delivered")).alias("n_failures"),
@@ -666,4 +677,4 @@ def delivery_ranking(
     ranked = ranked.with_columns(
         pl.when(pl.col("rankable")).then(pl.col("rankable").cast(COUNT).cum_sum()).alias("rank")
     )
-    return _like(df, ranked)
+    return ranked

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal, TypeVar
 
 import polars as pl
@@ -40,6 +40,7 @@ from leadping_nb.metrics._exprs import (
     TrafficScope,
     _ci_in,
     any_outbound_timestamp,
+    as_utc,
     check_every,
     check_time_zone,
     decimal_ratio,
@@ -121,6 +122,11 @@ class Grouping:
         """This grouping plus ``extra`` columns (those not already in ``by``)."""
         more = tuple(c for c in extra if c not in self.by)
         return Grouping((*self.by, *more), self.every, self.time_zone, self.period_column)
+
+
+def now_or(as_of: datetime | None) -> datetime:
+    """``as_of`` in UTC, or now: the instant a plan judges the receipt timeout at."""
+    return datetime.now(UTC) if as_of is None else as_utc(as_of)
 
 
 def _columns(cols: str | Sequence[str]) -> tuple[str, ...]:

@@ -48,6 +48,7 @@ from leadping_nb._core.format import (
 from leadping_nb._core.window import Window
 from leadping_nb._http.query import EventQuery
 from leadping_nb._http.query import describe_filters as describe_filters
+from leadping_nb.metrics._passes import Engagement, billing_metrics, delivery_metrics
 from leadping_nb.reports._base import KPI as KPI
 from leadping_nb.reports._base import Column as Column
 from leadping_nb.reports._base import ColumnKind as ColumnKind
@@ -194,7 +195,7 @@ _NOT_FINAL = frozenset({"n_canceled", "n_scheduled", "n_in_flight"})
 
 
 def _delivery_period_table(
-    frame: pl.DataFrame, s: m.MetricsSummary, every: m.Every, tz: str, kw: _Traffic
+    s: m.MetricsSummary, per: pl.DataFrame, every: m.Every, tz: str
 ) -> ReportTable:
     cols = (
         Column("label", f"{every.capitalize()} ({tz})", "label"),
@@ -203,14 +204,8 @@ def _delivery_period_table(
         Column("sent_delivery_rate", "Delivery rate (of sent)", "rate"),
     )
     names = [c.name for c in cols[1:]]
-    clock, timeout = s.as_of, s.receipt_timeout
-    per = m.delivery_summary(
-        frame, every=every, time_zone=tz, as_of=clock, receipt_timeout=timeout, **kw
-    ).sort("period")
-    rows = per.select(_period_label(every), *[pl.col(n) for n in names])
-    total = m.delivery_summary(frame, as_of=clock, receipt_timeout=timeout, **kw).select(
-        pl.lit(_TOTAL).alias("label"), *names
-    )
+    rows = per.sort("period").select(_period_label(every), *[pl.col(n) for n in names])
+    total = s.delivery.select(pl.lit(_TOTAL).alias("label"), *names)
     hours = s.receipt_timeout.total_seconds() / 3600
     return ReportTable(
         "delivery_by_period",
@@ -317,7 +312,14 @@ def _with_failure_key(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _failure_table(frame: pl.DataFrame, s: m.MetricsSummary, kw: _Traffic) -> ReportTable:
+#: The keys of the failure table's rows, over the events.
+_FAILURE_KEYS = (
+    pl.col("error_code").cast(pl.String).fill_null(_NOT_GIVEN).alias("label"),
+    pl.col("status_reason").cast(pl.String).fill_null(_NOT_GIVEN),
+)
+
+
+def _failure_table(failures: pl.DataFrame, s: m.MetricsSummary) -> ReportTable:
     """One table of failures by (error code, status reason): counts, shares, cumulative
     share, largest first, the tail beyond 15 pairs as one "other" row. The scope is that
     of :func:`leadping_nb.figures.failure_counts` (failed, undeliverable and blocked
@@ -329,18 +331,7 @@ def _failure_table(frame: pl.DataFrame, s: m.MetricsSummary, kw: _Traffic) -> Re
         Column("share", "Share", "rate"),
         Column("cumulative_share", "Cumulative share", "rate"),
     )
-    scope = m.outcome().is_in(["failed", "undeliverable", "blocked"]).fill_null(
-        False
-    ) & m.is_countable_traffic(**kw)
-    counts = (
-        frame.filter(scope)
-        .group_by(
-            pl.col("error_code").cast(pl.String).fill_null(_NOT_GIVEN).alias("label"),
-            pl.col("status_reason").cast(pl.String).fill_null(_NOT_GIVEN),
-        )
-        .agg(pl.len().cast(pl.Int64).alias("n"))
-        .sort(["n", "label", "status_reason"], descending=[True, False, False])
-    )
+    counts = failures.sort(["n", "label", "status_reason"], descending=[True, False, False])
     head, tail = counts.head(_FAILURE_TOP), counts.slice(_FAILURE_TOP)
     if tail.height:
         other = pl.DataFrame(
@@ -393,8 +384,8 @@ _RANK_BY: tuple[str, ...] = ("campaign_id", "from_phone_number", "source_id")
 _NONE_LABEL = "(none)"
 
 
-def _engagement_kpis(reply: pl.DataFrame, opt: pl.DataFrame, speed: pl.DataFrame) -> list[KPI]:
-    r, o, sp = _first(reply), _first(opt), _first(speed)
+def _engagement_kpis(whole: Engagement) -> list[KPI]:
+    r, o, sp = _first(whole.reply), _first(whole.opt_out), _first(whole.speed_to_lead)
     within = m.SPEED_TO_LEAD_WITHIN
     minutes = f"{within.total_seconds() / 60:g} min"
     window_h = f"{m.REPLY_WINDOW.total_seconds() / 3600:g} h"
@@ -425,34 +416,18 @@ def _engagement_kpis(reply: pl.DataFrame, opt: pl.DataFrame, speed: pl.DataFrame
     ]
 
 
-def _engagement_parts(
-    frame: pl.DataFrame, by: Sequence[str], kw: _Traffic
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """The reply, opt-out and speed-to-lead frames, planned lazily and collected together
-    (``pl.collect_all``: one call, the three plans run in parallel)."""
-    lf = frame.lazy()
-    reply, opt, speed = pl.collect_all(
-        [
-            m.reply_summary(lf, by=by, **kw),
-            m.opt_out_summary(lf, by=by, **kw),
-            m.speed_to_lead_summary(lf, by=by, **kw),
-        ]
-    )
-    return reply, opt, speed
-
-
-def _engagement_frame(
-    parts: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame], by: Sequence[str]
-) -> pl.DataFrame:
+def _engagement_frame(parts: Engagement, by: Sequence[str]) -> pl.DataFrame:
     """Reply, opt-out and speed-to-lead columns side by side, one row per group."""
-    reply = parts[0].select(
+    reply = parts.reply.select(
         *by,
         pl.col("n_used").alias("n_delivered_with_lead"),
         "n_replied",
         "reply_rate",
     )
-    opt = parts[1].select(*by, pl.col("n_used").alias("n_contacted"), "n_opted_out", "opt_out_rate")
-    speed = parts[2].select(*by, "n_leads", "p50_ms", "p90_ms", "share_within")
+    opt = parts.opt_out.select(
+        *by, pl.col("n_used").alias("n_contacted"), "n_opted_out", "opt_out_rate"
+    )
+    speed = parts.speed_to_lead.select(*by, "n_leads", "p50_ms", "p90_ms", "share_within")
     if not by:
         return pl.concat([reply, opt, speed], how="horizontal")
     out = reply.join(opt, on=list(by), how="full", coalesce=True, nulls_equal=True)
@@ -463,12 +438,7 @@ def _engagement_frame(
 _ENGAGEMENT_COUNTS = ("n_delivered_with_lead", "n_replied", "n_contacted", "n_opted_out", "n_leads")
 
 
-def _engagement_table(
-    frame: pl.DataFrame,
-    by: str,
-    kw: _Traffic,
-    whole: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame],
-) -> ReportTable:
+def _engagement_table(by: str, parts: Engagement, whole: Engagement) -> ReportTable:
     minutes = f"{m.SPEED_TO_LEAD_WITHIN.total_seconds() / 60:g} min"
     cols = (
         Column("label", by.replace("_", " ").capitalize(), "label"),
@@ -485,7 +455,7 @@ def _engagement_table(
     )
     names = [c.name for c in cols[1:]]
     counts = [pl.col(c).cast(pl.Int64) for c in _ENGAGEMENT_COUNTS]
-    per = _engagement_frame(_engagement_parts(frame, [by], kw), [by])
+    per = _engagement_frame(parts, [by])
     rows = per.select(
         pl.col(by).cast(pl.String).fill_null(_NONE_LABEL).alias("label"), *names
     ).with_columns(counts)
@@ -505,17 +475,9 @@ def _engagement_table(
 
 
 def _ranking_tables(
-    frame: pl.DataFrame,
-    by: str,
-    min_volume: int,
-    kw: _Traffic,
-    as_of: datetime,
-    receipt_timeout: timedelta,
+    ranking: pl.DataFrame, replies: pl.DataFrame, by: str, min_volume: int
 ) -> tuple[ReportTable, ReportTable]:
-    ranking = m.delivery_ranking(
-        frame, by=by, min_volume=min_volume, as_of=as_of, receipt_timeout=receipt_timeout, **kw
-    )
-    reply = m.reply_summary(frame, by=by, **kw).select(by, "reply_rate")
+    reply = replies.select(by, "reply_rate")
     ranked = ranking.join(reply, on=by, how="left", nulls_equal=True, maintain_order="left")
     label = by.replace("_", " ").capitalize()
     cols = (
@@ -659,23 +621,32 @@ class DeliveryReport(_ReportBase):
         kw = _Traffic(
             include_warmup=include_warmup, include_test=include_test, include_demo=include_demo
         )
-        s = m.summary(events, as_of=when, receipt_timeout=receipt_timeout, **kw)
-        whole = _engagement_parts(events, [], kw)  # the KPIs and the table's total row
+        engagement_by = by if by in ("campaign_id", "source_id") else "source_id"
+        pm = delivery_metrics(
+            events,
+            every=period,
+            time_zone=time_zone,
+            scope=m.TrafficScope.of(**kw),
+            as_of=when,
+            receipt_timeout=receipt_timeout,
+            engagement_by=engagement_by,
+            failure_keys=_FAILURE_KEYS,
+            rank_by=by,
+            min_volume=min_volume,
+        )
+        s = pm.summary
         tables: tuple[ReportTable, ...] = (
             _outcome_table(s),
-            _delivery_period_table(events, s, period, time_zone, kw),
+            _delivery_period_table(s, pm.by_period, period, time_zone),
             _latency_table(s),
-            _failure_table(events, s, kw),
+            _failure_table(pm.failures, s),
             _retry_table(s),
-            _engagement_table(
-                events, by if by in ("campaign_id", "source_id") else "source_id", kw, whole
-            ),
+            _engagement_table(engagement_by, pm.engagement, pm.engagement_total),
         )
-        if by is not None:
-            tables += _ranking_tables(events, by, min_volume, kw, when, receipt_timeout)
+        if by is not None and pm.ranking is not None and pm.ranking_reply is not None:
+            tables += _ranking_tables(pm.ranking, pm.ranking_reply, by, min_volume)
         kpis = dict(_delivery_kpis(s, events))
-        engagement = _engagement_kpis(*whole)
-        kpis.update({k.key: k for k in engagement})
+        kpis.update({k.key: k for k in _engagement_kpis(pm.engagement_total)})
         meta = _make_meta(
             title=title,
             frame=events,
@@ -759,15 +730,13 @@ def _billing_cols(currency: str) -> tuple[tuple[str, str, ColumnKind, bool], ...
 
 
 def _billing_table(
-    frame: pl.DataFrame,
+    per: pl.DataFrame,
     key: str,
     title: str,
     label: str,
     by: str | None,
     every: m.Every | None,
-    tz: str,
     total: pl.DataFrame,
-    kw: dict[str, Any],
     currency: str,
     note: str = "",
 ) -> ReportTable:
@@ -777,7 +746,6 @@ def _billing_table(
         *[Column(n, lbl, kind, foots=f) for n, lbl, kind, f in spec],
     )
     names = [n for n, *_ in spec]
-    per = m.billing_summary(frame, by=(by,) if by else (), every=every, time_zone=tz, **kw)
     if every is not None:
         key_expr = _period_label(every)
         per = per.sort("period")
@@ -1009,83 +977,66 @@ class BillingReport(_ReportBase):
         events, win, n_outside = _apply_window(frame, window)
         period = choose_period(events, every)
         produced_at, when = _now_pair(as_of)
-        kw: dict[str, Any] = {
-            "include_warmup": include_warmup,
-            "include_test": include_test,
-            "include_demo": include_demo,
-            "cost_scale": cost_scale,
-        }
-        total = m.billing_summary(events, by=(), **kw)
-        tz = time_zone
-        by_dimension = (
+        scope = _Traffic(
+            include_warmup=include_warmup, include_test=include_test, include_demo=include_demo
+        )
+        pm = billing_metrics(
+            events,
+            every=period,
+            time_zone=time_zone,
+            scope=m.TrafficScope.of(**scope),
+            as_of=when,
+            receipt_timeout=m.RECEIPT_TIMEOUT,
+            cost_scale=cost_scale,
+        )
+        total, tz = pm.total, time_zone
+        tables = (
+            _billing_channel_table(pm.channels, pm.whole, currency),
+            _billing_state_table(pm.states, pm.whole, currency),
             _billing_table(
-                events,
+                pm.by_status,
                 "billing_by_status",
                 "By billing status",
                 "Billing status",
                 "billing_status",
                 None,
-                tz,
                 total,
-                kw,
                 currency,
             ),
             _billing_table(
-                events,
+                pm.by_period,
                 "billing_by_period",
                 f"Per {period}",
                 f"{period.capitalize()} ({tz})",
                 None,
                 period,
-                tz,
                 total,
-                kw,
                 currency,
             ),
             _billing_table(
-                events,
+                pm.by_campaign,
                 "billing_by_campaign",
                 "By campaign",
                 "Campaign",
                 "campaign_id",
                 None,
-                tz,
                 total,
-                kw,
                 currency,
             ),
             _billing_table(
-                events,
+                pm.by_event_type,
                 "billing_by_event_type",
                 "By event type",
                 "Event type",
                 "event_type",
                 None,
-                tz,
                 total,
-                kw,
                 currency,
                 note="Amounts are summed exactly as Decimal; every table foots to the total.",
             ),
         )
-        scope = _Traffic(
-            include_warmup=include_warmup, include_test=include_test, include_demo=include_demo
-        )
-        lazy = events.lazy()  # the three breakdowns are planned, then collected together
-        whole, channels, states = pl.collect_all(
-            [
-                m.billing_breakdown(lazy, split=None, cost_scale=cost_scale, **scope),
-                m.billing_breakdown(lazy, split="channel", cost_scale=cost_scale, **scope),
-                m.billing_breakdown(lazy, split="billing_state", **scope),
-            ]
-        )
-        tables = (
-            _billing_channel_table(channels, whole, currency),
-            _billing_state_table(states, whole, currency),
-            *by_dimension,
-        )
         flags = scope
-        counts = m.summary(events, as_of=when, **flags).counts
+        counts = pm.counts
         meta = _make_meta(
             title=title,
             frame=events,
@@ -1105,7 +1056,7 @@ class BillingReport(_ReportBase):
             **flags,
         )
         by_campaign = next(t for t in tables if t.key == "billing_by_campaign").rows
-        kpis = _billing_kpis(total, whole, channels, by_campaign, cost_scale, currency)
+        kpis = _billing_kpis(total, pm.whole, pm.channels, by_campaign, cost_scale, currency)
         return cls(meta, kpis, tables, total, events, cost_scale, currency=currency)
 
     def _figure_specs(self) -> list[tuple[str, str, Callable[[], Figure]]]:

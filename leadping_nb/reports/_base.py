@@ -276,11 +276,10 @@ def _apply_window(
     """The events of ``frame`` inside ``window`` (collected), the window in UTC, and how
     many events fell outside. ``window`` is a :class:`~leadping_nb.Window` or a
     ``(start, end)`` pair of aware instants."""
-    lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
-    if not isinstance(lf, pl.LazyFrame):
+    if not isinstance(frame, pl.DataFrame | pl.LazyFrame):
         raise TypeError(f"expected a polars DataFrame or LazyFrame, got {type(frame).__name__}")
     if window is None:
-        return lf.collect(), None, 0
+        return (frame if isinstance(frame, pl.DataFrame) else frame.collect()), None, 0
     if isinstance(window, Window):
         window = window.bounds
     start, end = _aware(window[0], "start"), _aware(window[1], "end")
@@ -291,8 +290,11 @@ def _apply_window(
         cond = cond & (pl.col("created_at") >= start)
     if end is not None:
         cond = cond & (pl.col("created_at") < end)
-    inside = lf.filter(cond.fill_null(False)).collect()
-    n_all = int(lf.select(pl.len()).collect().item())
+    if isinstance(frame, pl.DataFrame):
+        inside = frame.filter(cond.fill_null(False))
+        return inside, (start, end), frame.height - inside.height
+    inside = frame.filter(cond.fill_null(False)).collect()
+    n_all = int(frame.select(pl.len()).collect().item())
     return inside, (start, end), n_all - inside.height
 
 
