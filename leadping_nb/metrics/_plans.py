@@ -361,6 +361,23 @@ def _share(col: str, keys: Sequence[str]) -> pl.Expr:
     return pl.when(den > 0).then(share)
 
 
+def _counted(g: Grouping) -> list[pl.Expr | str]:
+    """The head of a summary row: the keys, ``n_events``, ``n_used``, ``n_excluded``."""
+    excluded = (pl.col("n_events") - pl.col("n_used")).alias("n_excluded")
+    return [*g.keys, "n_events", "n_used", excluded]
+
+
+def _billing_counts(ok: pl.Expr) -> list[pl.Expr]:
+    """``n_events``, ``n_used`` (amounts in scope), ``n_traffic_excluded`` and
+    ``n_missing_amount`` of a billing row."""
+    return [
+        pl.col(N).sum().cast(COUNT).alias("n_events"),
+        sum_if(ok, pl.col(AMOUNT_N)).cast(COUNT).alias("n_used"),
+        count_if(~ok).alias("n_traffic_excluded"),
+        sum_if(ok, pl.col(N) - pl.col(AMOUNT_N)).cast(COUNT).alias("n_missing_amount"),
+    ]
+
+
 def outcomes_from_cube(
     cube: F, g: Grouping, *, include_warmup: bool, include_test: bool, include_demo: bool = False
 ) -> F:
@@ -444,10 +461,7 @@ def retry_from_cube(
     ]
     return finish_period(
         aggregate(cube, g, aggs).select(
-            *g.keys,
-            "n_events",
-            "n_used",
-            (pl.col("n_events") - pl.col("n_used")).alias("n_excluded"),
+            *_counted(g),
             "n_out_of_scope",
             "n_missing_retry_count",
             "n_retried",
@@ -523,11 +537,8 @@ def billing_from_cube(
 ) -> F:
     """See :func:`leadping_nb.metrics.billing_summary`."""
     ok = countable(include_warmup, include_test, include_demo)
-    aggs = [
-        pl.col(N).sum().cast(COUNT).alias("n_events"),
-        sum_if(ok, pl.col(AMOUNT_N)).cast(COUNT).alias("n_used"),
-        count_if(~ok).alias("n_traffic_excluded"),
-        sum_if(ok, pl.col(N) - pl.col(AMOUNT_N)).cast(COUNT).alias("n_missing_amount"),
+    aggs = _billing_counts(ok)
+    aggs += [
         sum_if(ok, pl.col(AMOUNT_SUM)).alias("total_amount"),
         count_if(ok & (pl.col(OUT) == "delivered")).alias("n_delivered"),
     ]
@@ -536,10 +547,7 @@ def billing_from_cube(
     )
     return finish_period(
         aggregate(cube, g, aggs).select(
-            *g.keys,
-            "n_events",
-            "n_used",
-            (pl.col("n_events") - pl.col("n_used")).alias("n_excluded"),
+            *_counted(g),
             "n_traffic_excluded",
             "n_missing_amount",
             "total_amount",
@@ -576,82 +584,84 @@ def billing_breakdown_from_cube(
 ) -> F:
     """See :func:`leadping_nb.metrics.billing_breakdown`."""
     ok = countable(include_warmup, include_test, include_demo)
-    neg = pl.col(NEG)
-    status = pl.col(BSTATUS)
-    charge = ok & ~neg  # the cube's NEG cells hold exactly the negative amounts
-    aggs = [
-        pl.col(N).sum().cast(COUNT).alias("n_events"),
-        sum_if(ok, pl.col(AMOUNT_N)).cast(COUNT).alias("n_used"),
-        count_if(~ok).alias("n_traffic_excluded"),
-        sum_if(ok, pl.col(N) - pl.col(AMOUNT_N)).cast(COUNT).alias("n_missing_amount"),
-        sum_if(charge & (status == "billed"), pl.col(AMOUNT_SUM)).alias("billed_amount"),
-        sum_if(charge & (status == "pending"), pl.col(AMOUNT_SUM)).alias("pending_amount"),
-        sum_if(charge, pl.col(AMOUNT_SUM)).alias("gross_amount"),
-        # a refund's size: minus a negative amount, or a charge whose status is refunded
-        (
-            sum_if(charge & (status == "refunded"), pl.col(AMOUNT_SUM))
-            - sum_if(ok & neg, pl.col(AMOUNT_SUM))
-        ).alias("refunded_amount"),
-        sum_if(ok, pl.col(AMOUNT_SUM)).alias("total_amount"),
-    ]
+    charge = ok & ~pl.col(NEG)  # the cube's NEG cells hold exactly the negative amounts
+    aggs = _amount_aggs(ok, charge)
+    inner, along, tail = g, [], []
     if split == "channel":
-        aggs += [
-            count_if(ok & (pl.col(OUT) == "delivered")).alias(f"{_P}units_message"),
-            count_if(ok).alias(f"{_P}units_inbound"),
-            sum_if(charge, pl.col(AMOUNT_N)).cast(COUNT).alias(f"{_P}units_call"),
-        ]
+        aggs += _unit_aggs(ok, charge)
         inner = g.with_by([CHANNEL])
-        along: list[pl.Expr] = [pl.col(CHANNEL).alias("channel")]
+        along = [pl.col(CHANNEL).alias("channel")]
+        tail = _unit_columns()
     elif split == "billing_state":
-        cube = cube.with_columns(billing_state().alias(BSTATUS + "_state"))
-        inner = g.with_by([BSTATUS + "_state"])
-        along = [pl.col(BSTATUS + "_state").alias("billing_state")]
-    else:
-        inner = g
-        along = []
-    net = (pl.col("gross_amount") - pl.col("refunded_amount")).alias("net_amount")
-    tail: list[pl.Expr] = []
-    cost = pl.lit(None)
+        cube = cube.with_columns(billing_state().alias(STATE))
+        inner = g.with_by([STATE])
+        along = [pl.col(STATE).alias("billing_state")]
+    out = (
+        aggregate(cube, inner, aggs)
+        .with_columns((pl.col("gross_amount") - pl.col("refunded_amount")).alias("net_amount"))
+        .select(*_counted(g), *along, *_BREAKDOWN_COLUMNS, *tail)
+    )
     if split == "channel":
-        channel = pl.col(CHANNEL)
-        units = (
-            pl.when(channel.is_in(["sms", "mms", "message"]))
-            .then(pl.col(f"{_P}units_message"))
-            .when(channel == "inbound")
-            .then(pl.col(f"{_P}units_inbound"))
-            .when(channel == "call")
-            .then(pl.col(f"{_P}units_call"))
-        )
-        unit = channel.cast(pl.String).replace_strict(
-            CHANNEL_UNITS, default=None, return_dtype=pl.String
-        )
         cost = decimal_ratio(
             pl.col("net_amount"), pl.col("n_units"), scale=cost_scale, numerator_scale=scale
         )
-        tail = [unit.alias("unit"), units.alias("n_units")]
-    out = (
-        aggregate(cube, inner, aggs)
-        .with_columns(net)
-        .select(
-            *g.keys,
-            *along,
-            "n_events",
-            "n_used",
-            (pl.col("n_events") - pl.col("n_used")).alias("n_excluded"),
-            "n_traffic_excluded",
-            "n_missing_amount",
-            "billed_amount",
-            "pending_amount",
-            "gross_amount",
-            "refunded_amount",
-            "net_amount",
-            "total_amount",
-            *tail,
-        )
-    )
-    if split == "channel":
         out = out.with_columns(cost.alias("cost_per_unit"))
     return finish_period(out, g)
+
+
+STATE = f"{_P}state"
+_BREAKDOWN_COLUMNS = (
+    "n_traffic_excluded",
+    "n_missing_amount",
+    "billed_amount",
+    "pending_amount",
+    "gross_amount",
+    "refunded_amount",
+    "net_amount",
+    "total_amount",
+)
+
+
+def _amount_aggs(ok: pl.Expr, charge: pl.Expr) -> list[pl.Expr]:
+    """The counts and amounts of a billing breakdown (docs/metrics.md, "Billing")."""
+    status, amount = pl.col(BSTATUS), pl.col(AMOUNT_SUM)
+    return [
+        *_billing_counts(ok),
+        sum_if(charge & (status == "billed"), amount).alias("billed_amount"),
+        sum_if(charge & (status == "pending"), amount).alias("pending_amount"),
+        sum_if(charge, amount).alias("gross_amount"),
+        # a refund's size: minus a negative amount, or a charge whose status is refunded
+        (sum_if(charge & (status == "refunded"), amount) - sum_if(ok & pl.col(NEG), amount)).alias(
+            "refunded_amount"
+        ),
+        sum_if(ok, amount).alias("total_amount"),
+    ]
+
+
+def _unit_aggs(ok: pl.Expr, charge: pl.Expr) -> list[pl.Expr]:
+    """The three unit counts a channel may be costed per (:data:`CHANNEL_UNITS`)."""
+    return [
+        count_if(ok & (pl.col(OUT) == "delivered")).alias(f"{_P}units_message"),
+        count_if(ok).alias(f"{_P}units_inbound"),
+        sum_if(charge, pl.col(AMOUNT_N)).cast(COUNT).alias(f"{_P}units_call"),
+    ]
+
+
+def _unit_columns() -> list[pl.Expr]:
+    """``unit`` and ``n_units`` of a channel row: the unit count its channel is costed per."""
+    channel = pl.col(CHANNEL)
+    units = (
+        pl.when(channel.is_in(["sms", "mms", "message"]))
+        .then(pl.col(f"{_P}units_message"))
+        .when(channel == "inbound")
+        .then(pl.col(f"{_P}units_inbound"))
+        .when(channel == "call")
+        .then(pl.col(f"{_P}units_call"))
+    )
+    unit = channel.cast(pl.String).replace_strict(
+        CHANNEL_UNITS, default=None, return_dtype=pl.String
+    )
+    return [unit.alias("unit"), units.alias("n_units")]
 
 
 #: Statistic columns of the latency summary, in order.

@@ -100,8 +100,8 @@ class ReportTable:
     ``rows`` has one String ``label`` column first (periods already written in the
     report's time zone), then the columns of :attr:`columns`. ``total`` is one row with
     the same columns, aggregated separately from the parts (the ungrouped re-aggregation
-    of the report's metrics result); building the table checks that every column marked ``foots`` adds up exactly
-    and raises :class:`FootingError` otherwise.
+    of the report's metrics result); building the table checks that every column marked
+    ``foots`` adds up exactly and raises :class:`FootingError` otherwise.
     """
 
     key: str

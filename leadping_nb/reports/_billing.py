@@ -20,7 +20,7 @@ from leadping_nb._core.format import (
 )
 from leadping_nb._core.window import Window
 from leadping_nb._http.query import EventQuery
-from leadping_nb.metrics._passes import billing_metrics
+from leadping_nb.metrics._passes import BillingMetrics, billing_metrics
 from leadping_nb.reports._base import (
     _TOTAL,
     KPI,
@@ -83,6 +83,40 @@ def _billing_table(
     rows = per.select(key_expr, *names)
     tot = total.select(pl.lit(_TOTAL).alias("label"), *names)
     return ReportTable(key, title, cols, rows, tot, note=note)
+
+
+def _dimension_tables(
+    pm: BillingMetrics, period: m.Every, tz: str, currency: str
+) -> tuple[ReportTable, ...]:
+    """The billing summaries by status, period, campaign and event type (each foots to
+    the total)."""
+    specs = (
+        (
+            pm.by_status,
+            "billing_by_status",
+            "By billing status",
+            "Billing status",
+            "billing_status",
+        ),
+        (pm.by_period, "billing_by_period", f"Per {period}", f"{period.capitalize()} ({tz})", None),
+        (pm.by_campaign, "billing_by_campaign", "By campaign", "Campaign", "campaign_id"),
+        (pm.by_event_type, "billing_by_event_type", "By event type", "Event type", "event_type"),
+    )
+    last = "Amounts are summed exactly as Decimal; every table foots to the total."
+    return tuple(
+        _billing_table(
+            per,
+            key,
+            title,
+            label,
+            by,
+            None if by else period,
+            pm.total,
+            currency,
+            note=last if key == "billing_by_event_type" else "",
+        )
+        for per, key, title, label, by in specs
+    )
 
 
 #: How the channel and state tables name their rows.
@@ -318,51 +352,11 @@ class BillingReport(_ReportBase):
             receipt_timeout=m.RECEIPT_TIMEOUT,
             cost_scale=cost_scale,
         )
-        total, tz = pm.total, time_zone
+        total = pm.total
         tables = (
             _billing_channel_table(pm.channels, pm.whole, currency),
             _billing_state_table(pm.states, pm.whole, currency),
-            _billing_table(
-                pm.by_status,
-                "billing_by_status",
-                "By billing status",
-                "Billing status",
-                "billing_status",
-                None,
-                total,
-                currency,
-            ),
-            _billing_table(
-                pm.by_period,
-                "billing_by_period",
-                f"Per {period}",
-                f"{period.capitalize()} ({tz})",
-                None,
-                period,
-                total,
-                currency,
-            ),
-            _billing_table(
-                pm.by_campaign,
-                "billing_by_campaign",
-                "By campaign",
-                "Campaign",
-                "campaign_id",
-                None,
-                total,
-                currency,
-            ),
-            _billing_table(
-                pm.by_event_type,
-                "billing_by_event_type",
-                "By event type",
-                "Event type",
-                "event_type",
-                None,
-                total,
-                currency,
-                note="Amounts are summed exactly as Decimal; every table foots to the total.",
-            ),
+            *_dimension_tables(pm, period, time_zone, currency),
         )
         meta = inputs.meta(
             title=title,
