@@ -27,6 +27,7 @@ from leadping_nb.metrics._exprs import (
     outcome,
     retry_pending,
 )
+from leadping_nb.metrics._latency import latency_from_parts, latency_plan
 from leadping_nb.metrics._plans import (
     BillingSplit,
     Grouping,
@@ -36,8 +37,6 @@ from leadping_nb.metrics._plans import (
     delivery_from_cube,
     events_from_cube,
     grouping,
-    latency_from_parts,
-    latency_plan,
     money_scale,
     now_or,
     outcomes_from_cube,

@@ -28,6 +28,7 @@ from leadping_nb.metrics._engagement import (
     speed_to_lead_summary,
 )
 from leadping_nb.metrics._exprs import STAGES, Every, TrafficScope, latency_us, receipt_cutoff
+from leadping_nb.metrics._latency import latency_plan
 from leadping_nb.metrics._plans import (
     COUNT,
     OUT,
@@ -39,7 +40,6 @@ from leadping_nb.metrics._plans import (
     cube_plan,
     delivery_from_cube,
     events_from_cube,
-    latency_plan,
     money_scale,
     outbound,
     outcomes_from_cube,

@@ -21,6 +21,7 @@ from leadping_nb.metrics._exprs import (
     TrafficScope,
     receipt_cutoff,
 )
+from leadping_nb.metrics._latency import latency_from_parts, latency_plan
 from leadping_nb.metrics._plans import (
     COUNT,
     Grouping,
@@ -30,8 +31,6 @@ from leadping_nb.metrics._plans import (
     events_from_cube,
     extra_dims,
     grouping,
-    latency_from_parts,
-    latency_plan,
     money_scale,
     now_or,
     outcomes_from_cube,
