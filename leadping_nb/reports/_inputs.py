@@ -61,69 +61,6 @@ def _check_meta_inputs(time_zone: str, every: m.Every | Literal["auto"]) -> None
         raise ValueError(f"every must be 'auto', 'day', 'week' or 'month', got {every!r}")
 
 
-def _make_meta(
-    *,
-    title: str,
-    frame: pl.DataFrame,
-    window: WindowBounds | None,
-    window_label: str = "",
-    n_outside: int,
-    leads: Sequence[str] | None,
-    filters: EventQuery | str | None,
-    time_zone: str,
-    every: m.Every,
-    include_warmup: bool,
-    include_test: bool,
-    include_demo: bool,
-    counts: pl.DataFrame,
-    produced_at: datetime,
-    as_of: datetime,
-    source: str,
-    currency: str | None = None,
-    store_version: int | None = None,
-) -> ReportMeta:
-    from leadping_nb._core.version import __version__
-    from leadping_nb.reports._export import safe_source
-
-    stats = frame.select(
-        pl.col("created_at").min().alias("first"),
-        pl.col("created_at").max().alias("last"),
-        m.is_warmup_traffic().sum().alias("warm"),
-        (m.is_test_traffic() & ~m.is_warmup_traffic()).sum().alias("test"),
-        (m.is_demo_traffic() & ~m.is_warmup_traffic() & ~m.is_test_traffic()).sum().alias("demo"),
-    ).row(0, named=True)
-    if leads is None:
-        lead_ids = tuple(sorted(frame["lead_id"].drop_nulls().unique().to_list()))
-    else:
-        lead_ids = tuple(dict.fromkeys(leads))
-    return ReportMeta(
-        title=title,
-        window=window,
-        first_event=stats["first"],
-        last_event=stats["last"],
-        leads=lead_ids,
-        filters=describe_filters(filters),
-        time_zone=time_zone,
-        every=every,
-        include_warmup=include_warmup,
-        include_test=include_test,
-        include_demo=include_demo,
-        exclusions=counts,
-        n_events=frame.height,
-        n_outside_window=n_outside,
-        n_warmup=int(stats["warm"] or 0),
-        n_test=int(stats["test"] or 0),
-        n_demo=int(stats["demo"] or 0),
-        produced_at=produced_at,
-        as_of=as_of,
-        source=safe_source(source),
-        currency=currency,
-        window_label=window_label,
-        store_version=store_version,
-        package_version=__version__,
-    )
-
-
 def _now_pair(as_of: datetime | None) -> tuple[datetime, datetime]:
     produced = datetime.now(UTC).replace(microsecond=0)
     if as_of is None:
@@ -171,23 +108,47 @@ class _Inputs:
         currency: str | None = None,
     ) -> ReportMeta:
         """The report's :class:`ReportMeta` (``counts``: the metrics' counts table)."""
-        return _make_meta(
+        from leadping_nb._core.version import __version__
+        from leadping_nb.reports._export import safe_source
+
+        stats = self.events.select(
+            pl.col("created_at").min().alias("first"),
+            pl.col("created_at").max().alias("last"),
+            m.is_warmup_traffic().sum().alias("warm"),
+            (m.is_test_traffic() & ~m.is_warmup_traffic()).sum().alias("test"),
+            (m.is_demo_traffic() & ~m.is_warmup_traffic() & ~m.is_test_traffic())
+            .sum()
+            .alias("demo"),
+        ).row(0, named=True)
+        if leads is None:
+            lead_ids = tuple(sorted(self.events["lead_id"].drop_nulls().unique().to_list()))
+        else:
+            lead_ids = tuple(dict.fromkeys(leads))
+        return ReportMeta(
             title=title,
-            frame=self.events,
             window=self.window,
-            window_label=self.window_label,
-            n_outside=self.n_outside,
-            leads=leads,
-            filters=filters,
+            first_event=stats["first"],
+            last_event=stats["last"],
+            leads=lead_ids,
+            filters=describe_filters(filters),
             time_zone=time_zone,
             every=self.every,
-            counts=counts,
+            include_warmup=self.traffic["include_warmup"],
+            include_test=self.traffic["include_test"],
+            include_demo=self.traffic["include_demo"],
+            exclusions=counts,
+            n_events=self.events.height,
+            n_outside_window=self.n_outside,
+            n_warmup=int(stats["warm"] or 0),
+            n_test=int(stats["test"] or 0),
+            n_demo=int(stats["demo"] or 0),
             produced_at=self.produced_at,
             as_of=self.as_of,
-            source=source,
+            source=safe_source(source),
             currency=currency,
+            window_label=self.window_label,
             store_version=store_version,
-            **self.traffic,
+            package_version=__version__,
         )
 
 
