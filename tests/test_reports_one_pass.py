@@ -103,7 +103,10 @@ def test_the_pass_equals_the_frame_functions(frame: pl.DataFrame) -> None:
     assert_frame_equal(d.ranking, ranking)
     assert d.ranking_reply is not None
     assert_frame_equal(d.ranking_reply, m.reply_summary(frame, by="from_phone_number", **kw))
-    assert_frame_equal(d.engagement_total.opt_out, m.opt_out_summary(frame, **kw))
+    for by, got in (("source_id", d.engagement), ((), d.engagement_total)):
+        assert_frame_equal(got.reply, m.reply_summary(frame, by=by, **kw))
+        assert_frame_equal(got.opt_out, m.opt_out_summary(frame, by=by, **kw))
+        assert_frame_equal(got.speed_to_lead, m.speed_to_lead_summary(frame, by=by, **kw))
     assert int(d.failures["n"].sum()) == sum(
         int(s.delivery[f"n_{o}"].item()) for o in ("failed", "undeliverable", "blocked")
     )

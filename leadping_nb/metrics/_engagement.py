@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Final, TypeVar
+from typing import Final, TypedDict, TypeVar
 
 import polars as pl
 
@@ -87,6 +87,13 @@ WILSON_Z: Final = 1.959963984540054
 MIN_VOLUME: Final = 30
 
 F = TypeVar("F", pl.DataFrame, pl.LazyFrame)
+
+
+class _Flags(TypedDict):
+    include_warmup: bool
+    include_test: bool
+    include_demo: bool
+
 
 _P = "__lpe_"
 _OUT, _OK, _IN, _ROW = f"{_P}out", f"{_P}ok", f"{_P}in", f"{_P}row"
@@ -313,8 +320,31 @@ def reply_summary(
     (2, 1, 0.5)
     """
     g = grouping(by, every, time_zone, period_column)
+    lf = windowed(df, window, period_column)
+    scope = _Flags(
+        include_warmup=include_warmup, include_test=include_test, include_demo=include_demo
+    )
+    return _like(df, reply_plans(lf, [g], **scope, reply_window=reply_window)[0])
+
+
+def reply_plans(
+    lf: pl.LazyFrame,
+    groupings: Sequence[Grouping],
+    *,
+    include_warmup: bool,
+    include_test: bool,
+    include_demo: bool,
+    reply_window: timedelta = REPLY_WINDOW,
+) -> list[pl.LazyFrame]:
+    """:func:`reply_summary` of ``lf`` for each grouping (all with the same period), the
+    replies linked once for all of them."""
+    g = groupings[0]
+    keys = _cols(*[k for h in groupings for k in h.keys])
     window_us = _positive(reply_window, "reply_window", strict=True)
-    base = _base(windowed(df, window, period_column), g, include_warmup, include_test, include_demo)
+    # Long because the definition has four steps, each a named LazyFrame of the one plan:
+    # the used deliveries, the inbound messages, the as-of join that links an answer to
+    # the delivery it answers, and the units counted per group.
+    base = _base(lf, g, include_warmup, include_test, include_demo)
     used = _delivered() & _has_lead()
     deliveries = (
         base.filter(used)
@@ -348,29 +378,21 @@ def reply_summary(
     )
     units = (
         base.filter(_outbound())
-        .select(*_cols(*g.keys, "lead_id"), _OUT, pl.col("delivered_at").alias(_T_OUT))
+        .select(*_cols(*keys, "lead_id"), _OUT, pl.col("delivered_at").alias(_T_OUT))
         .join(answered, on=["lead_id", _T_OUT], how="left")
     )
     delivered = pl.col(_OUT) == "delivered"
-    stats = _per_group(
-        units,
-        g,
-        [
-            pl.len().cast(COUNT).alias("n_outbound"),
-            _count(~delivered).alias("n_not_delivered"),
-            _count(delivered & ~_has_lead()).alias("n_missing_lead"),
-            _count(delivered & _has_lead()).alias("n_used"),
-            _count(delivered & _has_lead() & pl.col(_REPLIED)).alias("n_replied"),
-        ],
-    )
+    aggs = [
+        pl.len().cast(COUNT).alias("n_outbound"),
+        _count(~delivered).alias("n_not_delivered"),
+        _count(delivered & ~_has_lead()).alias("n_missing_lead"),
+        _count(delivered & _has_lead()).alias("n_used"),
+        _count(delivered & _has_lead() & pl.col(_REPLIED)).alias("n_replied"),
+    ]
     counts: list[str] = ["n_outbound", "n_not_delivered", "n_missing_lead", "n_used", "n_replied"]
     select: list[pl.Expr | str] = ["n_events", "n_used", "n_excluded", *counts[:3], "n_replied"]
-    return _like(
-        df,
-        _assemble(
-            base, stats, g, counts, [*select, rate("n_replied", "n_used").alias("reply_rate")]
-        ),
-    )
+    select.append(rate("n_replied", "n_used").alias("reply_rate"))
+    return [_assemble(base, _per_group(units, h, aggs), h, counts, select) for h in groupings]
 
 
 # ---------------------------------------------------------------------------------------
@@ -421,7 +443,24 @@ def opt_out_summary(
     (2, 1, 0.5)
     """
     g = grouping(by, every, time_zone, period_column)
-    base = _base(windowed(df, window, period_column), g, include_warmup, include_test, include_demo)
+    lf = windowed(df, window, period_column)
+    scope = _Flags(
+        include_warmup=include_warmup, include_test=include_test, include_demo=include_demo
+    )
+    return _like(df, opt_out_plans(lf, [g], **scope)[0])
+
+
+def opt_out_plans(
+    lf: pl.LazyFrame,
+    groupings: Sequence[Grouping],
+    *,
+    include_warmup: bool,
+    include_test: bool,
+    include_demo: bool,
+) -> list[pl.LazyFrame]:
+    """:func:`opt_out_summary` of ``lf`` for each grouping (all with the same period),
+    the opted-out leads found once for all of them."""
+    base = _base(lf, groupings[0], include_warmup, include_test, include_demo)
     signal = is_opt_out_signal()
     opted = (
         base.filter(pl.col(_OK) & _has_lead() & signal)
@@ -429,6 +468,12 @@ def opt_out_summary(
         .unique()
         .with_columns(pl.lit(True).alias(_OPTED))
     )
+    return [_opt_out_plan(base, opted, signal, h) for h in groupings]
+
+
+def _opt_out_plan(
+    base: pl.LazyFrame, opted: pl.LazyFrame, signal: pl.Expr, g: Grouping
+) -> pl.LazyFrame:
     contacted = (
         base.filter(_delivered() & _has_lead())
         .select(_cols(*g.keys, "lead_id"))
@@ -457,12 +502,8 @@ def opt_out_summary(
         "n_opt_out_events",
         "n_opted_out",
     ]
-    return _like(
-        df,
-        _assemble(
-            base, stats, g, counts, [*select, rate("n_opted_out", "n_used").alias("opt_out_rate")]
-        ),
-    )
+    select.append(rate("n_opted_out", "n_used").alias("opt_out_rate"))
+    return _assemble(base, stats, g, counts, select)
 
 
 # ---------------------------------------------------------------------------------------
@@ -522,10 +563,30 @@ def speed_to_lead_summary(
     (2, 0.5, 315000.0)
     """
     g = grouping(by, every, time_zone, period_column)
+    lf = windowed(df, window, period_column)
+    scope = _Flags(
+        include_warmup=include_warmup, include_test=include_test, include_demo=include_demo
+    )
+    return _like(df, speed_to_lead_plans(lf, [g], **scope, within=within)[0])
+
+
+def speed_to_lead_plans(
+    lf: pl.LazyFrame,
+    groupings: Sequence[Grouping],
+    *,
+    include_warmup: bool,
+    include_test: bool,
+    include_demo: bool,
+    within: timedelta = SPEED_TO_LEAD_WITHIN,
+) -> list[pl.LazyFrame]:
+    """:func:`speed_to_lead_summary` of ``lf`` for each grouping (all with the same
+    period), each lead's creation and first message found once for all of them."""
+    g = groupings[0]
+    keys = _cols(*[k for h in groupings for k in h.keys])
     within_us = _positive(within, "within", strict=False)
-    base = _base(
-        windowed(df, window, period_column), g, include_warmup, include_test, include_demo
-    ).with_row_index(_ROW)
+    # Long for the same reason as reply_summary: creation, first message, their join and
+    # the per-group statistics are the steps of the definition, in order.
+    base = _base(lf, g, include_warmup, include_test, include_demo).with_row_index(_ROW)
     timed = pl.col(_OK) & _has_lead() & pl.col("created_at").is_not_null()
 
     def first(cond: pl.Expr, t: str, prefix: str) -> pl.LazyFrame:
@@ -534,7 +595,7 @@ def speed_to_lead_summary(
         return rows.select(
             "lead_id",
             pl.col("created_at").alias(t),
-            *[pl.col(k).alias(f"{prefix}{k}") for k in g.keys],
+            *[pl.col(k).alias(f"{prefix}{k}") for k in keys],
         )
 
     created = first(is_lead_created(), _T_CREATED, f"{_P}c_")
@@ -543,24 +604,20 @@ def speed_to_lead_summary(
     units = created.join(firsts, on="lead_id", how="left").select(
         *[
             pl.when(contacted).then(pl.col(f"{_P}f_{k}")).otherwise(pl.col(f"{_P}c_{k}")).alias(k)
-            for k in g.keys
+            for k in keys
         ],
         (pl.col(_T_FIRST) - pl.col(_T_CREATED)).dt.total_microseconds().alias(_GAP),
     )
     gap = pl.col(_GAP)
     good = pl.when(gap >= 0).then(gap)
-    stats = _per_group(
-        units,
-        g,
-        [
-            pl.len().cast(COUNT).alias("n_leads"),
-            _count(gap.is_null()).alias("n_not_contacted"),
-            _count(gap < 0).alias("n_negative"),
-            _count(gap >= 0).alias("n_used"),
-            _count((gap >= 0) & (gap <= within_us)).alias("n_within"),
-            good.implode().list.sort(nulls_last=True).alias(f"{_P}values"),
-        ],
-    )
+    aggs = [
+        pl.len().cast(COUNT).alias("n_leads"),
+        _count(gap.is_null()).alias("n_not_contacted"),
+        _count(gap < 0).alias("n_negative"),
+        _count(gap >= 0).alias("n_used"),
+        _count((gap >= 0) & (gap <= within_us)).alias("n_within"),
+        good.implode().list.sort(nulls_last=True).alias(f"{_P}values"),
+    ]
     values = pl.col(f"{_P}values")
     n_used = pl.col("n_used")
     pcts: list[pl.Expr] = [
@@ -570,7 +627,8 @@ def speed_to_lead_summary(
     counts: list[str] = ["n_leads", "n_not_contacted", "n_negative", "n_used", "n_within"]
     select: list[pl.Expr | str] = ["n_events", "n_used", "n_excluded", *counts[:3], "n_within"]
     select += [rate("n_within", "n_used").alias("share_within"), *pcts]
-    return _like(df, _assemble(base.drop(_ROW), stats, g, counts, select))
+    events = base.drop(_ROW)
+    return [_assemble(events, _per_group(units, h, aggs), h, counts, select) for h in groupings]
 
 
 # ---------------------------------------------------------------------------------------

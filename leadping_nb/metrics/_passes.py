@@ -22,10 +22,10 @@ import polars as pl
 
 from leadping_nb.metrics._engagement import (
     check_min_volume,
-    opt_out_summary,
+    opt_out_plans,
     rank_groups,
-    reply_summary,
-    speed_to_lead_summary,
+    reply_plans,
+    speed_to_lead_plans,
 )
 from leadping_nb.metrics._exprs import STAGES, Every, TrafficScope, latency_us, receipt_cutoff
 from leadping_nb.metrics._latency import latency_plan
@@ -116,14 +116,21 @@ def _flags(scope: TrafficScope) -> _Flags:
 
 
 def _engagement_plans(
-    lf: pl.LazyFrame, by: Sequence[str], scope: TrafficScope
+    lf: pl.LazyFrame, by: str, rank_by: str | None, scope: TrafficScope
 ) -> list[pl.LazyFrame]:
+    """Reply, opt-out and speed to lead by ``by`` and in total (then the reply rate by
+    ``rank_by`` when it is another column): each metric links its rows once for all its
+    groupings."""
+    grouped = Grouping((by,), None, "UTC", "created_at")
+    total = Grouping((), None, "UTC", "created_at")
+    replies = [grouped, total]
+    if rank_by is not None and rank_by != by:
+        replies.append(Grouping((rank_by,), None, "UTC", "created_at"))
     kw = _flags(scope)
-    return [
-        reply_summary(lf, by=by, **kw),
-        opt_out_summary(lf, by=by, **kw),
-        speed_to_lead_summary(lf, by=by, **kw),
-    ]
+    r, r0, *r_rank = reply_plans(lf, replies, **kw)
+    o, o0 = opt_out_plans(lf, [grouped, total], **kw)
+    sp, sp0 = speed_to_lead_plans(lf, [grouped, total], **kw)
+    return [r, o, sp, r0, o0, sp0, *r_rank]
 
 
 def _failure_plan(base: pl.LazyFrame, keys: Sequence[pl.Expr], scope: TrafficScope) -> pl.LazyFrame:
@@ -152,6 +159,8 @@ def delivery_metrics(
     per-period delivery from one cube (period and ``billing_by`` as dimensions), the
     latency lists, the failure counts per ``failure_keys`` (expressions over the events),
     engagement by ``engagement_by`` and in total, and the ranking by ``rank_by``."""
+    # Long because it lists every plan of the report and unpacks the one collect_all in
+    # the same order; the derivations are the *_from_cube functions.
     if rank_by is not None:
         check_min_volume(min_volume)
     receipt_cutoff(as_of, receipt_timeout)  # validate before building the plan
@@ -165,15 +174,14 @@ def delivery_metrics(
         cube_plan(base, per, dims),
         latency_plan(base, total, STAGES, **_flags(scope)),
         _failure_plan(base, failure_keys, scope),
-        *_engagement_plans(lf, [engagement_by], scope),
-        *_engagement_plans(lf, [], scope),
+        *_engagement_plans(lf, engagement_by, rank_by, scope),
     ]
     ranked = Grouping((rank_by,), None, "UTC", "created_at") if rank_by else None
-    if ranked is not None and rank_by is not None:
-        plans.append(cube_plan(base, ranked))
-        if rank_by != engagement_by:
-            plans.append(reply_summary(lf, by=rank_by, **_flags(scope)))
-    cube, values, failures, r, o, sp, r0, o0, sp0, *rest = pl.collect_all(plans)
+    if ranked is not None:
+        plans.insert(3, cube_plan(base, ranked))
+    cube, values, failures, *rest = pl.collect_all(plans)
+    ranked_cube = rest.pop(0) if ranked is not None else None
+    r, o, sp, r0, o0, sp0, *reply_by_rank = rest
     s = summary_from(
         cube,
         values,
@@ -186,10 +194,10 @@ def delivery_metrics(
         receipt_timeout=receipt_timeout,
     )
     ranking = reply = None
-    if ranked is not None:
-        d = delivery_from_cube(rest[0], ranked, **_flags(scope))
+    if ranked is not None and ranked_cube is not None:
+        d = delivery_from_cube(ranked_cube, ranked, **_flags(scope))
         ranking = rank_groups(d, ranked, min_volume=min_volume)
-        reply = rest[1] if len(rest) > 1 else r
+        reply = reply_by_rank[0] if reply_by_rank else r
     return DeliveryMetrics(
         summary=s,
         by_period=delivery_from_cube(cube, per, **_flags(scope)),

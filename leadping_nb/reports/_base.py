@@ -381,6 +381,7 @@ def _table_view(t: ReportTable) -> dict[str, Any]:
 
 
 def _meta_rows(meta: ReportMeta, exclusions_text: str) -> list[dict[str, Any]]:
+    # Long because it is a list: one row of the header table per fact of ReportMeta.
     tz = meta.time_zone
     if meta.window is None:
         window = "all the data given (no window)"

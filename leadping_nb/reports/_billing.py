@@ -205,6 +205,7 @@ def _billing_kpis(
     cost_scale: int,
     currency: str,
 ) -> dict[str, KPI]:
+    # Long because it is a list: sixteen KPI declarations (key, label, value, formatter).
     t, w = _first(total), _first(whole)
     amount: Decimal = t.get("total_amount") or Decimal(0)
     n_used = int(t.get("n_used", 0))
