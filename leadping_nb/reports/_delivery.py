@@ -417,6 +417,8 @@ class DeliveryReport(_ReportBase):
             The store version the data were read from, when from a local store
             (recorded with the report's provenance, :meth:`ReportMeta.provenance`).
         """
+        # Long because the report's parts are listed here in their order: the inputs, the
+        # one metrics pass, then one table or KPI builder per part reading its result.
         if by is not None and by not in _RANK_BY:
             raise ValueError(f"by must be one of {_RANK_BY} or None, got {by!r}")
         inputs = _inputs(
