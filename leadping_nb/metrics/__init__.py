@@ -32,20 +32,16 @@ from __future__ import annotations
 
 from leadping_nb.metrics._engagement import (
     LEAD_CREATED_TYPES,
-    MIN_VOLUME,
     OPT_OUT_CANCEL_REASONS,
     OPT_OUT_COMPLIANCE_ACTIONS,
     OPT_OUT_STATUSES,
     REPLY_WINDOW,
     SPEED_TO_LEAD_WITHIN,
-    WILSON_Z,
-    delivery_ranking,
     is_lead_created,
     is_opt_out_signal,
     opt_out_summary,
     reply_summary,
     speed_to_lead_summary,
-    wilson_bounds,
 )
 from leadping_nb.metrics._exprs import (
     FINAL_OUTCOMES,
@@ -97,6 +93,7 @@ from leadping_nb.metrics._plans import (
     CHANNEL_UNITS,
     CHANNELS,
 )
+from leadping_nb.metrics._ranking import MIN_VOLUME, WILSON_Z, delivery_ranking, wilson_bounds
 from leadping_nb.metrics._summary import MetricsSummary, summary
 from leadping_nb.metrics._timeline import LIFECYCLE_COLUMNS, TIMELINE_COLUMNS, lead_timeline
 

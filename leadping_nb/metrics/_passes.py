@@ -20,13 +20,7 @@ from typing import TypedDict
 
 import polars as pl
 
-from leadping_nb.metrics._engagement import (
-    check_min_volume,
-    opt_out_plans,
-    rank_groups,
-    reply_plans,
-    speed_to_lead_plans,
-)
+from leadping_nb.metrics._engagement import opt_out_plans, reply_plans, speed_to_lead_plans
 from leadping_nb.metrics._exprs import STAGES, Every, TrafficScope, latency_us, receipt_cutoff
 from leadping_nb.metrics._latency import latency_plan
 from leadping_nb.metrics._plans import (
@@ -46,6 +40,7 @@ from leadping_nb.metrics._plans import (
     prepare,
     retry_from_cube,
 )
+from leadping_nb.metrics._ranking import check_min_volume, rank_groups
 from leadping_nb.metrics._summary import MetricsSummary, metric_counts, summary_from
 
 __all__ = ["BillingMetrics", "DeliveryMetrics", "Engagement", "billing_metrics", "delivery_metrics"]
