@@ -5,6 +5,7 @@ Run from the repository root (numbers in bench/README.md, "## reports")::
 
     git worktree add /tmp/lp-before <commit>           # the code to compare against
     .venv/bin/python bench/reports.py --before /tmp/lp-before
+    .venv/bin/python bench/reports.py --before /tmp/lp-before --also main=/tmp/lp-main
 
 Steps:
 
@@ -16,6 +17,9 @@ Steps:
    figures are drawn lazily, on ``to_html``) and, separately, ``to_html`` of each (figures
    drawn and encoded). The child prints its times as JSON.
 3. The table shows the median of the rounds per checkout and the ratio after / before.
+
+``--also NAME=PATH`` (repeatable) adds further checkouts as columns between "before" and
+"after", run in the same rounds (for example the main branch before a change).
 
 Only the API both checkouts share is used: ``from_frame(frame, as_of=...)`` and
 ``to_html()``.
@@ -84,6 +88,13 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--base", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a further checkout to time (repeatable), shown between before and after",
+    )
     ap.add_argument("--work", type=Path, default=Path("/tmp/leadping-bench"))
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -98,9 +109,15 @@ def main() -> None:
     if not parquet.exists():
         frame = events(args.events, base_events(args.base, args.work, seed=7))
         frame.write_parquet(parquet)
-    checkouts = {"after": ROOT}
+    checkouts: dict[str, Path] = {}
     if args.before is not None:
-        checkouts = {"before": args.before.resolve(), "after": ROOT}
+        checkouts["before"] = args.before.resolve()
+    for spec in args.also:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or name in ("before", "after"):
+            raise SystemExit(f"--also takes NAME=PATH with a new NAME, got {spec!r}")
+        checkouts[name] = Path(path).resolve()
+    checkouts["after"] = ROOT
     runs: dict[str, list[dict[str, float]]] = {k: [] for k in checkouts}
     load = os.getloadavg()[0]
     for _ in range(args.repeat):
@@ -108,18 +125,17 @@ def main() -> None:
             runs[name].append(run_child(code, parquet))
     keys = ["delivery_build_s", "billing_build_s", "delivery_html_s", "billing_html_s"]
     print(f"\n{args.events:,} events, median of {args.repeat}, load average {load:.1f} at start")
+    others = [k for k in checkouts if k != "after"]  # each gets an "after / k" column
     header = "| step | " + " | ".join(f"{k} s" for k in checkouts)
-    header += " | after / before |" if "before" in checkouts else " |"
+    header += "".join(f" | after / {k}" for k in others) + " |"
     print(header)
-    print("|---" * (len(checkouts) + 1 + ("before" in checkouts)) + "|")
+    print("|---" + "|---:" * (len(checkouts) + len(others)) + "|")
     for key in keys:
         med = {k: statistics.median(r[key] for r in runs[k]) for k in checkouts}
         row = f"| {key.removesuffix('_s')} | " + " | ".join(f"{med[k]:.2f}" for k in checkouts)
-        if "before" in checkouts:
-            row += f" | {med['after'] / med['before']:.2f} |"
-        else:
-            row += " |"
+        row += "".join(f" | {med['after'] / med[k]:.2f}" for k in others) + " |"
         print(row)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
     for k in checkouts:
         print(f"{k}: leadping_nb {runs[k][0]['version']} from {checkouts[k]}")
 

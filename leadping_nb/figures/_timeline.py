@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 import matplotlib.dates as mdates
 from matplotlib.axes import Axes
@@ -107,58 +108,74 @@ def lead_timeline_figure(
     xlabel = f"Time ({time_zone})"
     if rows == 0:
         return _no_data(ax, title, xlabel, "Message", "this lead has no messages")
-    steps = [c for c in STEP_MARKERS if c != "next_retry_at"]
-    labels: list[str] = []
     seen: set[str] = set()
     for lane, row in enumerate(shown.iter_rows(named=True)):
-        y = float(rows - 1 - lane)
-        times = [(c, row[c]) for c in steps if isinstance(row[c], datetime)]
-        color = OUTCOME_COLORS.get(str(row["outcome"]), "0.5")
-        if times:
-            nums = _date_nums([t for _c, t in times])
-            ax.add_line(
-                Line2D(
-                    [min(nums), max(nums)],
-                    [y, y],
-                    color=color,
-                    linewidth=2.5,
-                    alpha=0.6,
-                    solid_capstyle="round",
-                    gid=f"lane-{row['message']}",
-                )
-            )
-            for (column, _t), x in zip(times, nums, strict=True):
-                marker, mcolor, _label = STEP_MARKERS[column]
-                ax.plot(
-                    [x],
-                    [y],
-                    marker=marker,
-                    color=mcolor,
-                    markersize=8 if column == "delivered_at" else 6,
-                    linestyle="none",
-                    gid=f"step-{column}",
-                )
-                seen.add(column)
-            retry_at = row["next_retry_at"]
-            if isinstance(retry_at, datetime):
-                (rx,) = _date_nums([retry_at])
-                marker, mcolor, _label = STEP_MARKERS["next_retry_at"]
-                ax.plot([max(nums), rx], [y, y], color=mcolor, linestyle="--", linewidth=1)
-                ax.plot(
-                    [rx],
-                    [y],
-                    marker=marker,
-                    markerfacecolor="none",
-                    color=mcolor,
-                    linestyle="none",
-                    gid="step-next_retry_at",
-                )
-                seen.add("next_retry_at")
-        else:  # no timestamp at all: an empty lane, still labelled
-            ax.add_line(Line2D([], [], gid=f"lane-{row['message']}"))
-        labels.append(_lane_label(row))
+        seen |= _draw_lane(ax, row, float(rows - 1 - lane))
+    labels = [_lane_label(row) for row in shown.iter_rows(named=True)]
     ax.set_yticks([float(rows - 1 - i) for i in range(rows)], labels, fontsize="small")
     ax.set_ylim(-0.7, rows - 0.3)
+    _time_axis(ax, zone)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    if seen:
+        _step_legend(ax, seen)
+    return _figure(ax)
+
+
+def _draw_lane(ax: Axes, row: dict[str, Any], y: float) -> set[str]:
+    """One message's lane at height ``y``: a line from its first to its last step, a
+    marker per step, a pending retry as a dashed segment; the steps drawn."""
+    steps = [c for c in STEP_MARKERS if c != "next_retry_at"]
+    times = [(c, row[c]) for c in steps if isinstance(row[c], datetime)]
+    if not times:  # no timestamp at all: an empty lane, still labelled
+        ax.add_line(Line2D([], [], gid=f"lane-{row['message']}"))
+        return set()
+    color = OUTCOME_COLORS.get(str(row["outcome"]), "0.5")
+    nums = _date_nums([t for _c, t in times])
+    ax.add_line(
+        Line2D(
+            [min(nums), max(nums)],
+            [y, y],
+            color=color,
+            linewidth=2.5,
+            alpha=0.6,
+            solid_capstyle="round",
+            gid=f"lane-{row['message']}",
+        )
+    )
+    seen: set[str] = set()
+    for (column, _t), x in zip(times, nums, strict=True):
+        marker, mcolor, _label = STEP_MARKERS[column]
+        ax.plot(
+            [x],
+            [y],
+            marker=marker,
+            color=mcolor,
+            markersize=8 if column == "delivered_at" else 6,
+            linestyle="none",
+            gid=f"step-{column}",
+        )
+        seen.add(column)
+    retry_at = row["next_retry_at"]
+    if isinstance(retry_at, datetime):
+        (rx,) = _date_nums([retry_at])
+        marker, mcolor, _label = STEP_MARKERS["next_retry_at"]
+        ax.plot([max(nums), rx], [y, y], color=mcolor, linestyle="--", linewidth=1)
+        ax.plot(
+            [rx],
+            [y],
+            marker=marker,
+            markerfacecolor="none",
+            color=mcolor,
+            linestyle="none",
+            gid="step-next_retry_at",
+        )
+        seen.add("next_retry_at")
+    return seen
+
+
+def _time_axis(ax: Axes, zone: ZoneInfo) -> None:
+    """Date ticks in ``zone`` on the x axis, scaled to the lanes."""
     ax.autoscale(axis="x")
     ax.margins(x=0.03)
     locator = mdates.AutoDateLocator(tz=zone, minticks=3, maxticks=8)  # type: ignore[no-untyped-call]
@@ -166,27 +183,27 @@ def lead_timeline_figure(
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d %H:%M", tz=zone))  # type: ignore[no-untyped-call]
     ax.tick_params(axis="x", labelrotation=30)
     ax.grid(axis="x", color="0.9")
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    if seen:  # the steps drawn, in lifecycle order
-        handles = [
-            Line2D(
-                [],
-                [],
-                marker=marker,
-                color=mcolor,
-                markerfacecolor="none" if column == "next_retry_at" else mcolor,
-                linestyle="none",
-                label=label,
-            )
-            for column, (marker, mcolor, label) in STEP_MARKERS.items()
-            if column in seen
-        ]
-        ax.legend(
-            handles=handles,
-            loc="upper left",
-            bbox_to_anchor=(1.01, 1.0),
-            fontsize="small",
-            frameon=False,
+
+
+def _step_legend(ax: Axes, seen: set[str]) -> None:
+    """A legend of the steps drawn, in lifecycle order."""
+    handles = [
+        Line2D(
+            [],
+            [],
+            marker=marker,
+            color=mcolor,
+            markerfacecolor="none" if column == "next_retry_at" else mcolor,
+            linestyle="none",
+            label=label,
         )
-    return _figure(ax)
+        for column, (marker, mcolor, label) in STEP_MARKERS.items()
+        if column in seen
+    ]
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize="small",
+        frameon=False,
+    )

@@ -1,6 +1,7 @@
 """Engagement metrics (reply rate, opt-out rate, speed to lead) and delivery rankings.
 
-The definitions are in ``docs/metrics.md`` ("Engagement" and "Rankings"); the frame
+The definitions are in ``docs/metrics.md`` ("Engagement"; the rankings are in
+:mod:`leadping_nb.metrics._ranking`); the frame
 functions follow the conventions of :mod:`leadping_nb.metrics`: a ``DataFrame`` or a
 ``LazyFrame`` in, the same kind out, grouped by ``by`` columns and optionally by calendar
 period (``every`` in ``time_zone``, placed by ``period_column``; ``period`` first), with
@@ -16,14 +17,13 @@ message, a contacted lead, a created lead) is counted in the group of its own ev
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Final, TypeVar
+from datetime import timedelta
+from typing import Final, TypedDict, TypeVar
 
 import polars as pl
 
 from leadping_nb._core.window import Window
 from leadping_nb.metrics._exprs import (
-    RECEIPT_TIMEOUT,
     Every,
     _ci_in,
     is_countable_traffic,
@@ -31,18 +31,14 @@ from leadping_nb.metrics._exprs import (
     outcome,
     percentile_of_sorted,
     period_key,
-    true_divide,
     us_to_ms,
 )
 from leadping_nb.metrics._plans import (
     COUNT,
     Grouping,
     aggregate,
-    cube_plan,
-    delivery_from_cube,
     finish_period,
     grouping,
-    prepare,
     rate,
     windowed,
 )
@@ -52,20 +48,16 @@ from leadping_nb.metrics._plans import (
 
 __all__ = [
     "LEAD_CREATED_TYPES",
-    "MIN_VOLUME",
     "OPT_OUT_CANCEL_REASONS",
     "OPT_OUT_COMPLIANCE_ACTIONS",
     "OPT_OUT_STATUSES",
     "REPLY_WINDOW",
     "SPEED_TO_LEAD_WITHIN",
-    "WILSON_Z",
-    "delivery_ranking",
     "is_lead_created",
     "is_opt_out_signal",
     "opt_out_summary",
     "reply_summary",
     "speed_to_lead_summary",
-    "wilson_bounds",
 ]
 
 #: Default reply window: an inbound message up to 24 hours after an outbound one answers it.
@@ -81,12 +73,15 @@ OPT_OUT_COMPLIANCE_ACTIONS: Final[tuple[str, ...]] = ("OptOutRecorded", "OptOutS
 OPT_OUT_CANCEL_REASONS: Final[tuple[str, ...]] = ("LeadOptedOut",)
 #: ``timeline_type`` / ``event_type`` values (ASCII case ignored) of a lead's creation.
 LEAD_CREATED_TYPES: Final[tuple[str, ...]] = ("LeadCreated",)
-#: z of a two-sided 95 % interval (the standard normal's 0.975 quantile).
-WILSON_Z: Final = 1.959963984540054
-#: Default minimum number of final outcomes a group needs to be ranked.
-MIN_VOLUME: Final = 30
 
 F = TypeVar("F", pl.DataFrame, pl.LazyFrame)
+
+
+class _Flags(TypedDict):
+    include_warmup: bool
+    include_test: bool
+    include_demo: bool
+
 
 _P = "__lpe_"
 _OUT, _OK, _IN, _ROW = f"{_P}out", f"{_P}ok", f"{_P}in", f"{_P}row"
@@ -139,39 +134,6 @@ def is_opt_out_signal() -> pl.Expr:
         | pl.col("cancel_reason").is_in(list(OPT_OUT_CANCEL_REASONS)).fill_null(False)
     )
     return signal.alias("is_opt_out_signal")
-
-
-def wilson_bounds(
-    successes: pl.Expr | str, trials: pl.Expr | str, *, z: float = WILSON_Z
-) -> tuple[pl.Expr, pl.Expr]:
-    """The Wilson score interval of ``successes / trials``: ``(lower, upper)`` Float64.
-
-    With ``p = k / n``: ``d = 1 + z²/n``, ``c = (p + z²/(2n)) / d``,
-    ``h = (z / d) · √(p(1 − p)/n + z²/(4n²))``; lower ``max(0, c − h)``, upper
-    ``min(1, c + h)``, evaluated in this order in Float64 (each division a true IEEE
-    division). Both are null when ``n`` is 0 or null.
-
-    Examples
-    --------
-    >>> df = pl.DataFrame({"k": [9, 0], "n": [10, 0]})
-    >>> lo, hi = wilson_bounds("k", "n")
-    >>> [round(x, 6) if x is not None else None for x in df.select(lo).to_series()]
-    [0.59585, None]
-    >>> round(df.select(hi).item(0, 0), 6)
-    0.982124
-    """
-    k = (pl.col(successes) if isinstance(successes, str) else successes).cast(pl.Float64)
-    n = (pl.col(trials) if isinstance(trials, str) else trials).cast(pl.Float64)
-    zf = pl.lit(float(z), dtype=pl.Float64)
-    z2 = zf * zf
-    p = true_divide(k, n)
-    d = 1.0 + true_divide(z2, n)
-    c = true_divide(p + true_divide(z2, 2.0 * n), d)
-    h = true_divide(zf, d) * (true_divide(p * (1.0 - p), n) + true_divide(z2, 4.0 * n * n)).sqrt()
-    ok = n > 0
-    lower = pl.when(ok).then(pl.max_horizontal(c - h, pl.lit(0.0)))
-    upper = pl.when(ok).then(pl.min_horizontal(c + h, pl.lit(1.0)))
-    return lower.alias("wilson_low"), upper.alias("wilson_high")
 
 
 # ---------------------------------------------------------------------------------------
@@ -313,8 +275,31 @@ def reply_summary(
     (2, 1, 0.5)
     """
     g = grouping(by, every, time_zone, period_column)
+    lf = windowed(df, window, period_column)
+    scope = _Flags(
+        include_warmup=include_warmup, include_test=include_test, include_demo=include_demo
+    )
+    return _like(df, reply_plans(lf, [g], **scope, reply_window=reply_window)[0])
+
+
+def reply_plans(
+    lf: pl.LazyFrame,
+    groupings: Sequence[Grouping],
+    *,
+    include_warmup: bool,
+    include_test: bool,
+    include_demo: bool,
+    reply_window: timedelta = REPLY_WINDOW,
+) -> list[pl.LazyFrame]:
+    """:func:`reply_summary` of ``lf`` for each grouping (all with the same period), the
+    replies linked once for all of them."""
+    g = groupings[0]
+    keys = _cols(*[k for h in groupings for k in h.keys])
     window_us = _positive(reply_window, "reply_window", strict=True)
-    base = _base(windowed(df, window, period_column), g, include_warmup, include_test, include_demo)
+    # Long because the definition has four steps, each a named LazyFrame of the one plan:
+    # the used deliveries, the inbound messages, the as-of join that links an answer to
+    # the delivery it answers, and the units counted per group.
+    base = _base(lf, g, include_warmup, include_test, include_demo)
     used = _delivered() & _has_lead()
     deliveries = (
         base.filter(used)
@@ -348,29 +333,21 @@ def reply_summary(
     )
     units = (
         base.filter(_outbound())
-        .select(*_cols(*g.keys, "lead_id"), _OUT, pl.col("delivered_at").alias(_T_OUT))
+        .select(*_cols(*keys, "lead_id"), _OUT, pl.col("delivered_at").alias(_T_OUT))
         .join(answered, on=["lead_id", _T_OUT], how="left")
     )
     delivered = pl.col(_OUT) == "delivered"
-    stats = _per_group(
-        units,
-        g,
-        [
-            pl.len().cast(COUNT).alias("n_outbound"),
-            _count(~delivered).alias("n_not_delivered"),
-            _count(delivered & ~_has_lead()).alias("n_missing_lead"),
-            _count(delivered & _has_lead()).alias("n_used"),
-            _count(delivered & _has_lead() & pl.col(_REPLIED)).alias("n_replied"),
-        ],
-    )
+    aggs = [
+        pl.len().cast(COUNT).alias("n_outbound"),
+        _count(~delivered).alias("n_not_delivered"),
+        _count(delivered & ~_has_lead()).alias("n_missing_lead"),
+        _count(delivered & _has_lead()).alias("n_used"),
+        _count(delivered & _has_lead() & pl.col(_REPLIED)).alias("n_replied"),
+    ]
     counts: list[str] = ["n_outbound", "n_not_delivered", "n_missing_lead", "n_used", "n_replied"]
     select: list[pl.Expr | str] = ["n_events", "n_used", "n_excluded", *counts[:3], "n_replied"]
-    return _like(
-        df,
-        _assemble(
-            base, stats, g, counts, [*select, rate("n_replied", "n_used").alias("reply_rate")]
-        ),
-    )
+    select.append(rate("n_replied", "n_used").alias("reply_rate"))
+    return [_assemble(base, _per_group(units, h, aggs), h, counts, select) for h in groupings]
 
 
 # ---------------------------------------------------------------------------------------
@@ -421,7 +398,24 @@ def opt_out_summary(
     (2, 1, 0.5)
     """
     g = grouping(by, every, time_zone, period_column)
-    base = _base(windowed(df, window, period_column), g, include_warmup, include_test, include_demo)
+    lf = windowed(df, window, period_column)
+    scope = _Flags(
+        include_warmup=include_warmup, include_test=include_test, include_demo=include_demo
+    )
+    return _like(df, opt_out_plans(lf, [g], **scope)[0])
+
+
+def opt_out_plans(
+    lf: pl.LazyFrame,
+    groupings: Sequence[Grouping],
+    *,
+    include_warmup: bool,
+    include_test: bool,
+    include_demo: bool,
+) -> list[pl.LazyFrame]:
+    """:func:`opt_out_summary` of ``lf`` for each grouping (all with the same period),
+    the opted-out leads found once for all of them."""
+    base = _base(lf, groupings[0], include_warmup, include_test, include_demo)
     signal = is_opt_out_signal()
     opted = (
         base.filter(pl.col(_OK) & _has_lead() & signal)
@@ -429,6 +423,12 @@ def opt_out_summary(
         .unique()
         .with_columns(pl.lit(True).alias(_OPTED))
     )
+    return [_opt_out_plan(base, opted, signal, h) for h in groupings]
+
+
+def _opt_out_plan(
+    base: pl.LazyFrame, opted: pl.LazyFrame, signal: pl.Expr, g: Grouping
+) -> pl.LazyFrame:
     contacted = (
         base.filter(_delivered() & _has_lead())
         .select(_cols(*g.keys, "lead_id"))
@@ -457,12 +457,8 @@ def opt_out_summary(
         "n_opt_out_events",
         "n_opted_out",
     ]
-    return _like(
-        df,
-        _assemble(
-            base, stats, g, counts, [*select, rate("n_opted_out", "n_used").alias("opt_out_rate")]
-        ),
-    )
+    select.append(rate("n_opted_out", "n_used").alias("opt_out_rate"))
+    return _assemble(base, stats, g, counts, select)
 
 
 # ---------------------------------------------------------------------------------------
@@ -522,10 +518,30 @@ def speed_to_lead_summary(
     (2, 0.5, 315000.0)
     """
     g = grouping(by, every, time_zone, period_column)
+    lf = windowed(df, window, period_column)
+    scope = _Flags(
+        include_warmup=include_warmup, include_test=include_test, include_demo=include_demo
+    )
+    return _like(df, speed_to_lead_plans(lf, [g], **scope, within=within)[0])
+
+
+def speed_to_lead_plans(
+    lf: pl.LazyFrame,
+    groupings: Sequence[Grouping],
+    *,
+    include_warmup: bool,
+    include_test: bool,
+    include_demo: bool,
+    within: timedelta = SPEED_TO_LEAD_WITHIN,
+) -> list[pl.LazyFrame]:
+    """:func:`speed_to_lead_summary` of ``lf`` for each grouping (all with the same
+    period), each lead's creation and first message found once for all of them."""
+    g = groupings[0]
+    keys = _cols(*[k for h in groupings for k in h.keys])
     within_us = _positive(within, "within", strict=False)
-    base = _base(
-        windowed(df, window, period_column), g, include_warmup, include_test, include_demo
-    ).with_row_index(_ROW)
+    # Long for the same reason as reply_summary: creation, first message, their join and
+    # the per-group statistics are the steps of the definition, in order.
+    base = _base(lf, g, include_warmup, include_test, include_demo).with_row_index(_ROW)
     timed = pl.col(_OK) & _has_lead() & pl.col("created_at").is_not_null()
 
     def first(cond: pl.Expr, t: str, prefix: str) -> pl.LazyFrame:
@@ -534,7 +550,7 @@ def speed_to_lead_summary(
         return rows.select(
             "lead_id",
             pl.col("created_at").alias(t),
-            *[pl.col(k).alias(f"{prefix}{k}") for k in g.keys],
+            *[pl.col(k).alias(f"{prefix}{k}") for k in keys],
         )
 
     created = first(is_lead_created(), _T_CREATED, f"{_P}c_")
@@ -543,24 +559,20 @@ def speed_to_lead_summary(
     units = created.join(firsts, on="lead_id", how="left").select(
         *[
             pl.when(contacted).then(pl.col(f"{_P}f_{k}")).otherwise(pl.col(f"{_P}c_{k}")).alias(k)
-            for k in g.keys
+            for k in keys
         ],
         (pl.col(_T_FIRST) - pl.col(_T_CREATED)).dt.total_microseconds().alias(_GAP),
     )
     gap = pl.col(_GAP)
     good = pl.when(gap >= 0).then(gap)
-    stats = _per_group(
-        units,
-        g,
-        [
-            pl.len().cast(COUNT).alias("n_leads"),
-            _count(gap.is_null()).alias("n_not_contacted"),
-            _count(gap < 0).alias("n_negative"),
-            _count(gap >= 0).alias("n_used"),
-            _count((gap >= 0) & (gap <= within_us)).alias("n_within"),
-            good.implode().list.sort(nulls_last=True).alias(f"{_P}values"),
-        ],
-    )
+    aggs = [
+        pl.len().cast(COUNT).alias("n_leads"),
+        _count(gap.is_null()).alias("n_not_contacted"),
+        _count(gap < 0).alias("n_negative"),
+        _count(gap >= 0).alias("n_used"),
+        _count((gap >= 0) & (gap <= within_us)).alias("n_within"),
+        good.implode().list.sort(nulls_last=True).alias(f"{_P}values"),
+    ]
     values = pl.col(f"{_P}values")
     n_used = pl.col("n_used")
     pcts: list[pl.Expr] = [
@@ -570,100 +582,5 @@ def speed_to_lead_summary(
     counts: list[str] = ["n_leads", "n_not_contacted", "n_negative", "n_used", "n_within"]
     select: list[pl.Expr | str] = ["n_events", "n_used", "n_excluded", *counts[:3], "n_within"]
     select += [rate("n_within", "n_used").alias("share_within"), *pcts]
-    return _like(df, _assemble(base.drop(_ROW), stats, g, counts, select))
-
-
-# ---------------------------------------------------------------------------------------
-# rankings
-
-
-def delivery_ranking(
-    df: F,
-    *,
-    by: str | Sequence[str],
-    min_volume: int = MIN_VOLUME,
-    include_warmup: bool = False,
-    include_test: bool = False,
-    include_demo: bool = False,
-    window: Window | None = None,
-    as_of: datetime | None = None,
-    receipt_timeout: timedelta = RECEIPT_TIMEOUT,
-    z: float = WILSON_Z,
-) -> F:
-    """Groups ranked worst first by delivery rate, without ranking small groups on noise.
-
-    Per group, the columns of :func:`~leadping_nb.metrics.delivery_summary` (keys,
-    ``n_events`` ... ``n_used`` = the final outcomes, ``delivery_rate``),
-    then ``n_failures`` (the final outcomes other than delivered: ``n_used -
-    n_delivered``), ``wilson_low`` and ``wilson_high``
-    (:func:`wilson_bounds` of ``n_delivered / n_used``, 95 % by default), ``rankable``
-    (``n_used >= min_volume``) and ``rank`` (1 = worst, null for groups too small).
-
-    Rule: rankable groups come first, ordered by ``wilson_high`` ascending (the best
-    delivery rate the group plausibly has: a group is ranked bad only when even that is
-    low), ties by ``delivery_rate`` ascending, then ``n_used`` descending, then the keys;
-    the groups below ``min_volume`` follow, by ``n_used`` descending, then the keys.
-
-    Parameters
-    ----------
-    df
-        A canonical events ``DataFrame`` or ``LazyFrame``; the result is the same kind.
-    by
-        The group columns (for example ``"campaign_id"``, ``"from_phone_number"``,
-        ``"source_id"``); at least one.
-    min_volume
-        Final outcomes a group needs to be ranked (default :data:`MIN_VOLUME`, 30).
-    include_warmup, include_test, include_demo
-        Count warm-up / test / demo traffic (excluded by default; :class:`TrafficScope`).
-    window
-        Keep only the events whose ``period_column`` lies in this
-        :class:`~leadping_nb.Window` before anything is linked or counted.
-    as_of, receipt_timeout
-        As in :func:`~leadping_nb.metrics.delivery_summary` (when a sent message without a
-        receipt counts as ``no_receipt``).
-    z
-        Normal quantile of the interval (default :data:`WILSON_Z`, 95 %).
-
-    Examples
-    --------
-    >>> from leadping_nb._core.schema import EVENT_SCHEMA
-    >>> from datetime import datetime, UTC
-    >>> t = datetime(2024, 1, 1, tzinfo=UTC)
-    >>> rows = [{"campaign_id": "big", "direction": "Outbound", "delivered_at": t}] * 40
-    >>> rows += [{"campaign_id": "big", "direction": "Outbound", "failed_at": t}] * 10
-    >>> rows += [{"campaign_id": "tiny", "direction": "Outbound", "failed_at": t}] * 2
-    >>> r = delivery_ranking(pl.DataFrame(rows, schema=EVENT_SCHEMA), by="campaign_id")
-    >>> r.select("campaign_id", "n_used", "delivery_rate", "rank").rows()
-    [('big', 50, 0.8, 1), ('tiny', 2, 0.0, None)]
-    """
-    if isinstance(min_volume, bool) or not isinstance(min_volume, int) or min_volume < 1:
-        raise ValueError(f"min_volume must be a positive integer, got {min_volume!r}")
-    g: Grouping = grouping(by, None, "UTC", "created_at")
-    if not g.keys:
-        raise ValueError("delivery_ranking needs at least one column in by")
-    lf = windowed(df, window, "created_at")
-    cube = cube_plan(prepare(lf, g, as_of=as_of, receipt_timeout=receipt_timeout), g)
-    d = delivery_from_cube(
-        cube, g, include_warmup=include_warmup, include_test=include_test, include_demo=include_demo
-    )
-    low, high = wilson_bounds("n_delivered", "n_used", z=z)
-    ranked = d.with_columns(
-        (pl.col("n_used") - pl.col("n_delivered")).alias("n_failures"),
-        low,
-        high,
-        (pl.col("n_used") >= min_volume).alias("rankable"),
-    )
-    ranked = ranked.sort(
-        [
-            ~pl.col("rankable"),
-            pl.when(pl.col("rankable")).then(pl.col("wilson_high")),
-            pl.when(pl.col("rankable")).then(pl.col("delivery_rate")),
-            -pl.col("n_used"),
-            *[pl.col(k) for k in g.keys],
-        ],
-        nulls_last=True,
-    )
-    ranked = ranked.with_columns(
-        pl.when(pl.col("rankable")).then(pl.col("rankable").cast(COUNT).cum_sum()).alias("rank")
-    )
-    return _like(df, ranked)
+    events = base.drop(_ROW)
+    return [_assemble(events, _per_group(units, h, aggs), h, counts, select) for h in groupings]

@@ -15,14 +15,24 @@ which is several times faster than a case-insensitive regex at 10M rows.
 from __future__ import annotations
 
 import itertools
-import zoneinfo
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Final, Literal, get_args
 
 import polars as pl
+
+from leadping_nb.metrics._arith import decimal_ratio as decimal_ratio
+from leadping_nb.metrics._arith import percentile as percentile
+from leadping_nb.metrics._arith import percentile_of_sorted as percentile_of_sorted
+from leadping_nb.metrics._arith import true_divide as true_divide
+from leadping_nb.metrics._arith import us_to_ms as us_to_ms
+from leadping_nb.metrics._periods import Every as Every
+from leadping_nb.metrics._periods import check_every as check_every
+from leadping_nb.metrics._periods import check_time_zone as check_time_zone
+from leadping_nb.metrics._periods import period as period
+from leadping_nb.metrics._periods import period_key as period_key
+from leadping_nb.metrics._periods import period_start as period_start
 
 __all__ = [
     "FINAL_OUTCOMES",
@@ -59,7 +69,6 @@ __all__ = [
 ]
 
 Stage = Literal["queue", "send", "carrier", "end_to_end", "schedule_lag", "to_failure"]
-Every = Literal["day", "week", "month"]
 Outcome = Literal[
     "delivered",
     "undeliverable",
@@ -191,33 +200,6 @@ def latency_us(stage: Stage) -> pl.Expr:
     """Signed duration of a stage in whole microseconds (Int64; null when an end is null)."""
     start, end = _stage_columns(stage)
     return (pl.col(end) - pl.col(start)).dt.total_microseconds()
-
-
-def true_divide(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
-    """``numerator / denominator`` as one correctly rounded IEEE division (Float64 in).
-
-    Polars divides a column by a scalar through a multiplication by its reciprocal, which
-    is one ulp off the quotient for 13 % of values (71 / 1000 -> 0.07100000000000001). A
-    "scalar" is a literal, but also a column Polars holds as one broadcast value, which
-    it does on its own: a count aggregated over groups that all have one row is one.
-    Adding ``numerator * 0.0`` (exactly ±0, the quotients are of finite values) to the
-    divisor makes it a column whenever the numerator is one, so the division is a true
-    elementwise division, equal to Python's ``a / b`` on the same Float64 values.
-
-    Examples
-    --------
-    >>> df = pl.DataFrame({"a": [71.0, 1.0]}).with_columns(pl.lit(1000.0).alias("b"))
-    >>> df.select(true_divide(pl.col("a"), pl.col("b"))).to_series().to_list()
-    [0.071, 0.001]
-    """
-    result: pl.Expr = numerator / (numerator * 0.0 + denominator)
-    return result
-
-
-def us_to_ms(micros: pl.Expr) -> pl.Expr:
-    """Integer microseconds to Float64 milliseconds, correctly rounded (Python's
-    ``us / 1000``; exact microseconds below 2^53, 285 years)."""
-    return true_divide(micros.cast(pl.Float64), pl.lit(1000.0))
 
 
 def negative_gap(stage: Stage) -> pl.Expr:
@@ -646,178 +628,3 @@ def retry_pending(as_of: datetime, *, receipt_timeout: timedelta = RECEIPT_TIMEO
     return pending_from(outcome(as_of=as_of, receipt_timeout=receipt_timeout), as_of).alias(
         "retry_pending"
     )
-
-
-# ---------------------------------------------------------------------------------------
-# calendar periods
-
-
-def check_time_zone(time_zone: str) -> str:
-    """Return ``time_zone`` if it is an IANA zone name, else raise :class:`ValueError`."""
-    try:
-        zoneinfo.ZoneInfo(time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {time_zone!r}") from None
-    return time_zone
-
-
-def check_every(every: str) -> Every:
-    """Return ``every`` if it is a known period, else raise :class:`ValueError`."""
-    if every not in get_args(Every):
-        raise ValueError(f"unknown period {every!r}; expected 'day', 'week' or 'month'")
-    return every  # type: ignore[return-value]
-
-
-def period_key(every: Every, time_zone: str = "UTC", column: str = "created_at") -> pl.Expr:
-    """An Int32 key of the local period, cheap to group by.
-
-    Days since 1970-01-01 of the period's first local day (``day``, ``week``), or
-    ``12 * year + month - 1`` (``month``); :func:`period_start` turns it into the
-    period's first instant. Null when ``column`` is null.
-    """
-    check_every(every)
-    check_time_zone(time_zone)
-    ts = pl.col(column)
-    if time_zone == "UTC":
-        local_date = ts.dt.convert_time_zone("UTC").dt.date()
-    else:
-        local_date = ts.dt.convert_time_zone(time_zone).dt.replace_time_zone(None).dt.date()
-    if every == "month":
-        month = local_date.dt.month().cast(pl.Int32)
-        return (local_date.dt.year().cast(pl.Int32) * 12 + month - 1).cast(pl.Int32)
-    days = local_date.cast(pl.Int32)
-    if every == "week":
-        # 1970-01-01 was a Thursday (weekday 3 with Monday = 0): weeks start on Monday.
-        return days - (days + 3) % 7
-    return days
-
-
-def period_start(key: pl.Expr, every: Every, time_zone: str = "UTC") -> pl.Expr:
-    """The first instant, a ``Datetime("us", time_zone)``, of a :func:`period_key`.
-
-    Local midnight of the period's first day; when DST makes midnight ambiguous the
-    earlier instant, when midnight falls in a DST gap the first instant after the gap.
-    """
-    name = key.meta.output_name(raise_if_undetermined=False) or "period"
-    first = pl.date(key // 12, key % 12 + 1, 1) if every == "month" else key.cast(pl.Date)
-    naive = first.cast(pl.Datetime("us"))
-    start = naive.dt.replace_time_zone(time_zone, ambiguous="earliest", non_existent="null")
-    # A gap at midnight: midnight read with the previous day's offset is the gap's end.
-    after_gap = (naive - pl.duration(days=1)).dt.replace_time_zone(
-        time_zone, ambiguous="earliest", non_existent="null"
-    ) + pl.duration(days=1)
-    return pl.coalesce(start, after_gap).alias(name)
-
-
-def period(every: Every, time_zone: str = "UTC", column: str = "created_at") -> pl.Expr:
-    """The start of the calendar period containing ``column``, in ``time_zone``.
-
-    Days run from local midnight, weeks start on Monday (ISO), months on the 1st. The
-    result is a tz-aware ``Datetime("us", time_zone)``: local midnight of the period's
-    first day or, where DST makes midnight ambiguous, the earlier instant, and where
-    midnight does not exist, the first instant of the day. All events of one local
-    period get the same start, across DST changes (``dt.truncate`` on a tz-aware column
-    can give one local day two starts).
-
-    Parameters
-    ----------
-    every
-        ``"day"``, ``"week"`` or ``"month"``.
-    time_zone
-        An IANA zone name such as ``"America/New_York"``.
-    column
-        The timestamp column to bucket.
-
-    Examples
-    --------
-    >>> from datetime import datetime, UTC
-    >>> df = pl.DataFrame({"created_at": [datetime(2024, 3, 10, 3, 30, tzinfo=UTC)]},
-    ...                   schema={"created_at": pl.Datetime("us", "UTC")})
-    >>> df.select(period("day", "America/New_York")).item()
-    datetime.datetime(2024, 3, 9, 0, 0, tzinfo=zoneinfo.ZoneInfo(key='America/New_York'))
-    """
-    return period_start(period_key(every, time_zone, column), every, time_zone).alias("period")
-
-
-# ---------------------------------------------------------------------------------------
-# percentiles and exact ratios
-
-
-def percentile_of_sorted(
-    sorted_list: pl.Expr,
-    q: float,
-    *,
-    n: pl.Expr | None = None,
-    value: Callable[[pl.Expr], pl.Expr] | None = None,
-) -> pl.Expr:
-    """:data:`INTERPOLATION` percentile ``q`` of a ``List`` whose first ``n`` values are
-    sorted and not null (default ``n``: the list's length); null when ``n`` is 0.
-
-    ``value`` maps the two list elements read before interpolating (the latency summary
-    reads integer microseconds and interpolates their exact milliseconds).
-    """
-    if n is None:
-        n = sorted_list.list.len()
-    n = n.cast(pl.Int64)
-    h = (n - 1).cast(pl.Float64) * q
-    lo = h.floor().cast(pl.Int64)
-    hi = pl.min_horizontal(lo + 1, n - 1)
-    a = sorted_list.list.get(lo, null_on_oob=True)
-    b = sorted_list.list.get(hi, null_on_oob=True)
-    if value is not None:
-        a, b = value(a), value(b)
-    result: pl.Expr = pl.when(n > 0).then(a + (h - lo) * (b - a))
-    return result
-
-
-def percentile(expr: pl.Expr | str, q: float) -> pl.Expr:
-    """The ``q`` quantile with the package's one interpolation (:data:`INTERPOLATION`).
-
-    Nulls are ignored; the result (Float64) is null when no value remains. Use it in
-    ``select`` or ``group_by().agg``; every summary of this package uses the same
-    arithmetic, so a figure's percentile equals the table's to the last bit.
-
-    Examples
-    --------
-    >>> pl.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]}).select(percentile("x", 0.9)).item()
-    3.7
-    >>> df = pl.DataFrame({"g": [1, 1, 2], "x": [1.0, 3.0, None]})
-    >>> df.group_by("g").agg(percentile("x", 0.5)).sort("g").rows()
-    [(1, 2.0), (2, None)]
-    """
-    if not 0.0 <= q <= 1.0:
-        raise ValueError(f"q must be within [0, 1], got {q}")
-    e = pl.col(expr) if isinstance(expr, str) else expr
-    values = e.drop_nulls().cast(pl.Float64).sort().implode()
-    return percentile_of_sorted(values, q)
-
-
-def decimal_ratio(
-    numerator: pl.Expr, denominator: pl.Expr, *, scale: int, numerator_scale: int = 6
-) -> pl.Expr:
-    """Exact ``numerator / denominator`` rounded half-to-even at ``scale`` decimals.
-
-    ``numerator`` is a Decimal expression (cast to ``Decimal(38, numerator_scale)``,
-    which must not be below its own scale), ``denominator`` a non-negative integer
-    expression. The result is ``Decimal(38, scale)``, null when the denominator is 0 or
-    null. Polars rounds a Decimal division at the larger input scale, so dividing
-    directly would round at the wrong digit; this divides the unscaled integers instead.
-
-    Examples
-    --------
-    >>> from decimal import Decimal
-    >>> df = pl.DataFrame({"amt": [Decimal("0.0150")], "n": [2]},
-    ...                   schema={"amt": pl.Decimal(18, 6), "n": pl.Int64})
-    >>> df.select(decimal_ratio(pl.col("amt"), pl.col("n"), scale=3)).item()
-    Decimal('0.008')
-    """
-    if not 0 <= scale <= 18 or not 0 <= numerator_scale <= 18:
-        raise ValueError("scale and numerator_scale must be within [0, 18]")
-    d0 = pl.Decimal(38, 0)
-    unscaled = (numerator.cast(pl.Decimal(38, numerator_scale)) * 10**numerator_scale).cast(d0)
-    up = 10 ** max(scale - numerator_scale, 0)
-    down = 10 ** max(numerator_scale - scale, 0)
-    safe_den = pl.when(denominator > 0).then(denominator).cast(d0)
-    quotient = (unscaled * up) / (safe_den * down)  # scale 0: rounded half-to-even
-    result: pl.Expr = quotient.cast(pl.Decimal(38, scale)) / 10**scale
-    return result

@@ -8,9 +8,10 @@ Two passes over the events do all the work:
   with the exact Decimal amount sum. Its result has thousands of rows, not millions;
   every count, rate and money total of every summary is a re-aggregation of it
   (``*_from_cube``), so they all agree exactly.
-* :func:`latency_plan` collects, per group and stage, the latencies a summary uses (one
-  list per stage, sorted once; all percentiles are read from it) and counts the missing
-  and negative ones.
+* :func:`~leadping_nb.metrics._latency.latency_plan` (in
+  :mod:`leadping_nb.metrics._latency`) collects, per group and stage, the latencies a
+  summary uses (one list per stage, sorted once; all percentiles are read from it) and
+  counts the missing and negative ones.
 
 Performance notes (10M events, 2 cores): string categories are matched with ``is_in``
 over case variants (not regexes); the period is grouped as an Int32 key and turned into
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal, TypeVar
 
 import polars as pl
@@ -31,15 +32,14 @@ from leadping_nb._core.window import Window
 from leadping_nb.metrics._exprs import (
     FINAL_OUTCOMES,
     OUTCOMES,
-    PERCENTILES,
     RECEIPT_TIMEOUT,
-    STAGE_DTYPE,
     STAGES,
     Every,
     Stage,
     TrafficScope,
     _ci_in,
     any_outbound_timestamp,
+    as_utc,
     check_every,
     check_time_zone,
     decimal_ratio,
@@ -51,13 +51,11 @@ from leadping_nb.metrics._exprs import (
     message_kinds,
     outcome_from,
     pending_from,
-    percentile_of_sorted,
     period_key,
     period_start,
     receipt_cutoff,
     true_divide,
     typed_as_message,
-    us_to_ms,
 )
 
 COUNT = pl.Int64
@@ -99,10 +97,6 @@ def _lat(s: Stage) -> str:
     return f"{_P}lat_{s}"
 
 
-def _used(s: Stage) -> str:
-    return f"{_P}used_{s}"
-
-
 @dataclass(frozen=True)
 class Grouping:
     """Validated grouping: ``by`` columns, optional calendar period, its zone and column."""
@@ -121,6 +115,11 @@ class Grouping:
         """This grouping plus ``extra`` columns (those not already in ``by``)."""
         more = tuple(c for c in extra if c not in self.by)
         return Grouping((*self.by, *more), self.every, self.time_zone, self.period_column)
+
+
+def now_or(as_of: datetime | None) -> datetime:
+    """``as_of`` in UTC, or now: the instant a plan judges the receipt timeout at."""
+    return datetime.now(UTC) if as_of is None else as_utc(as_of)
 
 
 def _columns(cols: str | Sequence[str]) -> tuple[str, ...]:
@@ -270,40 +269,6 @@ def outbound() -> pl.Expr:
     return (out.is_not_null() & (out != "inbound")).fill_null(False)
 
 
-def latency_plan(
-    base: pl.LazyFrame,
-    g: Grouping,
-    stages: Sequence[Stage],
-    *,
-    include_warmup: bool,
-    include_test: bool,
-    include_demo: bool = False,
-) -> pl.LazyFrame:
-    """Per group, over outbound messages of countable traffic: ``n_in_scope`` and, per
-    stage, the used latencies in integer microseconds (not null, not negative) as a list
-    sorted with the unused ones (null) last, their number and exact Int128 sum, and the
-    missing / negative counts. Sorting integers after the aggregation is the cheapest order."""
-    rows = base.filter(outbound() & countable(include_warmup, include_test, include_demo))
-    rows = rows.with_columns(
-        [pl.when(pl.col(_lat(s)) >= 0).then(pl.col(_lat(s))).alias(_used(s)) for s in stages]
-    )
-    aggs: list[pl.Expr] = [pl.len().cast(COUNT).alias("n_in_scope")]
-    for s in stages:
-        lat = pl.col(_lat(s))
-        used = pl.col(_used(s))
-        aggs += [
-            used.implode().alias(f"{s}|values"),
-            used.count().cast(COUNT).alias(f"{s}|n_used"),
-            # exact: Int64 would wrap past 2^63 µs (292,000 years summed), and Polars'
-            # own mean is a Float64 sum whose order depends on the engine path
-            used.cast(pl.Int128).sum().alias(f"{s}|sum_us"),
-            lat.is_null().sum().cast(COUNT).alias(f"{s}|n_missing"),
-            (lat < 0).sum().cast(COUNT).alias(f"{s}|n_negative"),
-        ]
-    agg = rows.group_by(g.keys).agg(aggs) if g.keys else rows.select(aggs)
-    return agg.with_columns([pl.col(f"{s}|values").list.sort(nulls_last=True) for s in stages])
-
-
 # ---------------------------------------------------------------------------------------
 # re-aggregations of the cube (small frames)
 
@@ -353,6 +318,23 @@ def _share(col: str, keys: Sequence[str]) -> pl.Expr:
     den = total.over(keys) if keys else total  # a scalar without keys: see true_divide
     share = true_divide(pl.col(col).cast(pl.Float64), den.cast(pl.Float64))
     return pl.when(den > 0).then(share)
+
+
+def _counted(g: Grouping) -> list[pl.Expr | str]:
+    """The head of a summary row: the keys, ``n_events``, ``n_used``, ``n_excluded``."""
+    excluded = (pl.col("n_events") - pl.col("n_used")).alias("n_excluded")
+    return [*g.keys, "n_events", "n_used", excluded]
+
+
+def _billing_counts(ok: pl.Expr) -> list[pl.Expr]:
+    """``n_events``, ``n_used`` (amounts in scope), ``n_traffic_excluded`` and
+    ``n_missing_amount`` of a billing row."""
+    return [
+        pl.col(N).sum().cast(COUNT).alias("n_events"),
+        sum_if(ok, pl.col(AMOUNT_N)).cast(COUNT).alias("n_used"),
+        count_if(~ok).alias("n_traffic_excluded"),
+        sum_if(ok, pl.col(N) - pl.col(AMOUNT_N)).cast(COUNT).alias("n_missing_amount"),
+    ]
 
 
 def outcomes_from_cube(
@@ -438,10 +420,7 @@ def retry_from_cube(
     ]
     return finish_period(
         aggregate(cube, g, aggs).select(
-            *g.keys,
-            "n_events",
-            "n_used",
-            (pl.col("n_events") - pl.col("n_used")).alias("n_excluded"),
+            *_counted(g),
             "n_out_of_scope",
             "n_missing_retry_count",
             "n_retried",
@@ -517,11 +496,8 @@ def billing_from_cube(
 ) -> F:
     """See :func:`leadping_nb.metrics.billing_summary`."""
     ok = countable(include_warmup, include_test, include_demo)
-    aggs = [
-        pl.col(N).sum().cast(COUNT).alias("n_events"),
-        sum_if(ok, pl.col(AMOUNT_N)).cast(COUNT).alias("n_used"),
-        count_if(~ok).alias("n_traffic_excluded"),
-        sum_if(ok, pl.col(N) - pl.col(AMOUNT_N)).cast(COUNT).alias("n_missing_amount"),
+    aggs = _billing_counts(ok)
+    aggs += [
         sum_if(ok, pl.col(AMOUNT_SUM)).alias("total_amount"),
         count_if(ok & (pl.col(OUT) == "delivered")).alias("n_delivered"),
     ]
@@ -530,10 +506,7 @@ def billing_from_cube(
     )
     return finish_period(
         aggregate(cube, g, aggs).select(
-            *g.keys,
-            "n_events",
-            "n_used",
-            (pl.col("n_events") - pl.col("n_used")).alias("n_excluded"),
+            *_counted(g),
             "n_traffic_excluded",
             "n_missing_amount",
             "total_amount",
@@ -570,131 +543,89 @@ def billing_breakdown_from_cube(
 ) -> F:
     """See :func:`leadping_nb.metrics.billing_breakdown`."""
     ok = countable(include_warmup, include_test, include_demo)
-    neg = pl.col(NEG)
-    status = pl.col(BSTATUS)
-    charge = ok & ~neg  # the cube's NEG cells hold exactly the negative amounts
-    aggs = [
-        pl.col(N).sum().cast(COUNT).alias("n_events"),
-        sum_if(ok, pl.col(AMOUNT_N)).cast(COUNT).alias("n_used"),
-        count_if(~ok).alias("n_traffic_excluded"),
-        sum_if(ok, pl.col(N) - pl.col(AMOUNT_N)).cast(COUNT).alias("n_missing_amount"),
-        sum_if(charge & (status == "billed"), pl.col(AMOUNT_SUM)).alias("billed_amount"),
-        sum_if(charge & (status == "pending"), pl.col(AMOUNT_SUM)).alias("pending_amount"),
-        sum_if(charge, pl.col(AMOUNT_SUM)).alias("gross_amount"),
-        # a refund's size: minus a negative amount, or a charge whose status is refunded
-        (
-            sum_if(charge & (status == "refunded"), pl.col(AMOUNT_SUM))
-            - sum_if(ok & neg, pl.col(AMOUNT_SUM))
-        ).alias("refunded_amount"),
-        sum_if(ok, pl.col(AMOUNT_SUM)).alias("total_amount"),
-    ]
+    charge = ok & ~pl.col(NEG)  # the cube's NEG cells hold exactly the negative amounts
+    aggs = _amount_aggs(ok, charge)
+    inner, along, tail = g, [], []
     if split == "channel":
-        aggs += [
-            count_if(ok & (pl.col(OUT) == "delivered")).alias(f"{_P}units_message"),
-            count_if(ok).alias(f"{_P}units_inbound"),
-            sum_if(charge, pl.col(AMOUNT_N)).cast(COUNT).alias(f"{_P}units_call"),
-        ]
+        aggs += _unit_aggs(ok, charge)
         inner = g.with_by([CHANNEL])
-        along: list[pl.Expr] = [pl.col(CHANNEL).alias("channel")]
+        along = [pl.col(CHANNEL).alias("channel")]
+        tail = _unit_columns()
     elif split == "billing_state":
-        cube = cube.with_columns(billing_state().alias(BSTATUS + "_state"))
-        inner = g.with_by([BSTATUS + "_state"])
-        along = [pl.col(BSTATUS + "_state").alias("billing_state")]
-    else:
-        inner = g
-        along = []
-    net = (pl.col("gross_amount") - pl.col("refunded_amount")).alias("net_amount")
-    tail: list[pl.Expr] = []
-    cost = pl.lit(None)
+        cube = cube.with_columns(billing_state().alias(STATE))
+        inner = g.with_by([STATE])
+        along = [pl.col(STATE).alias("billing_state")]
+    out = (
+        aggregate(cube, inner, aggs)
+        .with_columns((pl.col("gross_amount") - pl.col("refunded_amount")).alias("net_amount"))
+        .select(*_counted(g), *along, *_BREAKDOWN_COLUMNS, *tail)
+    )
     if split == "channel":
-        channel = pl.col(CHANNEL)
-        units = (
-            pl.when(channel.is_in(["sms", "mms", "message"]))
-            .then(pl.col(f"{_P}units_message"))
-            .when(channel == "inbound")
-            .then(pl.col(f"{_P}units_inbound"))
-            .when(channel == "call")
-            .then(pl.col(f"{_P}units_call"))
-        )
-        unit = channel.cast(pl.String).replace_strict(
-            CHANNEL_UNITS, default=None, return_dtype=pl.String
-        )
         cost = decimal_ratio(
             pl.col("net_amount"), pl.col("n_units"), scale=cost_scale, numerator_scale=scale
         )
-        tail = [unit.alias("unit"), units.alias("n_units")]
-    out = (
-        aggregate(cube, inner, aggs)
-        .with_columns(net)
-        .select(
-            *g.keys,
-            *along,
-            "n_events",
-            "n_used",
-            (pl.col("n_events") - pl.col("n_used")).alias("n_excluded"),
-            "n_traffic_excluded",
-            "n_missing_amount",
-            "billed_amount",
-            "pending_amount",
-            "gross_amount",
-            "refunded_amount",
-            "net_amount",
-            "total_amount",
-            *tail,
-        )
-    )
-    if split == "channel":
         out = out.with_columns(cost.alias("cost_per_unit"))
     return finish_period(out, g)
 
 
-#: Statistic columns of the latency summary, in order.
-LATENCY_STATS = ("mean_ms", "min_ms", *[f"p{round(q * 100)}_ms" for q in PERCENTILES], "max_ms")
+STATE = f"{_P}state"
+_BREAKDOWN_COLUMNS = (
+    "n_traffic_excluded",
+    "n_missing_amount",
+    "billed_amount",
+    "pending_amount",
+    "gross_amount",
+    "refunded_amount",
+    "net_amount",
+    "total_amount",
+)
+
+
+def _amount_aggs(ok: pl.Expr, charge: pl.Expr) -> list[pl.Expr]:
+    """The counts and amounts of a billing breakdown (docs/metrics.md, "Billing")."""
+    status, amount = pl.col(BSTATUS), pl.col(AMOUNT_SUM)
+    return [
+        *_billing_counts(ok),
+        sum_if(charge & (status == "billed"), amount).alias("billed_amount"),
+        sum_if(charge & (status == "pending"), amount).alias("pending_amount"),
+        sum_if(charge, amount).alias("gross_amount"),
+        # a refund's size: minus a negative amount, or a charge whose status is refunded
+        (sum_if(charge & (status == "refunded"), amount) - sum_if(ok & pl.col(NEG), amount)).alias(
+            "refunded_amount"
+        ),
+        sum_if(ok, amount).alias("total_amount"),
+    ]
+
+
+def _unit_aggs(ok: pl.Expr, charge: pl.Expr) -> list[pl.Expr]:
+    """The three unit counts a channel may be costed per (:data:`CHANNEL_UNITS`)."""
+    return [
+        count_if(ok & (pl.col(OUT) == "delivered")).alias(f"{_P}units_message"),
+        count_if(ok).alias(f"{_P}units_inbound"),
+        sum_if(charge, pl.col(AMOUNT_N)).cast(COUNT).alias(f"{_P}units_call"),
+    ]
+
+
+def _unit_columns() -> list[pl.Expr]:
+    """``unit`` and ``n_units`` of a channel row: the unit count its channel is costed per."""
+    channel = pl.col(CHANNEL)
+    units = (
+        pl.when(channel.is_in(["sms", "mms", "message"]))
+        .then(pl.col(f"{_P}units_message"))
+        .when(channel == "inbound")
+        .then(pl.col(f"{_P}units_inbound"))
+        .when(channel == "call")
+        .then(pl.col(f"{_P}units_call"))
+    )
+    unit = channel.cast(pl.String).replace_strict(
+        CHANNEL_UNITS, default=None, return_dtype=pl.String
+    )
+    return [unit.alias("unit"), units.alias("n_units")]
 
 
 def events_from_cube(cube: F, g: Grouping) -> F:
     """Events per group (every event, in or out of any scope)."""
     return aggregate(cube, g, [pl.col(N).sum().cast(COUNT).alias("n_events")])
-
-
-def latency_stage(joined: F, g: Grouping, stage: Stage) -> F:
-    """One stage's rows of the latency summary."""
-    v = pl.col(f"{stage}|values")
-    n_used = pl.col(f"{stage}|n_used").fill_null(0)
-    n_in_scope = pl.col("n_in_scope").fill_null(0)
-    # the mean: the exact integer sum of microseconds and 1000 times the count, each
-    # converted to the nearest Float64 (exactly, below 2^53), then one IEEE division
-    sum_us = pl.col(f"{stage}|sum_us").cast(pl.Float64)
-    mean_ms = true_divide(sum_us, (n_used * 1000).cast(pl.Float64))
-    mean_ms = pl.when(n_used > 0).then(mean_ms)
-    return joined.select(
-        *g.keys,
-        pl.lit(stage, dtype=STAGE_DTYPE).alias("stage"),
-        "n_events",
-        n_used.alias("n_used"),
-        (pl.col("n_events") - n_used).alias("n_excluded"),
-        (pl.col("n_events") - n_in_scope).alias("n_out_of_scope"),
-        pl.col(f"{stage}|n_missing").fill_null(0).alias("n_missing"),
-        pl.col(f"{stage}|n_negative").fill_null(0).alias("n_negative"),
-        mean_ms.alias("mean_ms"),
-        us_to_ms(v.list.get(0, null_on_oob=True)).alias("min_ms"),
-        *[
-            percentile_of_sorted(v, q, n=n_used, value=us_to_ms).alias(f"p{round(q * 100)}_ms")
-            for q in PERCENTILES
-        ],
-        us_to_ms(v.list.get(n_used - 1, null_on_oob=True)).alias("max_ms"),
-    )
-
-
-def latency_from_parts(events: F, values: F, g: Grouping, stages: Sequence[Stage]) -> F:
-    """The long latency summary from the events per group (:func:`events_from_cube`)
-    and the per-group latency lists (:func:`latency_plan`)."""
-    if g.keys:
-        joined = events.join(values, on=g.keys, how="left", nulls_equal=True)
-    else:
-        joined = pl.concat([events, values], how="horizontal")
-    parts = [latency_stage(joined, g, s) for s in stages]
-    return finish_period(pl.concat(parts).sort([*g.keys, "stage"], nulls_last=True), g)
 
 
 def windowed(

@@ -4,7 +4,7 @@
 :class:`ReportMeta` and :func:`describe_filters` (public through
 :mod:`leadping_nb.reports`, which re-exports them); the exact formatting of values; the
 Jinja2 environment, the PNG embedding and the atomic write; :class:`_ReportBase`, the
-rendering both reports share; and the window and meta helpers their ``from_frame`` use.
+rendering both reports share (the window and meta helpers are in ``_inputs``).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import base64
 import io
 import os
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -31,8 +31,6 @@ from leadping_nb._core.format import fmt_duration as _fmt_duration
 from leadping_nb._core.format import fmt_number as _fmt_number
 from leadping_nb._core.format import fmt_rate as _fmt_rate
 from leadping_nb._core.format import money_texts as _money_texts
-from leadping_nb._core.window import Window
-from leadping_nb._http.query import EventQuery, describe_filters
 
 if TYPE_CHECKING:
     import jinja2
@@ -101,9 +99,9 @@ class ReportTable:
 
     ``rows`` has one String ``label`` column first (periods already written in the
     report's time zone), then the columns of :attr:`columns`. ``total`` is one row with
-    the same columns, computed independently of the parts (by an ungrouped metrics
-    call); building the table checks that every column marked ``foots`` adds up exactly
-    and raises :class:`FootingError` otherwise.
+    the same columns, aggregated separately from the parts (the ungrouped re-aggregation
+    of the report's metrics result); building the table checks that every column marked
+    ``foots`` adds up exactly and raises :class:`FootingError` otherwise.
     """
 
     key: str
@@ -262,40 +260,6 @@ def _zone(time_zone: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {time_zone!r}") from exc
 
 
-def _aware(value: datetime | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"window {name} must be timezone-aware, got {value.isoformat()}")
-    return value.astimezone(UTC)
-
-
-def _apply_window(
-    frame: FrameLike, window: Window | WindowBounds | None
-) -> tuple[pl.DataFrame, WindowBounds | None, int]:
-    """The events of ``frame`` inside ``window`` (collected), the window in UTC, and how
-    many events fell outside. ``window`` is a :class:`~leadping_nb.Window` or a
-    ``(start, end)`` pair of aware instants."""
-    lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
-    if not isinstance(lf, pl.LazyFrame):
-        raise TypeError(f"expected a polars DataFrame or LazyFrame, got {type(frame).__name__}")
-    if window is None:
-        return lf.collect(), None, 0
-    if isinstance(window, Window):
-        window = window.bounds
-    start, end = _aware(window[0], "start"), _aware(window[1], "end")
-    if start is not None and end is not None and not start < end:
-        raise ValueError(f"window start {start} must be before its end {end}")
-    cond = pl.lit(True)
-    if start is not None:
-        cond = cond & (pl.col("created_at") >= start)
-    if end is not None:
-        cond = cond & (pl.col("created_at") < end)
-    inside = lf.filter(cond.fill_null(False)).collect()
-    n_all = int(lf.select(pl.len()).collect().item())
-    return inside, (start, end), n_all - inside.height
-
-
 def _first(frame: pl.DataFrame) -> dict[str, Any]:
     """The first row of a metrics result as a dict ({} for an empty frame)."""
     return frame.row(0, named=True) if frame.height else {}
@@ -417,6 +381,7 @@ def _table_view(t: ReportTable) -> dict[str, Any]:
 
 
 def _meta_rows(meta: ReportMeta, exclusions_text: str) -> list[dict[str, Any]]:
+    # Long because it is a list: one row of the header table per fact of ReportMeta.
     tz = meta.time_zone
     if meta.window is None:
         window = "all the data given (no window)"
@@ -585,84 +550,6 @@ def _exclusions_table(counts: pl.DataFrame) -> ReportTable:
     )
 
 
-def _check_meta_inputs(time_zone: str, every: m.Every | Literal["auto"]) -> None:
-    _zone(time_zone)
-    if every not in ("auto", "day", "week", "month"):
-        raise ValueError(f"every must be 'auto', 'day', 'week' or 'month', got {every!r}")
-
-
-def _make_meta(
-    *,
-    title: str,
-    frame: pl.DataFrame,
-    window: WindowBounds | None,
-    window_label: str = "",
-    n_outside: int,
-    leads: Sequence[str] | None,
-    filters: EventQuery | str | None,
-    time_zone: str,
-    every: m.Every,
-    include_warmup: bool,
-    include_test: bool,
-    include_demo: bool,
-    counts: pl.DataFrame,
-    produced_at: datetime,
-    as_of: datetime,
-    source: str,
-    currency: str | None = None,
-    store_version: int | None = None,
-) -> ReportMeta:
-    from leadping_nb._core.version import __version__
-    from leadping_nb.reports._export import safe_source
-
-    stats = frame.select(
-        pl.col("created_at").min().alias("first"),
-        pl.col("created_at").max().alias("last"),
-        m.is_warmup_traffic().sum().alias("warm"),
-        (m.is_test_traffic() & ~m.is_warmup_traffic()).sum().alias("test"),
-        (m.is_demo_traffic() & ~m.is_warmup_traffic() & ~m.is_test_traffic()).sum().alias("demo"),
-    ).row(0, named=True)
-    if leads is None:
-        lead_ids = tuple(sorted(frame["lead_id"].drop_nulls().unique().to_list()))
-    else:
-        lead_ids = tuple(dict.fromkeys(leads))
-    return ReportMeta(
-        title=title,
-        window=window,
-        first_event=stats["first"],
-        last_event=stats["last"],
-        leads=lead_ids,
-        filters=describe_filters(filters),
-        time_zone=time_zone,
-        every=every,
-        include_warmup=include_warmup,
-        include_test=include_test,
-        include_demo=include_demo,
-        exclusions=counts,
-        n_events=frame.height,
-        n_outside_window=n_outside,
-        n_warmup=int(stats["warm"] or 0),
-        n_test=int(stats["test"] or 0),
-        n_demo=int(stats["demo"] or 0),
-        produced_at=produced_at,
-        as_of=as_of,
-        source=safe_source(source),
-        currency=currency,
-        window_label=window_label,
-        store_version=store_version,
-        package_version=__version__,
-    )
-
-
-def _now_pair(as_of: datetime | None) -> tuple[datetime, datetime]:
-    produced = datetime.now(UTC).replace(microsecond=0)
-    if as_of is None:
-        return produced, produced
-    when = _aware(as_of, "as_of")
-    assert when is not None
-    return produced, when
-
-
 def _repr(kind: str, meta: ReportMeta, kpis: Mapping[str, KPI], key: str) -> str:
     headline = kpis[key].text if key in kpis else "—"
     return (
@@ -681,3 +568,6 @@ def _kpi(key: str, label: str, value: Any, fmt: Callable[[Any], str], note: str 
     if isinstance(value, float | int | Decimal) or value is None:
         return KPI(key, label, value, fmt(value), note)
     raise TypeError(f"KPI {key}: unexpected value {value!r}")  # pragma: no cover
+
+
+_TOTAL = "Total"
