@@ -363,13 +363,5 @@ def _count_formatter(value: float, _pos: int) -> str:
     return f"{value:,.0f}"
 
 
-def _fmt_ms(ms: float) -> str:
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    if ms < 60_000:
-        return f"{ms / 1000:.2f} s"
-    return f"{ms / 60_000:.1f} min"
-
-
 def _shorten(text: str, width: int = 30) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"

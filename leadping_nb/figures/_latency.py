@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from leadping_nb import metrics as m
+from leadping_nb._core.format import fmt_duration
 from leadping_nb.figures._base import (
     _FAILURE_OUTCOMES,
     _STAGE_LABELS,
@@ -27,7 +28,6 @@ from leadping_nb.figures._base import (
     _bars,
     _count_formatter,
     _figure,
-    _fmt_ms,
     _lazy,
     _no_data,
     _note,
@@ -294,7 +294,7 @@ def _draw_latency_histogram(ax: Axes, hist: _LatencyHistogram, *, compact: bool 
                 color="C3",
                 linestyle=style,
                 linewidth=1.2,
-                label=f"p{round(q * 100)} = {_fmt_ms(v)}",
+                label=f"p{round(q * 100)} = {fmt_duration(v)}",
                 gid=f"p{round(q * 100)}",
             )
     ax.set_xscale("log")

@@ -266,18 +266,7 @@ def _first(frame: pl.DataFrame) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------
-# helpers: formatting (money, counts and rates are in leadping_nb._core.format)
-
-
-def _fmt_ms(v: Any) -> str:
-    if v is None:
-        return "—"
-    ms = float(v)
-    if abs(ms) < 1000:
-        return f"{ms:,.0f} ms"
-    if abs(ms) < 60_000:
-        return f"{ms / 1000:,.2f} s"
-    return f"{ms / 60_000:,.1f} min"
+# helpers: formatting (money, counts, rates and durations are in leadping_nb._core.format)
 
 
 def _value_attr(v: Any) -> str:

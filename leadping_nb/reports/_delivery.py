@@ -15,6 +15,7 @@ from leadping_nb._core.format import (
     fmt_count,
     fmt_rate,
 )
+from leadping_nb._core.format import fmt_duration as _fmt_duration
 from leadping_nb._core.window import Window
 from leadping_nb._http.query import EventQuery
 from leadping_nb.metrics._passes import delivery_metrics
@@ -27,7 +28,6 @@ from leadping_nb.reports._base import (
     ReportTable,
     WindowBounds,
     _first,
-    _fmt_ms,
     _kpi,
     _period_label,
     _ReportBase,
@@ -79,10 +79,10 @@ def _delivery_kpis(s: m.MetricsSummary, frame: pl.DataFrame) -> dict[str, KPI]:
             fmt_rate,
             "delivered ÷ messages that reached sent",
         ),
-        _kpi("latency_end_to_end_p50_ms", "End-to-end p50", e2e.get("p50_ms"), _fmt_ms),
-        _kpi("latency_end_to_end_p90_ms", "End-to-end p90", e2e.get("p90_ms"), _fmt_ms),
-        _kpi("latency_end_to_end_p99_ms", "End-to-end p99", e2e.get("p99_ms"), _fmt_ms),
-        _kpi("latency_carrier_p50_ms", "Carrier p50", carrier.get("p50_ms"), _fmt_ms),
+        _kpi("latency_end_to_end_p50_ms", "End-to-end p50", e2e.get("p50_ms"), _fmt_duration),
+        _kpi("latency_end_to_end_p90_ms", "End-to-end p90", e2e.get("p90_ms"), _fmt_duration),
+        _kpi("latency_end_to_end_p99_ms", "End-to-end p99", e2e.get("p99_ms"), _fmt_duration),
+        _kpi("latency_carrier_p50_ms", "Carrier p50", carrier.get("p50_ms"), _fmt_duration),
         _kpi("share_retried", "Messages retried", r.get("share_retried"), fmt_rate),
         _kpi("n_retry_pending", "Retries pending", r.get("n_retry_pending", 0), fmt_count),
         _kpi("n_inbound", "Inbound messages", int(inbound), fmt_count),

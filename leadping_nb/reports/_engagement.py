@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Literal
 import polars as pl
 
 from leadping_nb import metrics as m
+from leadping_nb._core.format import fmt_duration as _fmt_duration
 from leadping_nb._core.format import (
     fmt_rate,
 )
@@ -18,7 +19,6 @@ from leadping_nb.reports._base import (
     Column,
     ReportTable,
     _first,
-    _fmt_ms,
     _kpi,
 )
 
@@ -55,8 +55,8 @@ def _engagement_kpis(whole: Engagement) -> list[KPI]:
             fmt_rate,
             "contacted leads that opted out",
         ),
-        _kpi("speed_to_lead_p50_ms", "Speed to lead p50", sp.get("p50_ms"), _fmt_ms),
-        _kpi("speed_to_lead_p90_ms", "Speed to lead p90", sp.get("p90_ms"), _fmt_ms),
+        _kpi("speed_to_lead_p50_ms", "Speed to lead p50", sp.get("p50_ms"), _fmt_duration),
+        _kpi("speed_to_lead_p90_ms", "Speed to lead p90", sp.get("p90_ms"), _fmt_duration),
         _kpi(
             "speed_to_lead_share_within",
             f"Leads messaged within {minutes}",
