@@ -9,7 +9,7 @@ what it means. Nothing in leadping_nb infers a type from data.
   more fractional digits than ``MONEY_SCALE`` is an error, never rounded.
 * ``retryCount`` is ``Int32`` (the API's int32).
 
-Two schema eras exist (docs/emulator.md, "Options"): ``seed`` (the 41 fields of the seed page,
+Two schema eras exist (docs/api.md §4): ``seed`` (the 41 fields of the seed page,
 numbers as strings) and ``current`` (today's fields). Both land in one canonical frame;
 renamed fields are bridged through :attr:`Field.aliases` and documented bridges
 (``is_warmup`` from ``trafficType == "Warmup"`` when ``isWarmup`` is absent).

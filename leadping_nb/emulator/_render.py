@@ -1,6 +1,6 @@
 """Era rendering: internal rows -> API JSON items, and -> canonical Python values.
 
-Two schema eras (docs/emulator.md, "Options"):
+Two schema eras (docs/api.md §4):
 
 * ``seed``: exactly the seed page's 41 item fields (:data:`SEED_ITEM_FIELDS`, in that
   order), numbers as strings by default (``"retryCount": "2"``, ``"billableAmount":

@@ -424,7 +424,7 @@ def outcome(
 # traffic and retries
 
 
-#: The ``trafficType`` enum values (exact strings, leadping-events-api.md §5) that mark
+#: The ``trafficType`` enum values (exact strings, docs/api.md §5) that mark
 #: warm-up and test traffic.
 WARMUP_TRAFFIC_TYPE: Final = "Warmup"
 TEST_TRAFFIC_TYPE: Final = "Test"
