@@ -166,7 +166,7 @@ import json
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -211,9 +211,9 @@ __all__ = [
 ]
 
 
-_BATCH_ROWS = 131_072
+_BATCH_ROWS = 32_768
 #: Page bytes per conversion batch (~_BATCH_ROWS events of ~1.2 kB).
-_BATCH_BYTES = 160 * 2**20
+_BATCH_BYTES = 32 * 2**20
 #: The first batch is converted early (~1,600 events), so that a page carrying declared
 #: keys the first page lacked (ReadKeys) is found, and the keys widened, before the parser
 #: threads have read many more pages with too few keys.
@@ -1101,17 +1101,21 @@ def _parse_all(
                 window.append(obj)
             else:
                 body, page, lead = _page_source(obj, position)
-                window.append(
-                    pool.submit(
-                        _parse_raw,
-                        body,
-                        lead_id=lead,
-                        page=page,
-                        lenient=lenient,
-                        keep_unknown=keep_unknown,
-                        hint=hint,
-                    )
+                future = pool.submit(
+                    _parse_raw,
+                    body,
+                    lead_id=lead,
+                    page=page,
+                    lenient=lenient,
+                    keep_unknown=keep_unknown,
+                    hint=hint,
                 )
+                window.append(future)
+                if hint is not None and hint.keys is None:
+                    # Until a page has taught the hint its keys, parse one page at a time:
+                    # a page read alongside would be read with every declared key and
+                    # without the undeclared ones, then read again (ReadKeys).
+                    wait([future])
             while len(window) >= limit:
                 result = drain_one()
                 yield result
