@@ -42,9 +42,9 @@ __all__ = [
 ]
 
 
-_BATCH_ROWS = 32_768
+_BATCH_ROWS = 16_384
 #: Page bytes per conversion batch (~_BATCH_ROWS events of ~1.2 kB).
-_BATCH_BYTES = 32 * 2**20
+_BATCH_BYTES = 16 * 2**20
 #: The first batch is converted early (~1,600 events), so that a page carrying declared
 #: keys the first page lacked (ReadKeys) is found, and the keys widened, before the parser
 #: threads have read many more pages with too few keys.
