@@ -1,6 +1,7 @@
 """Bytes → typed frame: events_frame vs plain Polars, the parse floor and naive pandas.
 
-Run: /work/main/.venv/bin/python bench/frame.py [--events N] [--repeat R] [--quick] [--no-readme]
+Run: /work/main/.venv/bin/python bench/frame.py [--events N] [--repeat R] [--quick]
+     [--pandas-repeat P] [--eras seed,current] [--no-readme]
 
 Builds realistic raw page bodies itself (default 20,000 events per era; ``--quick``: 10,000,
 2 repeats):
@@ -34,7 +35,12 @@ that Polars' fixed allocations do not dominate) in a child process per variant a
 ``VmHWM - VmRSS`` from ``/proc/self/status``: VmRSS just before the call (page bytes loaded),
 VmHWM right after it, the high-water mark reset with ``/proc/self/clear_refs`` before the
 call. RSS includes Polars' Rust allocations (which ``tracemalloc`` does not see) and the
-returned frame.
+returned frame. The measured call comes after a first call on one page, whose own peak (the
+one-time set-up of Polars' and numpy's machinery, not memory that grows with the pages) is
+printed with the results.
+
+Naive pandas runs ``--pandas-repeat`` rounds (default 1) instead of ``--repeat``: it is the
+slowest method by far, and this keeps ``--events 100000 --repeat 3`` to about ten minutes.
 
 Targets on every variant: ours ≥ 1.5× plain, ≥ 4× pandas, ≤ 1.6× the floor's time, peak
 memory ≤ 1.5× the raw bytes; and pages with undeclared fields within 1.10× of the time of
@@ -358,7 +364,7 @@ METHODS = {"ours": run_ours, "plain": run_plain, "floor": run_floor, "pandas": r
 def context(era: str, pages: list[bytes]) -> dict[str, Any]:
     import polars as pl
 
-    from leadping_nb._frame.raw import ReadKeys, _read_envelope
+    from leadping_nb._frame.page import ReadKeys, _read_envelope
 
     hint = ReadKeys()
     hint.learn(pages[0], pl.read_json(pages[0], schema=_read_envelope(None))["items"])
@@ -376,24 +382,33 @@ def _status(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def memory_worker(path: Path) -> None:
-    """Child process: peak RSS growth of one events_frame call over the loaded pages."""
+def _peak_of(call: Any) -> int:
+    """RSS growth of ``call()`` at its high-water mark (bytes)."""
     import gc
 
-    import leadping_nb._frame.decode  # noqa: F401  (imported outside the measured region)
-
-    pages = read_pages(path)
     gc.collect()
     before = _status("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset VmHWM to the current RSS
-    result = run_ours(pages, {})
+    result = call()
     peak = _status("VmHWM") - before
     del result
-    print(json.dumps({"peak": peak, "raw": sum(map(len, pages))}))
+    return peak
 
 
-def measure_memory(pages: list[bytes], tmp: Path) -> float:
+def memory_worker(path: Path) -> None:
+    """Child process: peak RSS growth of one events_frame call over the loaded pages,
+    after a first call on one page (Polars' and numpy's one-time set-up, measured too)."""
+    import leadping_nb._frame.decode  # noqa: F401  (imported outside the measured region)
+
+    pages = read_pages(path)
+    first = _peak_of(lambda: run_ours(pages[:1], {}))
+    peak = _peak_of(lambda: run_ours(pages, {}))
+    print(json.dumps({"peak": peak, "first": first, "raw": sum(map(len, pages))}))
+
+
+def measure_memory(pages: list[bytes], tmp: Path) -> tuple[float, float]:
+    """(peak ÷ raw bytes of the measured call, MB of the first one-page call)."""
     path = tmp / "pages.bin"
     write_pages(pages, path)
     out = subprocess.run(
@@ -404,21 +419,124 @@ def measure_memory(pages: list[bytes], tmp: Path) -> float:
     )
     path.unlink()
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    return float(r["peak"]) / float(r["raw"])
+    return float(r["peak"]) / float(r["raw"]), float(r["first"]) / 1e6
 
 
-def time_variant(pages: list[bytes], ctx: dict[str, Any], repeat: int) -> dict[str, float]:
+def time_variant(
+    pages: list[bytes], ctx: dict[str, Any], repeat: int, pandas_repeat: int
+) -> dict[str, float]:
     import gc
 
     times: dict[str, list[float]] = {m: [] for m in METHODS}
-    for _ in range(repeat):  # interleaved: every method once per round
+    for round_ in range(repeat):  # interleaved: every method once per round
         for name, run in METHODS.items():
+            if name == "pandas" and round_ >= pandas_repeat:
+                continue  # the slowest by far: fewer rounds keep the run short
             gc.collect()
             t = time.perf_counter()
             result = run(pages, ctx)
             times[name].append(time.perf_counter() - t)
             del result
     return {m: statistics.median(v) for m, v in times.items()}
+
+
+# --------------------------------------------------------------------------- probes
+
+
+def _cpu_min(call: Any, rounds: int = 5) -> float:
+    """Least process CPU time of ``call()`` over ``rounds`` (the steadiest on a busy machine)."""
+    import gc
+
+    best = float("inf")
+    for _ in range(rounds):
+        gc.collect()
+        start = time.process_time()
+        call()
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def probe() -> None:
+    """``--probe``: the measurements behind bench/README.md's reading of the table (CPU time,
+    least of 5 rounds, one thread unless said)."""
+    import polars as pl
+
+    from leadping_nb._frame.page import ReadKeys, _read_envelope
+
+    print("pl.read_json: cost per key against keys per object (1,000 objects, one key read)")
+    for k in (24, 28, 29, 32, 48, 56, 57, 64, 112, 113):
+        item = "{" + ",".join(f'"k{i:03d}":"v{i}"' for i in range(k)) + "}"
+        page = ('{"items":[' + ",".join([item] * 1000) + "]}").encode()
+        one_key = {"items": pl.List(pl.Struct({"k000": pl.String}))}
+        per_object = _cpu_min(lambda page=page, s=one_key: pl.read_json(page, schema=s)) / 1000
+        per_key = per_object / k
+        print(f"  {k:4d} keys: {per_object * 1e6:6.2f} µs an object, {per_key * 1e9:5.1f} ns a key")
+    items = build_items("current", 20_000)
+    print("pl.read_json with the learned schema, current era, 20,000 events: µs per event")
+    for variant in VARIANTS[:4]:
+        for per_page, joined in ((100, 1), (1000, 1), (100, 10)):
+            pages = build_pages("current", variant_items(items, variant), per_page)
+            hint = ReadKeys()
+            hint.learn(pages[0], pl.read_json(pages[0], schema=_read_envelope(None))["items"])
+            env = _read_envelope(hint.keys, hint.extra)
+            if joined > 1:  # several pages in one document: {"pages": [page, page, ...]}
+                docs = [
+                    b'{"pages":[' + b",".join(pages[i : i + joined]) + b"]}"
+                    for i in range(0, len(pages), joined)
+                ]
+                schema: dict[str, Any] = {"pages": pl.List(pl.Struct(env))}
+            else:
+                docs, schema = pages, dict(env)
+            cpu = _cpu_min(
+                lambda docs=docs, schema=schema: [pl.read_json(d, schema=schema) for d in docs]
+            )
+            label = f"pages of {per_page:,}" + (f", {joined} a document" if joined > 1 else "")
+            print(f"  {variant:18s} {label:26s} {cpu / 20_000 * 1e6:5.2f}")
+    print("events_frame's own stages on 20 pages of 1,000 current-era events: µs per event")
+    for variant in ("declared", "+3 undeclared", "+10 undeclared"):
+        costs = _stage_costs(build_pages("current", variant_items(items, variant), 1000))
+        print(f"  {variant}: " + ", ".join(f"{k} {v:.2f}" for k, v in costs.items()))
+
+
+def _stage_costs(pages: list[bytes]) -> dict[str, float]:
+    """µs of CPU per event of each stage of events_frame (and of the parse) on ``pages``."""
+    import polars as pl
+
+    from leadping_nb._frame import batch, raw, typed
+    from leadping_nb._frame.counts import _colons
+    from leadping_nb._frame.page import ReadKeys, _read_envelope
+
+    hint = ReadKeys()
+    for _ in range(2):  # the second read is with the learned keys
+        parsed = [
+            raw._parse_raw(p, lead_id=None, page=i, lenient=False, keep_unknown=False, hint=hint)
+            for i, p in enumerate(pages)
+        ]
+    env = _read_envelope(hint.keys, hint.extra)
+    rows, extra = batch._raw_rows(parsed)
+    counts = rows.null_count().row(0)
+    present = frozenset(k for k, n in zip(rows.columns, counts, strict=True) if n < rows.height)
+    media = bool(rows.get_column("media").list.len().sum())
+    typed_rows = rows.drop(extra)
+    spans = [(1, None, typed_rows.height)]
+    stages: dict[str, Any] = {
+        "parse (floor)": lambda: [pl.read_json(p, schema=env) for p in pages],
+        "count colons": lambda: [_colons(p) for p in pages],
+        "amount/escape scan": lambda: raw._scan_bodies(pages),
+        "explode pages": lambda: batch._raw_rows(parsed),
+        "key balance": lambda: raw._check_keys(
+            rows, parsed, present, media, keep_unknown=False, extra=extra
+        ),
+        "typed conversion": lambda: typed._convert(
+            typed_rows,
+            spans,
+            lenient=False,
+            present=present - frozenset(extra),
+            media_elements=media,
+        ),
+    }
+    n = sum(len(p.items.explode()) for p in parsed[:1]) * len(pages)
+    return {name: _cpu_min(call) / n * 1e6 for name, call in stages.items()}
 
 
 # --------------------------------------------------------------------------- driver
@@ -434,11 +552,19 @@ def main() -> None:
     ap.add_argument(
         "--mem-events", type=int, default=None, help="events for the memory child (100,000)"
     )
+    ap.add_argument(
+        "--pandas-repeat", type=int, default=1, help="rounds of naive pandas (default 1)"
+    )
+    ap.add_argument("--eras", default="seed,current", help="eras to run (default both)")
     ap.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
+    ap.add_argument("--probe", action="store_true", help="the measurements behind the reading")
     ap.add_argument("--memory-worker", metavar="FILE", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_worker:
         memory_worker(Path(args.memory_worker))
+        return
+    if args.probe:
+        probe()
         return
     n = args.events or (10_000 if args.quick else 20_000)
     repeat = args.repeat or (2 if args.quick else 3)
@@ -448,20 +574,24 @@ def main() -> None:
     import leadping_nb._frame.decode  # noqa: F401
 
     rows: list[dict[str, Any]] = []
+    first_mbs: list[float] = []
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="leadping-bench-") as tmp:
-        for era in ("seed", "current"):
+        for era in args.eras.split(","):
             items = build_items(era, max(n, n_mem))
             for per_page in (100, 1000):
                 base: dict[str, float] = {}
                 for variant in VARIANTS:
                     every = build_pages(era, variant_items(items, variant), per_page)
-                    mem = measure_memory(every, Path(tmp))
+                    mem, first_mb = measure_memory(every, Path(tmp))
+                    first_mbs.append(first_mb)
                     pages = every[: n // per_page]
                     del every
                     ctx = context(era, pages)
                     if variant == "declared":
-                        time_variant(pages, ctx, 1)  # warm-up round, not counted
-                    t = time_variant(pages, ctx, repeat)
+                        for warm in ("ours", "plain", "floor"):  # warm-up, not counted
+                            METHODS[warm](pages[:20], ctx)
+                    t = time_variant(pages, ctx, repeat, min(args.pandas_repeat, repeat))
                     if variant == "declared":
                         base = t
                     row = {
@@ -483,8 +613,15 @@ def main() -> None:
                     )
     table = render(rows, n)
     print(table)
+    print(f"run took {time.perf_counter() - started:.0f} s", file=sys.stderr)
     if not args.no_readme:
-        update_readme(table, n, repeat, args.quick, n_mem)
+        flags = "--quick" if args.quick else f"--events {n} --repeat {repeat}"
+        if args.pandas_repeat != 1:
+            flags += f" --pandas-repeat {args.pandas_repeat}"
+        if args.eras != "seed,current":
+            flags += f" --eras {args.eras}"
+        pandas_rounds = min(args.pandas_repeat, repeat)
+        update_readme(table, n, repeat, flags, n_mem, pandas_rounds, first_mbs)
 
 
 def _mark(ok: bool) -> str:
@@ -519,19 +656,28 @@ def render(rows: list[dict[str, Any]], n: int) -> str:
     return "\n".join(lines)
 
 
-def update_readme(table: str, n: int, repeat: int, quick: bool, n_mem: int) -> None:
+def update_readme(
+    table: str,
+    n: int,
+    repeat: int,
+    flags: str,
+    n_mem: int,
+    pandas_rounds: int,
+    first_mbs: list[float],
+) -> None:
     """Replace the results between the markers in bench/README.md (the analysis around them
     is written by hand and kept)."""
     import polars
 
     cpu = os.cpu_count()
     load = os.getloadavg()[0]
-    flags = "--quick" if quick else f"--events {n} --repeat {repeat}"
     results = (
         f"{START}\n"
         f"Command: `/work/main/.venv/bin/python bench/frame.py {flags}` "
-        f"({n:,} events per era, median of {repeat} interleaved rounds; peak memory on "
-        f"{n_mem:,} events)\n\n"
+        f"({n:,} events per era, median of {repeat} interleaved rounds, naive pandas "
+        f"{pandas_rounds}; peak memory on {n_mem:,} events, after a first one-page call whose "
+        f"own peak, Polars' and numpy's one-time set-up, was "
+        f"{min(first_mbs):.0f}-{max(first_mbs):.0f} MB)\n\n"
         f"{table}\n\n"
         f"Machine: {platform.machine()}, {cpu} CPUs (1-min load average at the end {load:.1f}), "
         f"Python {platform.python_version()}, polars {polars.__version__}, "

@@ -2,8 +2,8 @@
 
 :func:`_convert` turns a batch of raw items (read by :mod:`leadping_nb._frame.raw`) into
 the canonical typed frame with one strict conversion per column, and builds the error of
-the earliest value that does not convert. The value rules it implements are in the module
-docstring of :mod:`leadping_nb._frame.decode`.
+the earliest value that does not convert. The value rules it implements are in
+docs/frame.md (Value rules).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from leadping_nb._core.schema import (
     MONEY_SCALE,
     Field,
 )
-from leadping_nb._frame.raw import (
+from leadping_nb._frame.page import (
     _FIELD_OF_KEY,
     _MEDIA_FIELDS,
     _MEDIA_KEY,
