@@ -656,3 +656,17 @@ def test_hostile_values_are_never_taken_silently(
         for column, value in want.items():
             nulled = i == row and column == next(f.column for f in EVENT_FIELDS if f.api == field)
             assert got[column] == (None if nulled else value), (kind, column)
+
+
+@SETTINGS
+@given(
+    st.binary(max_size=64) | st.lists(st.sampled_from([b'"', b":", b"n", b" ", b"x"])).map(b"".join)
+)
+def test_colon_count_equals_a_plain_byte_count(body: bytes) -> None:
+    """The key balance's ``":`` count (numpy masks) equals ``bytes.count`` on any bytes."""
+    from leadping_nb._frame.counts import _colons
+
+    expected = sum(
+        1 for i in range(len(body) - 1) if body[i : i + 2] == b'":' and body[i + 2 : i + 3] != b"n"
+    )
+    assert _colons(body) == expected == body.count(b'":') - body.count(b'":n')

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-import sys
 from collections.abc import Sequence
 
 import polars as pl
@@ -25,9 +24,9 @@ def _colons(body: bytes) -> int:
 
     Outside strings a value that starts with ``n`` is ``null``; inside strings the same
     count is taken of the parsed text (:func:`_quoted_colons`), so the two agree. Counted
-    with numpy over the bytes seen as 16-bit pairs at both alignments (several times
-    cheaper than ``bytes.count`` or a Polars ``count_matches``, and without the GIL for the
-    compare; bench/README.md, frame).
+    with numpy as two byte masks, ``"`` followed by ``:`` and that followed by ``n``
+    (about half the time of the former 16-bit-pair count and of ``bytes.count``, and the
+    compares run without the GIL; bench/README.md, frame).
 
     Examples
     --------
@@ -38,20 +37,16 @@ def _colons(body: bytes) -> int:
     import numpy as np  # loaded with the first page, not with the package
 
     a = np.frombuffer(body, dtype=np.uint8)
-    total = 0
-    for offset in (0, 1):
-        n = (len(a) - offset) // 2
-        if n <= 0:
-            continue
-        hits = np.flatnonzero(a[offset : offset + 2 * n].view(np.uint16) == _QUOTE_COLON)
-        after = hits * 2 + (offset + 2)
-        after = after[after < len(a)]
-        total += len(hits) - int(np.count_nonzero(a[after] == 0x6E))  # "n"
+    if len(a) < 2:
+        return 0
+    pair = a[:-1] == 0x22  # '"'
+    pair &= a[1:] == 0x3A  # ':'
+    total = int(np.count_nonzero(pair))
+    if len(a) >= 3:
+        null = a[2:] == 0x6E  # 'n'
+        null &= pair[:-1]
+        total -= int(np.count_nonzero(null))
     return total
-
-
-#: ``":`` as one 16-bit value in the machine's byte order (for :func:`_colons`).
-_QUOTE_COLON = int.from_bytes(b'":', sys.byteorder)
 
 
 @functools.lru_cache(maxsize=256)
