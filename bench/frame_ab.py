@@ -1,9 +1,11 @@
 """In-process A/B of ``events_frame`` on the same events with and without undeclared fields.
 
 Run: /work/main/.venv/bin/python bench/frame_ab.py [--events N] [--page P] [--era E] [--rounds R]
+     [--variants V,V,...]
 
 Builds the events once with ``bench/frame.py``'s generators, then times ``events_frame`` on
-pages of the declared fields only and with 1 and 3 undeclared fields per item, the variants
+pages of the declared fields only and with 1 and 3 undeclared fields per item (or the
+``--variants`` named, from ``frame.VARIANTS``; ``declared`` is always first), the variants
 interleaved round by round, and prints the minimum and median wall and CPU time (CPU: this
 process, every thread) of each. The ratio of the medians to ``declared`` is issue 18's
 "within 1.10×" on one kind of page, with less noise than the full table of ``frame.py``.
@@ -36,11 +38,19 @@ def main() -> None:
     ap.add_argument("--page", type=int, default=1000)
     ap.add_argument("--era", choices=("current", "seed"), default="current")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument(
+        "--variants",
+        default="+1 undeclared,+3 undeclared",
+        help=f"comma-separated, from {', '.join(bench.VARIANTS[1:])}",
+    )
     args = ap.parse_args()
+    names = ["declared", *(v for v in args.variants.split(",") if v and v != "declared")]
+    unknown = [v for v in names if v not in bench.VARIANTS]
+    if unknown:
+        ap.error(f"unknown variants {unknown}; choose from {bench.VARIANTS}")
     items = bench.build_items(args.era, args.events)
     variants = {
-        k: bench.build_pages(args.era, bench.variant_items(items, k), args.page)
-        for k in ("declared", "+1 undeclared", "+3 undeclared")
+        k: bench.build_pages(args.era, bench.variant_items(items, k), args.page) for k in names
     }
     times: dict[str, list[tuple[float, float]]] = {k: [] for k in variants}
     for _ in range(args.rounds):
@@ -55,7 +65,7 @@ def main() -> None:
         wall = statistics.median(w for w, _ in v)
         cpu = statistics.median(c for _, c in v)
         print(
-            f"{k:>14}: wall min {min(w for w, _ in v):.3f} s, median {wall:.3f} s "
+            f"{k:>16}: wall min {min(w for w, _ in v):.3f} s, median {wall:.3f} s "
             f"({wall / base:.2f}x); CPU median {cpu:.3f} s ({cpu / base_cpu:.2f}x)"
         )
 

@@ -383,6 +383,50 @@ def test_columns_with_one_z_layout_equal_their_input(
     assert df.get_column("created_at").to_list() == expected
 
 
+@SETTINGS
+@given(
+    values=st.lists(
+        st.tuples(
+            st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
+            st.integers(0, 9),
+            st.text(st.sampled_from("0123456789"), min_size=3, max_size=3),
+        )
+        | st.none(),
+        min_size=1,
+        max_size=30,
+    ),
+)
+def test_columns_of_z_values_with_any_digits_equal_their_input(
+    values: list[tuple[datetime, int, str] | None],
+) -> None:
+    """0-9 fractional digits varying per value (.NET drops trailing zeros): the ``Z`` parse.
+
+    The 7th and later digits are truncated and every value that lost a non-zero digit is
+    counted; pre-1970 instants too (truncation moves them back in time, never forward).
+    """
+    texts: list[str | None] = []
+    expected: list[datetime | None] = []
+    cut = 0
+    for value in values:
+        if value is None:
+            texts.append(None)
+            expected.append(None)
+            continue
+        v, n_digits, beyond = value
+        digits = (f"{v.microsecond:06d}" + beyond)[:n_digits]
+        micro = int((digits + "000000")[:6])
+        cut += any(c != "0" for c in digits[6:])
+        expected.append(v.replace(microsecond=micro, tzinfo=UTC))
+        texts.append(f"{v.year:04d}-{v:%m-%dT%H:%M:%S}" + (f".{digits}" if digits else "") + "Z")
+    raw = pl.DataFrame({"createdAt": texts}, schema={"createdAt": pl.String})
+    layouts = _frame_typed._ts_layouts(raw, frozenset({"createdAt"}))
+    assert len(layouts) == (0 if all(t is None for t in texts) else 1)
+    items = [{"id": f"e{i}", "createdAt": t} for i, t in enumerate(texts)]
+    df, report = events_frame([json.dumps({"items": items}).encode()], with_report=True)
+    assert df.get_column("created_at").to_list() == expected
+    assert report.truncated == ({"createdAt": cut} if cut else {})
+
+
 DIGIT = st.sampled_from("0123456789")
 
 
@@ -406,10 +450,38 @@ def test_fixed_layout_parse_equals_the_general_parse(
     frame = pl.DataFrame({"t": texts})
     general = frame.select(_frame_typed._ts_expr(pl.col("t"))).to_series()
     fixed = frame.select(_frame_typed._ts_expr(pl.col("t"), n_digits)).to_series()
+    any_z = frame.select(_frame_typed._ts_expr(pl.col("t"), _frame_typed._TS_ANY_Z)).to_series()
     assert fixed.dt.epoch("us").to_list() == general.dt.epoch("us").to_list()
+    assert any_z.dt.epoch("us").to_list() == general.dt.epoch("us").to_list()
 
 
-def test_fixed_layouts_need_one_length_and_a_z() -> None:
+@SETTINGS
+@given(
+    parts=st.lists(st.text(DIGIT, min_size=2, max_size=2), min_size=6, max_size=6),
+    fractions=st.lists(
+        st.tuples(st.text(DIGIT, min_size=2, max_size=2), st.text(DIGIT, max_size=9)),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_any_z_parse_equals_the_general_parse(
+    parts: list[str], fractions: list[tuple[str, str]]
+) -> None:
+    """Digits varying per value, valid dates or not, and text that is not a timestamp."""
+    century, year, month, day, hour, minute = parts
+    texts = [
+        f"{century}{year}-{month}-{day}T{hour}:{minute}:{second}"
+        + (f".{digits}" if digits else "")
+        + "Z"
+        for second, digits in fractions
+    ] + ["2026-01-01T00:00:00.Z", "2026-01-01T00:00:00.1234567890Z", "x" * 20 + "Z"]
+    frame = pl.DataFrame({"t": texts})
+    general = frame.select(_frame_typed._ts_expr(pl.col("t"))).to_series()
+    any_z = frame.select(_frame_typed._ts_expr(pl.col("t"), _frame_typed._TS_ANY_Z)).to_series()
+    assert any_z.dt.epoch("us").to_list() == general.dt.epoch("us").to_list()
+
+
+def test_fixed_layouts_need_a_z() -> None:
     raw = pl.DataFrame(
         {
             "createdAt": ["2026-01-01T00:00:00Z", "2026-01-01T00:00:00.5Z"],  # two lengths
@@ -419,7 +491,11 @@ def test_fixed_layouts_need_one_length_and_a_z() -> None:
             "deliveredAt": ["2026-01-01T00:00:00", None],  # naive
         }
     )
-    assert _frame_typed._ts_layouts(raw, frozenset(raw.columns)) == {("sentAt", 3)}
+    assert _frame_typed._ts_layouts(raw, frozenset(raw.columns)) == {
+        ("sentAt", 3),
+        ("createdAt", _frame_typed._TS_ANY_Z),  # Z with 0-9 digits, not all alike
+        ("failedAt", _frame_typed._TS_ANY_Z),
+    }
 
 
 @pytest.mark.parametrize(

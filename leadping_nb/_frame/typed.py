@@ -90,11 +90,12 @@ def _ts_expr(e: pl.Expr, digits: int | None = None) -> pl.Expr:
     """Timestamp text → ``Datetime("us", "UTC")``; null where the text is not valid.
 
     ``digits`` says that every value of the column is ``YYYY-MM-DDTHH:MM:SS[.f…]Z`` with
-    exactly that many fractional digits (0-6; see :func:`_ts_layouts`). Such columns are
-    parsed as the date-time part with Polars' fixed-format parser plus the fraction as an
-    integer, ~2× cheaper than the general ``%+`` parse and equal to it on every valid text
-    (tests compare both). Anything else takes the general parse (offsets, naive times read
-    as UTC, mixed layouts, sub-microsecond digits).
+    exactly that many fractional digits (0-6), or, as :data:`_TS_ANY_Z`, with 0-9 digits
+    that vary from value to value (see :func:`_ts_layouts`). Such columns are parsed as the
+    date-time part with Polars' fixed-format parser plus the fraction as an integer
+    (its first 6 digits: the 7th and later are truncated, as the general parse does), ~2×
+    cheaper than the general ``%+`` parse and equal to it on every valid text (tests compare
+    both). Anything else takes the general parse (offsets, naive times read as UTC).
     """
     valid = e.str.contains(_TS_TEXT_RX)
     if digits is None:
@@ -107,7 +108,12 @@ def _ts_expr(e: pl.Expr, digits: int | None = None) -> pl.Expr:
         parsed = e.str.slice(0, 19).str.to_datetime(
             "%Y-%m-%dT%H:%M:%S", time_unit="us", time_zone="UTC", strict=False
         )
-        if digits:
+        if digits == _TS_ANY_Z:
+            # "...SS.fffZ" has len - 21 digits after the dot at 19; "...SSZ" has none.
+            n_digits = (e.str.len_bytes() - 21).clip(0, 6)
+            fraction = e.str.slice(20, n_digits).str.pad_end(6, "0").cast(pl.Int64, strict=False)
+            parsed = parsed + pl.duration(microseconds=fraction)
+        elif digits:
             fraction = e.str.slice(20, digits).cast(pl.Int64, strict=False) * 10 ** (6 - digits)
             parsed = parsed + pl.duration(microseconds=fraction)
     return pl.when(valid).then(parsed)
@@ -115,10 +121,15 @@ def _ts_expr(e: pl.Expr, digits: int | None = None) -> pl.Expr:
 
 #: Lengths of ``YYYY-MM-DDTHH:MM:SSZ`` with 0 and with 1-6 fractional digits.
 _TS_FIXED_LENGTHS = {20: 0, **{21 + d: d for d in range(1, 7)}}
+#: The layout of a column whose values all end in ``Z`` with 0-9 fractional digits, not all
+#: alike (0/3/7 digits from .NET, which drops trailing zeros): lengths 20 to 30.
+_TS_ANY_Z = -1
+_TS_ANY_Z_LENGTHS = range(20, 31)
 
 
 def _ts_layouts(raw: pl.DataFrame, present: frozenset[str]) -> frozenset[tuple[str, int]]:
-    """Timestamp keys whose every value has one ``Z`` layout: (key, fractional digits).
+    """Timestamp keys whose every value has one ``Z`` layout: (key, fractional digits), or
+    ends in ``Z`` with 0-9 fractional digits (key, :data:`_TS_ANY_Z`).
 
     One cheap query (lengths and last characters) per batch; see :func:`_ts_expr`.
     """
@@ -137,8 +148,13 @@ def _ts_layouts(raw: pl.DataFrame, present: frozenset[str]) -> frozenset[tuple[s
     found = set()
     for k in keys:
         length = row[f"min:{k}"]
-        if length == row[f"max:{k}"] and row[f"z:{k}"] and length in _TS_FIXED_LENGTHS:
+        longest = row[f"max:{k}"]
+        if not row[f"z:{k}"]:
+            continue
+        if length == longest and length in _TS_FIXED_LENGTHS:
             found.add((k, _TS_FIXED_LENGTHS[length]))
+        elif length in _TS_ANY_Z_LENGTHS and longest in _TS_ANY_Z_LENGTHS:
+            found.add((k, _TS_ANY_Z))
     return frozenset(found)
 
 
