@@ -492,10 +492,58 @@ def probe() -> None:
             )
             label = f"pages of {per_page:,}" + (f", {joined} a document" if joined > 1 else "")
             print(f"  {variant:18s} {label:26s} {cpu / 20_000 * 1e6:5.2f}")
-    print("events_frame's own stages on 20 pages of 1,000 current-era events: µs per event")
-    for variant in ("declared", "+3 undeclared", "+10 undeclared"):
-        costs = _stage_costs(build_pages("current", variant_items(items, variant), 1000))
-        print(f"  {variant}: " + ", ".join(f"{k} {v:.2f}" for k, v in costs.items()))
+    print("events_frame's own stages on 20,000 current-era events: µs of CPU per event")
+    for per_page in (100, 1000):
+        for variant in ("declared", "+3 undeclared", "+10 undeclared", "+3, 0/3/7 digits"):
+            costs = _stage_costs(build_pages("current", variant_items(items, variant), per_page))
+            own = sum(v for k, v in costs.items() if k != "parse (floor)")
+            print(
+                f"  pages of {per_page:,}, {variant}: "
+                + ", ".join(f"{k} {v:.2f}" for k, v in costs.items())
+                + f"; own stages ÷ parse {own / costs['parse (floor)']:.2f}"
+            )
+    _probe_colons(items)
+    _probe_timestamps()
+
+
+def _probe_colons(items: list[str]) -> None:
+    """The key balance's ``":`` count against the plain ``bytes.count`` (µs per page)."""
+    from leadping_nb._frame.counts import _colons
+
+    print("the key balance's \": count, current era: µs of CPU per page")
+    for per_page in (100, 1000):
+        pages = build_pages("current", items, per_page)[:50]
+        ours = _cpu_min(lambda pages=pages: [_colons(p) for p in pages]) / len(pages)
+        plain = _cpu_min(
+            lambda pages=pages: [p.count(b'":') - p.count(b'":n') for p in pages]
+        ) / len(pages)
+        print(f"  pages of {per_page:,}: numpy masks {ours * 1e6:.0f}", end="")
+        print(f", bytes.count {plain * 1e6:.0f}")
+
+
+def _probe_timestamps() -> None:
+    """The Z parse against the general ``%+`` parse, on one layout and on mixed digits."""
+    import polars as pl
+
+    from leadping_nb._frame import typed
+
+    rng = random.Random(5)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def text(digits: int) -> str:
+        t = base + timedelta(seconds=rng.randrange(30_000_000))
+        fraction = "".join(rng.choice("0123456789") for _ in range(digits))
+        return t.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if digits else "") + "Z"
+
+    print("timestamp text → Datetime, 300,000 values: ms of CPU (all threads)")
+    col = pl.col("t")
+    for label, choices in (("3 digits", (3,)), ("0/3/7 digits", (0, 3, 7))):
+        frame = pl.DataFrame({"t": [text(rng.choice(choices)) for _ in range(300_000)]})
+        row = typed._ts_layouts(frame.rename({"t": "createdAt"}), frozenset({"createdAt"}))
+        (_, layout), *_ = row
+        general = _cpu_min(lambda f=frame: f.select(typed._ts_expr(col)))
+        fast = _cpu_min(lambda f=frame, d=layout: f.select(typed._ts_expr(col, d)))
+        print(f"  {label}: general {general * 1e3:.0f}, Z parse {fast * 1e3:.0f}")
 
 
 def _stage_costs(pages: list[bytes]) -> dict[str, float]:
