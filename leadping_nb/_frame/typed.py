@@ -122,7 +122,7 @@ def _ts_expr(e: pl.Expr, digits: int | None = None) -> pl.Expr:
 #: Lengths of ``YYYY-MM-DDTHH:MM:SSZ`` with 0 and with 1-6 fractional digits.
 _TS_FIXED_LENGTHS = {20: 0, **{21 + d: d for d in range(1, 7)}}
 #: The layout of a column whose values all end in ``Z`` with 0-9 fractional digits, not all
-#: alike (0/3/7 digits from .NET, which drops trailing zeros): lengths 20 to 30.
+#: alike (0, 3 and 7 digits from a serializer that drops trailing zeros): lengths 20 to 30.
 _TS_ANY_Z = -1
 _TS_ANY_Z_LENGTHS = range(20, 31)
 
