@@ -447,12 +447,20 @@ def test_fixed_layout_parse_equals_the_general_parse(
         + "Z"
         for f in fractions
     ]
+    general = _epochs(texts, None)
+    assert _epochs(texts, n_digits) == general
+    assert _epochs(texts, _frame_typed._TS_ANY_Z) == general
+
+
+def _epochs(texts: list[str], digits: int | None) -> list[int | None]:
+    """``_ts_expr`` of *texts* with the given layout, as epoch microseconds (None: invalid)."""
     frame = pl.DataFrame({"t": texts})
-    general = frame.select(_frame_typed._ts_expr(pl.col("t"))).to_series()
-    fixed = frame.select(_frame_typed._ts_expr(pl.col("t"), n_digits)).to_series()
-    any_z = frame.select(_frame_typed._ts_expr(pl.col("t"), _frame_typed._TS_ANY_Z)).to_series()
-    assert fixed.dt.epoch("us").to_list() == general.dt.epoch("us").to_list()
-    assert any_z.dt.epoch("us").to_list() == general.dt.epoch("us").to_list()
+    return (
+        frame.select(_frame_typed._ts_expr(pl.col("t"), digits))
+        .to_series()
+        .dt.epoch("us")
+        .to_list()
+    )
 
 
 @SETTINGS
@@ -475,10 +483,7 @@ def test_any_z_parse_equals_the_general_parse(
         + "Z"
         for second, digits in fractions
     ] + ["2026-01-01T00:00:00.Z", "2026-01-01T00:00:00.1234567890Z", "x" * 20 + "Z"]
-    frame = pl.DataFrame({"t": texts})
-    general = frame.select(_frame_typed._ts_expr(pl.col("t"))).to_series()
-    any_z = frame.select(_frame_typed._ts_expr(pl.col("t"), _frame_typed._TS_ANY_Z)).to_series()
-    assert any_z.dt.epoch("us").to_list() == general.dt.epoch("us").to_list()
+    assert _epochs(texts, _frame_typed._TS_ANY_Z) == _epochs(texts, None)
 
 
 def test_fixed_layouts_need_a_z() -> None:
