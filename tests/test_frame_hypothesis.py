@@ -761,3 +761,35 @@ def test_colon_count_equals_a_plain_byte_count(body: bytes) -> None:
         1 for i in range(len(body) - 1) if body[i : i + 2] == b'":' and body[i + 2 : i + 3] != b"n"
     )
     assert _colons(body) == expected == body.count(b'":') - body.count(b'":n')
+
+
+_MEDIA_KEYS = ("url", "contentType", "size", "sha256", "fileName", "fileId")
+_MEDIA_VALUE = st.none() | st.sampled_from(["x", "", "1"])
+_MEDIA_ELEMENT = st.fixed_dictionaries({}, optional=dict.fromkeys(_MEDIA_KEYS, _MEDIA_VALUE))
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.none()
+        | st.lists(
+            st.none()
+            | st.fixed_dictionaries({}, optional=dict.fromkeys(_MEDIA_KEYS, _MEDIA_VALUE)),
+            max_size=4,
+        ),
+        max_size=12,
+    )
+)
+def test_media_value_count_equals_a_plain_count(rows: list[Any]) -> None:
+    """The key balance's per-row count of values inside media structs equals a plain count
+    (null lists, empty lists, null elements and null fields count nothing)."""
+    from leadping_nb._frame.counts import _media_counts
+    from leadping_nb._frame.page import _RAW_MEDIA_DTYPE
+
+    raw = pl.DataFrame({"media": rows}, schema={"media": _RAW_MEDIA_DTYPE})
+    expected = [
+        sum(v is not None for e in row or () if e is not None for v in e.values()) for row in rows
+    ]
+    got = _media_counts(raw)
+    assert got.dtype == pl.Int64
+    assert got.to_list() == expected

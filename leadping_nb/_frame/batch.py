@@ -36,7 +36,10 @@ def _raw_rows(pages: Sequence[ParsedPage]) -> tuple[pl.DataFrame, tuple[str, ...
     extra_dtypes = dict.fromkeys(extra, pl.String())
     frames = []
     for first, run in runs:
-        lists = run[0].items if len(run) == 1 else pl.concat([p.items for p in run])
+        # One contiguous list array first: exploding it is then a slice of its values,
+        # where exploding the chunked concat pays per page and per field (2-3x on pages of
+        # 100; bench/frame.py --probe).
+        lists = run[0].items if len(run) == 1 else pl.concat([p.items for p in run], rechunk=True)
         for page, n in zip(run, lists.list.len().to_list(), strict=True):
             page.n_items = n
         exploded = lists.explode()

@@ -60,23 +60,19 @@ def _count_expr(present: frozenset[str], extra: tuple[str, ...] = ()) -> pl.Expr
 
 
 def _media_counts(raw: pl.DataFrame) -> pl.Series:
-    """Per row: the number of non-null values inside the media structs."""
-    el = pl.col(_MEDIA_KEY)
-    per_element = (
-        raw.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("row"), el)
-        .explode(_MEDIA_KEY)
-        .filter(el.is_not_null())
-        .select(
-            "row",
-            pl.sum_horizontal(
-                [el.struct.field(k).is_not_null().cast(pl.Int64) for k in _MEDIA_FIELDS]
-            ).alias("n"),
-        )
-        .group_by("row")
-        .agg(pl.col("n").sum())
+    """Per row: the number of non-null values inside the media structs.
+
+    One list expression per row (a null element or list counts 0), rather than an explode,
+    filter, group-by and scatter: the same numbers at less than half the fixed cost per
+    batch (bench/README.md, frame).
+    """
+    element = pl.element()
+    per_element = pl.sum_horizontal(
+        [element.struct.field(k).is_not_null().cast(pl.Int64) for k in _MEDIA_FIELDS]
     )
-    counts = pl.zeros(raw.height, dtype=pl.Int64, eager=True)
-    return counts.scatter(per_element.get_column("row"), per_element.get_column("n"))
+    return raw.select(
+        pl.col(_MEDIA_KEY).list.eval(per_element).list.sum().fill_null(0).alias("n")
+    ).to_series()
 
 
 def _quoted_colons(rows: pl.DataFrame) -> int:
